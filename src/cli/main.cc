@@ -1,15 +1,54 @@
+// sieve: long-context LLM inference with selectable attention policies.
 #include <cstdio>
-#include "format/gguf.h"
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*fn)(int, char**);
+  const char* summary;
+};
+
+constexpr Command kCommands[] = {
+    {"run", sieve::cli::run_command, "generate text from a prompt"},
+    {"tokenize", sieve::cli::tokenize_command, "print the token ids of a text"},
+    {"bench", sieve::cli::bench_command, "measure prefill and decode speed (llama-bench's tests)"},
+};
+
+void print_usage(FILE* out) {
+  std::fputs("usage: sieve <command> [options]   (sieve <command> --help for its options)\n\ncommands:\n", out);
+  for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  if (argc < 2) return 1;
-  sieve::GgufFile f(argv[1]);
-  for (auto& [k, v] : f.metadata()) {
-    std::printf("%s type=%u", k.c_str(), (unsigned)v.type);
-    if (v.is_string()) std::printf(" = %s", v.as_string().c_str());
-    if (v.is_integer()) std::printf(" = %lld", (long long)v.as_int());
-    if (v.is_float()) std::printf(" = %g", v.as_float());
-    if (v.is_array()) std::printf(" [%zu]", v.as_array().items.size());
-    std::printf("\n");
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
   }
-  for (auto& t : f.tensors()) std::printf("%s %s %s\n", t.name.c_str(), sieve::dtype_name(t.type), t.shape_string().c_str());
+  for (const Command& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    try {
+      return c.fn(argc - 2, argv + 2);
+    } catch (const sieve::Error& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "error: out of memory\n");
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "error: unknown command '%s'\n", argv[1]);
+  print_usage(stderr);
+  return 2;
 }

@@ -38,7 +38,8 @@ class Reader {
   std::string read_string(const char* what, uint64_t max_len = std::numeric_limits<uint64_t>::max()) {
     uint64_t n = read<uint64_t>(what);
     if (n > max_len) fail(std::string(what) + " is " + std::to_string(n) + " bytes long");
-    need(n, what);
+    // A length past the end is a lie more often than a cut, so say which.
+    if (n > remaining()) fail(std::string(what) + " of " + std::to_string(n) + " bytes runs past the end of the file");
     std::string s(reinterpret_cast<const char*>(data_ + pos_), n);
     pos_ += n;
     return s;

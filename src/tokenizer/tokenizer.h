@@ -31,6 +31,16 @@ class Tokenizer {
   virtual std::string piece(int32_t id) const = 0;
   // Whole-sequence decode; byte-exact inverse of encode for ordinary text.
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
+  // Incremental form of decode(): appends the text of `id` to `out` as
+  // decode() renders it at a point where at_start says that the sequence so
+  // far produced no text (SentencePiece drops its dummy-prefix space only
+  // there). Returns at_start for the next token. Lets StreamDecoder stay
+  // linear in the length of the generation.
+  virtual bool decode_append(int32_t id, bool at_start, std::string& out) const {
+    std::string text = piece(id);
+    out += text;
+    return at_start && text.empty();
+  }
 
   virtual int32_t vocab_size() const = 0;
   virtual int32_t bos_id() const = 0;   // -1 when the vocabulary has none
@@ -51,8 +61,8 @@ class StreamDecoder {
 
  private:
   const Tokenizer& tokenizer_;
-  std::vector<int32_t> ids_;
-  size_t emitted_bytes_ = 0;
+  std::string pending_;   // decoded bytes not yet returned
+  bool at_start_ = true;  // no text produced yet (see decode_append)
 };
 
 }  // namespace sieve

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Writes the fuzzers' seed corpora (fuzz/corpus/<target>/) from the real
+files in the repository, shrunk so each seed is a few KB: libFuzzer mutates
+small inputs much faster, and the committed corpus must stay small. Each seed
+is a valid file, so the fuzzer starts with every parser stage reachable.
+
+usage: python3 fuzz/make_seeds.py   (from anywhere; stdlib only)
+"""
+import json
+import os
+import struct
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL = os.path.join(ROOT, "models", "sieve-test-27m")
+VECTORS = os.path.join(ROOT, "tests", "data", "tokenizer-vectors")
+CORPUS = os.path.join(ROOT, "fuzz", "corpus")
+
+# GGUF value types, and (elements, bytes) per block of the tensor types.
+U8, I8, U16, I16, U32, I32, F32, BOOL, STRING, ARRAY, U64, I64, F64 = range(13)
+SCALAR = {U8: "<B", I8: "<b", U16: "<H", I16: "<h", U32: "<I", I32: "<i", F32: "<f",
+          BOOL: "<B", U64: "<Q", I64: "<q", F64: "<d"}
+BLOCKS = {0: (1, 4), 1: (1, 2), 30: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22),
+          7: (32, 24), 8: (32, 34), 12: (256, 144), 13: (256, 176), 14: (256, 210)}
+
+
+class Cursor:
+    def __init__(self, data):
+        self.data, self.pos = data, 0
+
+    def take(self, fmt):
+        v = struct.unpack_from(fmt, self.data, self.pos)[0]
+        self.pos += struct.calcsize(fmt)
+        return v
+
+    def string(self):
+        n = self.take("<Q")
+        s = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return s
+
+
+def read_value(c, t):
+    if t == STRING:
+        return c.string()
+    if t == ARRAY:
+        et, n = c.take("<I"), c.take("<Q")
+        return (et, [read_value(c, et) for _ in range(n)])
+    return c.take(SCALAR[t])
+
+
+def write_value(t, v):
+    if t == STRING:
+        return struct.pack("<Q", len(v)) + v
+    if t == ARRAY:
+        et, items = v
+        return struct.pack("<IQ", et, len(items)) + b"".join(write_value(et, x) for x in items)
+    return struct.pack(SCALAR[t], v)
+
+
+def read_gguf(path):
+    """Metadata as an ordered list of (key, type, value), and the tensor table
+    as (name, dims, type); tensor data is not kept."""
+    c = Cursor(open(path, "rb").read())
+    assert c.take("<I") == 0x46554747
+    c.take("<I")
+    n_tensors, n_kv = c.take("<Q"), c.take("<Q")
+    kv = []
+    for _ in range(n_kv):
+        key, t = c.string(), c.take("<I")
+        kv.append((key, t, read_value(c, t)))
+    tensors = []
+    for _ in range(n_tensors):
+        name, nd = c.string(), c.take("<I")
+        dims = [c.take("<Q") for _ in range(nd)]
+        ttype = c.take("<I")
+        c.take("<Q")
+        tensors.append((name, dims, ttype))
+    return kv, tensors
+
+
+def write_gguf(path, kv, tensors, align=32):
+    """Tensors get the given shapes, packed data (a byte pattern) and
+    aligned offsets, so the file passes every check of the reader."""
+    out = struct.pack("<IIQQ", 0x46554747, 3, len(tensors), len(kv))
+    for key, t, v in kv:
+        out += write_value(STRING, key) + struct.pack("<I", t) + write_value(t, v)
+    offset, sizes = 0, []
+    for name, dims, ttype in tensors:
+        elems, nbytes = BLOCKS[ttype]
+        count = 1
+        for d in dims:
+            count *= d
+        size = count // elems * nbytes
+        out += write_value(STRING, name) + struct.pack("<I", len(dims))
+        out += b"".join(struct.pack("<Q", d) for d in dims) + struct.pack("<IQ", ttype, offset)
+        sizes.append(size)
+        offset += (size + align - 1) // align * align
+    out += b"\0" * (-len(out) % align)
+    for size in sizes:
+        out += bytes((i * 7 + 60) % 256 for i in range(size)) + b"\0" * (-size % align)
+    write(path, out)
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(path, "wb") as f:
+        f.write(data)
+    print(f"{os.path.relpath(path, ROOT)}: {len(data)} bytes")
+
+
+def shrink_vocab(kv, keep):
+    """Keeps the first `keep` tokens (with their scores and types) and the
+    merges whose parts and result survive, so the tokenizer still builds."""
+    tokens = None
+    for key, t, v in kv:
+        if key == b"tokenizer.ggml.tokens":
+            tokens = set(v[1][:keep])
+    out = []
+    for key, t, v in kv:
+        if key in (b"tokenizer.ggml.tokens", b"tokenizer.ggml.scores", b"tokenizer.ggml.token_type"):
+            v = (v[0], v[1][:keep])
+        elif key == b"tokenizer.ggml.merges":
+            kept = []
+            for m in v[1]:
+                a, _, b = m.partition(b" ")
+                if a in tokens and b in tokens and a + b in tokens:
+                    kept.append(m)
+            v = (v[0], kept[:400])
+        out.append((key, t, v))
+    # Special ids past the cut would be refused; point them at token 0..2.
+    return [(k, t, min(v, 2) if k.endswith(b"_token_id") else v) for k, t, v in out]
+
+
+def gguf_seeds():
+    d = os.path.join(CORPUS, "gguf")
+    # The test model: its real metadata with the vocabulary cut, one layer,
+    # and every tensor one block long in its real type (q4_K, q6_K, f32).
+    kv, tensors = read_gguf(os.path.join(MODEL, "model-q4_k_m.gguf"))
+    kv = shrink_vocab(kv, 300)
+    small = [(n, [BLOCKS[t][0]] + [1] * (len(dims) - 1), t) for n, dims, t in tensors
+             if not n.startswith(b"blk.") or n.startswith(b"blk.0.")]
+    write_gguf(os.path.join(d, "model-q4_k_m-tiny.gguf"), kv, small)
+    kv, tensors = read_gguf(os.path.join(MODEL, "model-bf16.gguf"))
+    small = [(n, [2] * len(dims), t) for n, dims, t in tensors if n.startswith(b"blk.0.") or not n.startswith(b"blk.")]
+    write_gguf(os.path.join(d, "model-bf16-tiny.gguf"), shrink_vocab(kv, 280), small)
+    # Tokenizer-only files of each tokenizer family the tests cover.
+    for name, keep in (("gpt-2", 700), ("llama-bpe", 700), ("qwen2", 700), ("llama-spm", 300), ("phi-3", 300)):
+        kv, _ = read_gguf(os.path.join(VECTORS, f"ggml-vocab-{name}.gguf"))
+        write_gguf(os.path.join(d, f"vocab-{name}.gguf"), shrink_vocab(kv, keep), [])
+
+
+def safetensors(header, blobs):
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+def safetensors_seeds():
+    d = os.path.join(CORPUS, "safetensors")
+    header = {"__metadata__": {"format": "pt"},
+              "a": {"dtype": "F32", "shape": [2, 3], "data_offsets": [0, 24]},
+              "b": {"dtype": "F16", "shape": [4], "data_offsets": [24, 32]},
+              "c": {"dtype": "BF16", "shape": [], "data_offsets": [32, 34]}}
+    write(os.path.join(d, "three-dtypes.safetensors"), safetensors(header, [bytes(range(34))]))
+    # The test model's header with every tensor cut to one row of two.
+    with open(os.path.join(MODEL, "model.safetensors"), "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        real = json.loads(f.read(n))
+    header, offset = {}, 0
+    for name, e in real.items():
+        if name != "__metadata__" and (".layers." in name and ".layers.0." not in name):
+            continue
+        if name != "__metadata__":
+            e = {"dtype": e["dtype"], "shape": [1] * (len(e["shape"]) - 1) + [2], "data_offsets": [offset, offset + 4]}
+            offset += 4
+        header[name] = e
+    write(os.path.join(d, "model-tiny.safetensors"), safetensors(header, [b"\x80\x3f" * (offset // 2)]))
+
+
+def hf_config_seeds():
+    d = os.path.join(CORPUS, "hf_config")
+    with open(os.path.join(MODEL, "config.json")) as f:
+        base = json.load(f)
+    write(os.path.join(d, "sieve-test-27m.json"), json.dumps(base, indent=1))
+    variants = {
+        "qwen2": {"architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "head_dim": None},
+        "qwen3-llama3-rope": {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3",
+                              "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                               "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}},
+        "mistral-linear-rope": {"architectures": ["MistralForCausalLM"], "model_type": "mistral",
+                                "sliding_window": None, "rope_scaling": {"type": "linear", "factor": 2.0}},
+    }
+    for name, change in variants.items():
+        write(os.path.join(d, name + ".json"), json.dumps({**base, **change}))
+
+
+if __name__ == "__main__":
+    gguf_seeds()
+    safetensors_seeds()
+    hf_config_seeds()

@@ -1,0 +1,254 @@
+// SIMD code of the attention kernel, compiled once per instruction set by
+// Highway (foreach_target) and chosen at run time.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "attention/attention_kernel.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "hwy/contrib/math/math-inl.h"
+
+#include "attention/attention_kernel.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "util/half.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sieve {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+
+// Converts the first n slots of a page's keys (transposed: d-major, page_size
+// apart) and values (row-major) to float32 scratch in the same layouts.
+void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t page, int64_t n, float* kt,
+                  float* v) {
+  const KvCacheShape& s = cache.shape();
+  const int64_t hd = s.head_dim, ps = s.page_size;
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const uint8_t* kb = cache.key_block(layer, kv_head, page);
+  const uint8_t* vb = cache.value_block(layer, kv_head, page);
+  if (s.type == KvType::F16 || s.type == KvType::BF16) {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    const hn::Rebind<hwy::bfloat16_t, DF> db;
+    auto convert = [&](const uint8_t* src, float* dst, int64_t count) {
+      int64_t i = 0;
+      if (s.type == KvType::F16) {
+        const auto* p = reinterpret_cast<const hwy::float16_t*>(src);
+        for (; i + N <= count; i += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(dh, p + i)), df, dst + i);
+        for (; i < count; ++i) dst[i] = f16_to_f32(reinterpret_cast<const uint16_t*>(src)[i]);
+      } else {
+        const auto* p = reinterpret_cast<const hwy::bfloat16_t*>(src);
+        for (; i + N <= count; i += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(db, p + i)), df, dst + i);
+        for (; i < count; ++i) dst[i] = bf16_to_f32(reinterpret_cast<const uint16_t*>(src)[i]);
+      }
+    };
+    // Whole key block (n rounded up to the vector width stays inside the page).
+    const int64_t cols = std::min(ps, (n + N - 1) / N * N);
+    for (int64_t d = 0; d < hd; ++d) convert(kb + d * ps * 2, kt + d * ps, cols);
+    convert(vb, v, n * hd);
+    return;
+  }
+  // q8_0: keys and values row by row, keys scattered into the transposed layout.
+  float row[1024];
+  for (int64_t j = 0; j < n; ++j) {
+    cache.read_key(layer, kv_head, page * ps + j, row);
+    for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = row[d];
+    cache.read_value(layer, kv_head, page * ps + j, v + j * hd);
+  }
+  for (int64_t j = n; j < std::min(ps, (n + N - 1) / N * N); ++j)
+    for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = 0.0f;
+}
+
+// scores[r][j] = q_r . k_j for r < n_rows, j < n_cols (a multiple of the
+// vector width). Four rows at a time share each key vector load.
+void score_page(const float* q, int64_t n_rows, int64_t hd, const float* kt, int64_t ps, int64_t n_cols,
+                float* scores) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    const float* q0 = q + r * hd;
+    for (int64_t c = 0; c < n_cols; c += N) {
+      auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
+      for (int64_t d = 0; d < hd; ++d) {
+        const auto k = hn::LoadU(df, kt + d * ps + c);
+        a0 = hn::MulAdd(hn::Set(df, q0[d]), k, a0);
+        a1 = hn::MulAdd(hn::Set(df, q0[hd + d]), k, a1);
+        a2 = hn::MulAdd(hn::Set(df, q0[2 * hd + d]), k, a2);
+        a3 = hn::MulAdd(hn::Set(df, q0[3 * hd + d]), k, a3);
+      }
+      hn::StoreU(a0, df, scores + (r + 0) * ps + c);
+      hn::StoreU(a1, df, scores + (r + 1) * ps + c);
+      hn::StoreU(a2, df, scores + (r + 2) * ps + c);
+      hn::StoreU(a3, df, scores + (r + 3) * ps + c);
+    }
+  }
+  for (; r < n_rows; ++r) {
+    const float* qr = q + r * hd;
+    for (int64_t c = 0; c < n_cols; c += N) {
+      auto a = hn::Zero(df);
+      for (int64_t d = 0; d < hd; ++d) a = hn::MulAdd(hn::Set(df, qr[d]), hn::LoadU(df, kt + d * ps + c), a);
+      hn::StoreU(a, df, scores + r * ps + c);
+    }
+  }
+}
+
+// Online-softmax update of one row with scores of columns [j0, j1) (columns
+// at or past `limit` are masked); leaves the probabilities in p[j0, j1) and
+// rescales acc. Returns false when no column was visible.
+bool softmax_update(float* p, int64_t j0, int64_t j1, float& m, float& l, float* acc, int64_t hd) {
+  float page_max = -std::numeric_limits<float>::infinity();
+  for (int64_t j = j0; j < j1; ++j) page_max = std::max(page_max, p[j]);
+  if (page_max == -std::numeric_limits<float>::infinity()) return false;
+  const float new_m = std::max(m, page_max);
+  const float correction = std::exp(m - new_m);
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto vm = hn::Set(df, new_m);
+  auto vsum = hn::Zero(df);
+  int64_t j = j0;
+  for (; j + N <= j1; j += N) {
+    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, p + j), vm));
+    hn::StoreU(e, df, p + j);
+    vsum = hn::Add(vsum, e);
+  }
+  float sum = hn::GetLane(hn::SumOfLanes(df, vsum));
+  for (; j < j1; ++j) sum += (p[j] = std::exp(p[j] - new_m));
+  l = l * correction + sum;
+  m = new_m;
+  if (correction != 1.0f) {
+    const auto vc = hn::Set(df, correction);
+    int64_t d = 0;
+    for (; d + N <= hd; d += N) hn::StoreU(hn::Mul(hn::LoadU(df, acc + d), vc), df, acc + d);
+    for (; d < hd; ++d) acc[d] *= correction;
+  }
+  return true;
+}
+
+// acc_r += sum_j p[r][j] * v_j over columns [j0, j1), four rows at a time.
+void accumulate_values(const float* p, const uint8_t* active, int64_t n_rows, int64_t ps, int64_t j0, int64_t j1,
+                       const float* v, int64_t hd, float* acc) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  for (int64_t r = 0; r < n_rows; ++r) {
+    if (!active[r]) continue;
+    const float* pr = p + r * ps;
+    float* ar = acc + r * hd;
+    for (int64_t d = 0; d < hd; d += 4 * N) {
+      const int64_t width = std::min<int64_t>(4 * N, hd - d);
+      if (width == 4 * N) {
+        auto o0 = hn::LoadU(df, ar + d), o1 = hn::LoadU(df, ar + d + N), o2 = hn::LoadU(df, ar + d + 2 * N),
+             o3 = hn::LoadU(df, ar + d + 3 * N);
+        for (int64_t j = j0; j < j1; ++j) {
+          const auto pj = hn::Set(df, pr[j]);
+          const float* vj = v + j * hd + d;
+          o0 = hn::MulAdd(pj, hn::LoadU(df, vj), o0);
+          o1 = hn::MulAdd(pj, hn::LoadU(df, vj + N), o1);
+          o2 = hn::MulAdd(pj, hn::LoadU(df, vj + 2 * N), o2);
+          o3 = hn::MulAdd(pj, hn::LoadU(df, vj + 3 * N), o3);
+        }
+        hn::StoreU(o0, df, ar + d);
+        hn::StoreU(o1, df, ar + d + N);
+        hn::StoreU(o2, df, ar + d + 2 * N);
+        hn::StoreU(o3, df, ar + d + 3 * N);
+      } else {
+        int64_t dd = d;
+        for (; dd + N <= d + width; dd += N) {
+          auto o = hn::LoadU(df, ar + dd);
+          for (int64_t j = j0; j < j1; ++j) o = hn::MulAdd(hn::Set(df, pr[j]), hn::LoadU(df, v + j * hd + dd), o);
+          hn::StoreU(o, df, ar + dd);
+        }
+        for (; dd < d + width; ++dd)
+          for (int64_t j = j0; j < j1; ++j) ar[dd] += pr[j] * v[j * hd + dd];
+      }
+    }
+  }
+}
+
+void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
+                 AttentionRows& rows, float* scratch) {
+  const KvCacheShape& s = cache.shape();
+  const int64_t hd = s.head_dim, ps = s.page_size, n_rows = rows.n_rows;
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  float* kt = scratch;                // hd x ps
+  float* v = kt + hd * ps;            // ps x hd
+  float* p = v + hd * ps;             // n_rows x ps
+  uint8_t* active = reinterpret_cast<uint8_t*>(p + n_rows * ps);
+  int64_t max_limit = 0;
+  for (int64_t r = 0; r < n_rows; ++r) max_limit = std::max(max_limit, rows.limit[r]);
+
+  for (int64_t si = 0; si < n_spans; ++si) {
+    const int64_t span_end = std::min(spans[si].end, max_limit);
+    for (int64_t page = spans[si].begin / ps; page * ps < span_end; ++page) {
+      const int64_t base = page * ps;
+      const int64_t j0 = std::max(spans[si].begin, base) - base;
+      const int64_t j1 = std::min(span_end, base + ps) - base;
+      if (j1 <= j0) continue;
+      const float* kpage = kt;
+      const float* vpage = v;
+      if (s.type == KvType::F32) {
+        kpage = reinterpret_cast<const float*>(cache.key_block(layer, kv_head, page));
+        vpage = reinterpret_cast<const float*>(cache.value_block(layer, kv_head, page));
+      } else {
+        convert_page(cache, layer, kv_head, page, j1, kt, v);
+      }
+      const int64_t n_cols = std::min(ps, (j1 + N - 1) / N * N);
+      score_page(rows.q, n_rows, hd, kpage, ps, n_cols, p);
+      for (int64_t r = 0; r < n_rows; ++r) {
+        float* pr = p + r * ps;
+        const int64_t visible_end = std::min(j1, rows.limit[r] - base);
+        for (int64_t j = std::max(j0, visible_end); j < j1; ++j) pr[j] = -std::numeric_limits<float>::infinity();
+        active[r] = visible_end > j0 && softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd);
+      }
+      accumulate_values(p, active, n_rows, ps, j0, j1, vpage, hd, rows.acc);
+    }
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace sieve
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace sieve {
+
+HWY_EXPORT(AttendSpans);
+
+int64_t attention_scratch_floats(const KvCacheShape& shape, int64_t n_rows) {
+  return 2 * shape.head_dim * shape.page_size + n_rows * shape.page_size + n_rows / 4 + 16;
+}
+
+void attend_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
+                  AttentionRows& rows, float* scratch) {
+  HWY_DYNAMIC_DISPATCH(AttendSpans)(cache, layer, kv_head, spans, n_spans, rows, scratch);
+}
+
+void merge_softmax_state(float& m_a, float& l_a, float* acc_a, float m_b, float l_b, const float* acc_b,
+                         int64_t hd) {
+  if (l_b == 0) return;
+  if (l_a == 0) {
+    m_a = m_b;
+    l_a = l_b;
+    std::memcpy(acc_a, acc_b, hd * sizeof(float));
+    return;
+  }
+  const float m = std::max(m_a, m_b);
+  const float ca = std::exp(m_a - m), cb = std::exp(m_b - m);
+  for (int64_t d = 0; d < hd; ++d) acc_a[d] = acc_a[d] * ca + acc_b[d] * cb;
+  l_a = l_a * ca + l_b * cb;
+  m_a = m;
+}
+
+void finish_softmax_row(float l, const float* acc, int64_t hd, float* out) {
+  const float inv = l > 0 ? 1.0f / l : 0.0f;
+  for (int64_t d = 0; d < hd; ++d) out[d] = acc[d] * inv;
+}
+
+}  // namespace sieve
+#endif

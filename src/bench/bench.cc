@@ -1,0 +1,102 @@
+#include "bench/bench.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "util/error.h"
+
+namespace sieve {
+namespace {
+
+std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<int32_t> t(n);
+  for (int32_t& x : t) x = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
+  return t;
+}
+
+// Average number of cache slots each token of the test attends to.
+double mean_context(int64_t depth, int64_t n) { return static_cast<double>(depth) + (static_cast<double>(n) + 1) / 2; }
+
+void summarise(BenchResult& r) {
+  const double n = static_cast<double>(r.tokens_per_s.size());
+  r.mean = std::accumulate(r.tokens_per_s.begin(), r.tokens_per_s.end(), 0.0) / n;
+  double var = 0;
+  for (double x : r.tokens_per_s) var += (x - r.mean) * (x - r.mean);
+  r.stddev = n > 1 ? std::sqrt(var / (n - 1)) : 0.0;
+}
+
+}  // namespace
+
+size_t peak_rss_bytes() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<size_t>(u.ru_maxrss) * 1024;
+}
+
+std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void (*progress)(const BenchResult&)) {
+  if (o.repetitions < 1) throw Error("-r must be at least 1");
+  const Model& model = tf.model();
+  const ModelConfig& c = model.config();
+  const double matmul_flops = 2.0 * static_cast<double>(
+      c.n_layers * (c.hidden * (c.n_heads + 2 * c.n_kv_heads) * c.head_dim + c.n_heads * c.head_dim * c.hidden +
+                    3 * c.hidden * c.ffn_hidden) + c.hidden * c.vocab_size);
+  // QK^T and PV: 2 FLOPs per multiply-add, head_dim each, per head and layer.
+  const double attn_flops_per_slot = 4.0 * static_cast<double>(c.n_layers * c.n_heads * c.head_dim);
+
+  std::vector<BenchResult> results;
+  for (int64_t depth : o.depths) {
+    if (depth < 0) throw Error("-d depths must be >= 0");
+    KvCache cache(tf.cache_shape(o.kv_type));
+    std::vector<float> logits(c.vocab_size);
+    if (depth > 0) {
+      std::vector<int32_t> fill = random_tokens(depth, c.vocab_size, 1234);
+      tf.forward(fill.data(), depth, cache, logits.data());
+    }
+    struct Test {
+      int64_t n;
+      bool decode;
+    };
+    std::vector<Test> tests;
+    for (int64_t n : o.prompt_sizes) tests.push_back({n, false});
+    for (int64_t n : o.gen_sizes) tests.push_back({n, true});
+    for (const Test& t : tests) {
+      if (t.n <= 0) continue;
+      BenchResult r;
+      r.test = (t.decode ? "tg" : "pp") + std::to_string(t.n);
+      r.n_tokens = t.n;
+      r.depth = depth;
+      r.decode = t.decode;
+      std::vector<int32_t> tokens = random_tokens(t.n, c.vocab_size, 42 + t.n);
+      for (int rep = 0; rep < o.repetitions; ++rep) {
+        cache.truncate(depth);
+        auto t0 = std::chrono::steady_clock::now();
+        if (t.decode) {
+          for (int64_t i = 0; i < t.n; ++i) tf.forward(&tokens[i], 1, cache, logits.data());
+        } else {
+          tf.forward(tokens.data(), t.n, cache, logits.data());
+        }
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        r.tokens_per_s.push_back(static_cast<double>(t.n) / s);
+      }
+      cache.truncate(depth);
+      summarise(r);
+      const double ctx = mean_context(depth, t.n);
+      // Prefill reads every matrix once per batch of tokens, decode once per token.
+      const int64_t batches = t.decode ? t.n : (t.n + Transformer::kMaxBatch - 1) / Transformer::kMaxBatch;
+      r.weight_bytes_per_token = model.weight_bytes_per_token() * static_cast<size_t>(batches) / static_cast<size_t>(t.n);
+      r.kv_bytes_per_token = static_cast<size_t>(ctx * static_cast<double>(cache.bytes_per_token()));
+      r.flops_per_token = matmul_flops + attn_flops_per_slot * ctx;
+      r.peak_rss_bytes = peak_rss_bytes();
+      if (progress) progress(r);
+      results.push_back(r);
+    }
+  }
+  return results;
+}
+
+}  // namespace sieve

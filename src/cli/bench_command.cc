@@ -1,0 +1,93 @@
+#include <sys/utsname.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "bench/bench.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "util/error.h"
+
+namespace sieve::cli {
+namespace {
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+std::string test_name(const BenchResult& r) {
+  return r.test + (r.depth > 0 ? " @ d" + std::to_string(r.depth) : "");
+}
+
+void print_row(const BenchResult& r) {
+  std::printf("| %-16s | %10.2f ± %-8.2f | %9.1f | %9.1f | %8.2f | %8.1f |\n", test_name(r).c_str(), r.mean, r.stddev,
+              r.weight_bytes_per_token / 1e6, r.kv_bytes_per_token / 1e6, r.flops_per_token / 1e9,
+              r.peak_rss_bytes / 1048576.0);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int bench_command(int argc, char** argv) {
+  std::string model_path, prompts = "512", gens = "128", depths = "0", cache_type = "f16", attn = "full";
+  int64_t reps = 5, threads = std::max(1u, std::thread::hardware_concurrency());
+  bool json = false;
+  Args args("sieve bench -m MODEL [-p 512,2048] [-n 64] [-d 0,8192] [-r 3] [-t 2] [--json]",
+            "Measures prefill (pp) and decode (tg) speed as llama.cpp's llama-bench does, at cache depths -d.");
+  args.option("-m,--model", "PATH", "model: a .gguf file or a Hugging Face folder", &model_path);
+  args.option("-p,--n-prompt", "LIST", "prefill sizes, comma-separated; 0 for none (default 512)", &prompts);
+  args.option("-n,--n-gen", "LIST", "decode lengths, comma-separated; 0 for none (default 128)", &gens);
+  args.option("-d,--n-depth", "LIST", "tokens already in the cache, comma-separated (default 0)", &depths);
+  args.option("-r,--repetitions", "N", "repetitions of each test (default 5)", &reps);
+  args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
+  args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
+  args.option("--attn", "SPEC", "attention policy (default full)", &attn);
+  args.flag("--json", "print a JSON array, one object per test, instead of a table", &json);
+  if (!args.parse(argc, argv)) return 0;
+  if (model_path.empty()) throw Error("no model: give -m PATH");
+  if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
+  if (reps < 1 || reps > 1000) throw Error("-r must be between 1 and 1000");
+  if (attn != "full") throw Error("unknown attention policy '" + attn + "' (valid: full)");
+  BenchOptions o;
+  o.prompt_sizes = parse_int_list(prompts, "-p");
+  o.gen_sizes = parse_int_list(gens, "-n");
+  o.depths = parse_int_list(depths, "-d");
+  o.repetitions = static_cast<int>(reps);
+  o.kv_type = kv_type_from_name(cache_type);
+  o.attn = attn;
+
+  auto model = Model::load(model_path);
+  for (int64_t d : o.depths)
+    for (int64_t n : o.prompt_sizes.size() > o.gen_sizes.size() ? o.prompt_sizes : o.gen_sizes)
+      if (d + n > int64_t{1} << 22) throw Error("depth + test size " + std::to_string(d + n) + " is too large");
+  ThreadPool pool(static_cast<int>(threads));
+  Transformer tf(*model, pool);
+  const std::string machine = cpu_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
+  if (!json) {
+    std::printf("model: %s (%s)\nmachine: %s; threads: %lld; KV cache: %s; attention: %s\n\n", model_path.c_str(),
+                model->config().summary().c_str(), machine.c_str(), static_cast<long long>(threads), cache_type.c_str(),
+                attn.c_str());
+    std::printf("| %-16s | %21s | %9s | %9s | %8s | %8s |\n", "test", "t/s", "weight MB", "KV MB", "GFLOP", "RSS MiB");
+    std::printf("| %-16s | %21s | %9s | %9s | %8s | %8s |\n", "---", "---:", "---:", "---:", "---:", "---:");
+  }
+  auto results = run_bench(tf, o, json ? nullptr : print_row);
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const BenchResult& r : results)
+      out.push_back({{"model", model_path}, {"test", r.test}, {"n_tokens", r.n_tokens}, {"depth", r.depth},
+                     {"threads", threads}, {"attn", attn}, {"cache_type", cache_type},
+                     {"tokens_per_s", r.mean}, {"tokens_per_s_std", r.stddev}, {"samples_tokens_per_s", r.tokens_per_s},
+                     {"weight_bytes_per_token", r.weight_bytes_per_token}, {"kv_bytes_per_token", r.kv_bytes_per_token},
+                     {"flops_per_token", r.flops_per_token}, {"peak_rss_bytes", r.peak_rss_bytes}, {"machine", machine}});
+    std::puts(out.dump(1).c_str());
+  }
+  return 0;
+}
+
+}  // namespace sieve::cli

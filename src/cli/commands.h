@@ -1,0 +1,10 @@
+#pragma once
+// Subcommands of the sieve binary. Each takes the arguments after its name
+// and returns the process exit code; errors are thrown as sieve::Error.
+namespace sieve::cli {
+
+int run_command(int argc, char** argv);
+int tokenize_command(int argc, char** argv);
+int bench_command(int argc, char** argv);
+
+}  // namespace sieve::cli

@@ -1,0 +1,241 @@
+// SIMD kernels for F32/F16/BF16 weights times float32 activations, compiled
+// once per Highway target by matmul_float.cc. Weights are widened to float32
+// exactly (bf16/f16 -> f32 is lossless) and all products and sums are float32,
+// so results match a float32 reference up to summation order.
+//
+// Two kernels:
+//  * DotTile (decode and small batches): R rows x T tokens of dot products
+//    along the row; each weight vector is loaded once and used for T tokens.
+//    Memory-bound, so it only has to stream the rows at full bandwidth.
+//  * Panel GEMM (prefill): NR rows are widened once into a float panel laid
+//    out column-major ([k][NR]), then an outer-product micro-kernel keeps a
+//    kMR tokens x NR rows block of accumulators in registers: per column it
+//    loads kRV weight vectors and broadcasts kMR activations, so each loaded
+//    weight feeds kMR FMAs and no horizontal sums are needed.
+
+#if defined(SIEVE_KERNELS_MATMUL_FLOAT_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SIEVE_KERNELS_MATMUL_FLOAT_INL_H_
+#undef SIEVE_KERNELS_MATMUL_FLOAT_INL_H_
+#else
+#define SIEVE_KERNELS_MATMUL_FLOAT_INL_H_
+#endif
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "format/tensor.h"
+#include "hwy/highway.h"
+#include "kernels/quant.h"
+#include "kernels/thread_pool.h"
+#include "kernels/unroll.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sieve::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+
+// Lanes(df) weights of a row from column c, widened to float.
+template <DType kT>
+HWY_INLINE VF LoadWeights(DF df, const uint8_t* HWY_RESTRICT row, int64_t c) {
+  if constexpr (kT == DType::F32) {
+    return hn::LoadU(df, reinterpret_cast<const float*>(row) + c);
+  } else if constexpr (kT == DType::BF16) {
+    const hn::Rebind<hwy::bfloat16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::bfloat16_t*>(row) + c));
+  } else {
+    const hn::Rebind<hwy::float16_t, DF> dh;
+    return hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(row) + c));
+  }
+}
+
+template <DType kT>
+HWY_INLINE float WeightAt(const uint8_t* row, int64_t c) {
+  if constexpr (kT == DType::F32) {
+    float f;
+    std::memcpy(&f, row + 4 * c, 4);
+    return f;
+  } else {
+    uint16_t h;
+    std::memcpy(&h, row + 2 * c, 2);
+    return kT == DType::BF16 ? bf16_to_f32(h) : fp16_to_f32(h);
+  }
+}
+
+// y[t * ldy + r] = rows[r] . xs[t] for r < R, t < T.
+template <DType kT, int R, int T>
+HWY_NOINLINE void DotTile(const uint8_t* const* rows, const float* const* xs, int64_t k, float* y,
+                          int64_t ldy) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  VF acc[R][T];
+  SIEVE_UNROLL
+  for (int r = 0; r < R; ++r)
+    SIEVE_UNROLL
+    for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
+  int64_t c = 0;
+  for (; c + N <= k; c += N) {
+    VF xv[T];
+    SIEVE_UNROLL
+    for (int t = 0; t < T; ++t) xv[t] = hn::LoadU(df, xs[t] + c);
+    SIEVE_UNROLL
+    for (int r = 0; r < R; ++r) {
+      const VF wv = LoadWeights<kT>(df, rows[r], c);
+      SIEVE_UNROLL
+      for (int t = 0; t < T; ++t) acc[r][t] = hn::MulAdd(wv, xv[t], acc[r][t]);
+    }
+  }
+  SIEVE_UNROLL
+  for (int r = 0; r < R; ++r) {
+    SIEVE_UNROLL
+    for (int t = 0; t < T; ++t) {
+      float s = hn::GetLane(hn::SumOfLanes(df, acc[r][t]));
+      for (int64_t cc = c; cc < k; ++cc) s += WeightAt<kT>(rows[r], cc) * xs[t][cc];
+      y[t * ldy + r] = s;
+    }
+  }
+}
+
+template <DType kT, int R>
+void DotRows(int T, const uint8_t* const* rows, const float* const* xs, int64_t k, float* y, int64_t ldy) {
+  switch (T) {
+    case 1: return DotTile<kT, R, 1>(rows, xs, k, y, ldy);
+    case 2: return DotTile<kT, R, 2>(rows, xs, k, y, ldy);
+    case 3: return DotTile<kT, R, 3>(rows, xs, k, y, ldy);
+    default: return DotTile<kT, R, 4>(rows, xs, k, y, ldy);
+  }
+}
+
+// Rows [g0*4, g1*4) of the row-dot path; each group of 4 rows stays in L1
+// while all tokens pass over it, 4 tokens at a time.
+template <DType kT>
+void DotPath(const Tensor& w, const float* x, int64_t n_tokens, float* y, int64_t g0, int64_t g1) {
+  const int64_t k = w.row_length(), rows = w.rows();
+  for (int64_t g = g0; g < g1; ++g) {
+    const int64_t r0 = g * 4, nr = std::min<int64_t>(4, rows - r0);
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
+      const int T = static_cast<int>(std::min<int64_t>(4, n_tokens - t0));
+      const float* xs[4];
+      SIEVE_UNROLL
+      for (int t = 0; t < T; ++t) xs[t] = x + (t0 + t) * k;
+      float* yt = y + t0 * rows + r0;
+      if (nr == 4) {
+        const uint8_t* rp[4] = {w.row(r0), w.row(r0 + 1), w.row(r0 + 2), w.row(r0 + 3)};
+        DotRows<kT, 4>(T, rp, xs, k, yt, rows);
+      } else {
+        for (int64_t r = 0; r < nr; ++r) {
+          const uint8_t* rp[1] = {w.row(r0 + r)};
+          DotRows<kT, 1>(T, rp, xs, k, yt + r, rows);
+        }
+      }
+    }
+  }
+}
+
+// Register blocking of the panel GEMM: kMR tokens x kRV vectors of rows.
+// AVX-512 has 32 registers: 6x4 accumulators + 4 weights + 1 broadcast.
+// With 16 registers: 6x2 + 2 + 1.
+constexpr int kMR = 6;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+constexpr int kRV = 4;
+#else
+constexpr int kRV = 2;
+#endif
+
+// Widens rows [0, nrows) of the panel into panel[c * NR + r]; rows nrows..NR
+// are zero so the micro-kernel never needs a row tail.
+template <DType kT>
+void PackPanel(const uint8_t* w0, size_t row_bytes, int64_t nrows, int64_t k, int64_t NR, float* panel) {
+  for (int64_t c = 0; c < k; ++c) {
+    float* dst = panel + c * NR;
+    int64_t r = 0;
+    for (; r < nrows; ++r) dst[r] = WeightAt<kT>(w0 + static_cast<size_t>(r) * row_bytes, c);
+    for (; r < NR; ++r) dst[r] = 0.0f;
+  }
+}
+
+// out[t * NR + r] = sum_c panel[c * NR + r] * xs[t][c] for t < kMR, r < NR.
+HWY_NOINLINE void PanelTile(const float* HWY_RESTRICT panel, int64_t k, const float* const* xs,
+                            float* HWY_RESTRICT out) {
+  const DF df;
+  const size_t N = hn::Lanes(df), NR = kRV * N;
+  const float* HWY_RESTRICT x[kMR];
+  SIEVE_UNROLL
+  for (int t = 0; t < kMR; ++t) x[t] = xs[t];
+  VF acc[kMR][kRV];
+  SIEVE_UNROLL
+  for (int t = 0; t < kMR; ++t)
+    SIEVE_UNROLL
+    for (int j = 0; j < kRV; ++j) acc[t][j] = hn::Zero(df);
+  for (int64_t c = 0; c < k; ++c) {
+    const float* HWY_RESTRICT wc = panel + static_cast<size_t>(c) * NR;
+    VF wv[kRV];
+    SIEVE_UNROLL
+    for (int j = 0; j < kRV; ++j) wv[j] = hn::LoadU(df, wc + j * N);
+    SIEVE_UNROLL
+    for (int t = 0; t < kMR; ++t) {
+      const VF b = hn::Set(df, x[t][c]);
+      SIEVE_UNROLL
+      for (int j = 0; j < kRV; ++j) acc[t][j] = hn::MulAdd(wv[j], b, acc[t][j]);
+    }
+  }
+  SIEVE_UNROLL
+  for (int t = 0; t < kMR; ++t)
+    SIEVE_UNROLL
+    for (int j = 0; j < kRV; ++j) hn::StoreU(acc[t][j], df, out + t * NR + j * N);
+}
+
+template <DType kT>
+void PanelPath(const Tensor& w, const float* x, int64_t n_tokens, float* y, int64_t p0, int64_t p1) {
+  const DF df;
+  const int64_t k = w.row_length(), rows = w.rows();
+  const int64_t NR = kRV * static_cast<int64_t>(hn::Lanes(df));
+  thread_local std::vector<float> panel, tile;
+  panel.resize(static_cast<size_t>(k * NR));
+  tile.resize(static_cast<size_t>(kMR * NR));
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t r0 = p * NR, nr = std::min(NR, rows - r0);
+    PackPanel<kT>(w.row(r0), w.row_bytes(), nr, k, NR, panel.data());
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kMR) {
+      const int64_t nt = std::min<int64_t>(kMR, n_tokens - t0);
+      const float* xs[kMR];  // a short last tile repeats its last token
+      SIEVE_UNROLL
+      for (int t = 0; t < kMR; ++t) xs[t] = x + (t0 + std::min<int64_t>(t, nt - 1)) * k;
+      PanelTile(panel.data(), k, xs, tile.data());
+      for (int64_t t = 0; t < nt; ++t)
+        std::memcpy(y + (t0 + t) * rows + r0, tile.data() + t * NR, static_cast<size_t>(nr) * 4);
+    }
+  }
+}
+
+template <DType kT>
+void MatmulFloatT(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+                  int gemm_min_tokens) {
+  const int64_t rows = w.rows();
+  if (n_tokens < gemm_min_tokens) {
+    pool.parallel_for((rows + 3) / 4, 1, [&](int, int64_t g0, int64_t g1) {
+      DotPath<kT>(w, x, n_tokens, y, g0, g1);
+    });
+    return;
+  }
+  const int64_t NR = kRV * static_cast<int64_t>(hn::Lanes(DF()));
+  pool.parallel_for((rows + NR - 1) / NR, 1, [&](int, int64_t p0, int64_t p1) {
+    PanelPath<kT>(w, x, n_tokens, y, p0, p1);
+  });
+}
+
+void MatmulFloat(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+                 int gemm_min_tokens) {
+  switch (w.type) {
+    case DType::F32: return MatmulFloatT<DType::F32>(w, x, n_tokens, y, pool, gemm_min_tokens);
+    case DType::F16: return MatmulFloatT<DType::F16>(w, x, n_tokens, y, pool, gemm_min_tokens);
+    default: return MatmulFloatT<DType::BF16>(w, x, n_tokens, y, pool, gemm_min_tokens);
+  }
+}
+
+}  // namespace sieve::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

@@ -1,0 +1,33 @@
+#pragma once
+// Internals of matmul shared by its translation units and the kernel tests:
+// the per-family entry points (each dispatched to the best SIMD target) and
+// knobs that let tests reach every code path on every target.
+#include <cstdint>
+#include <vector>
+
+#include "format/tensor.h"
+#include "kernels/thread_pool.h"
+
+namespace sieve::kernels::detail {
+
+// F32/F16/BF16 weights with float32 activations and float32 accumulation.
+void matmul_float(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+// Block-quantized weights: activations quantized to activation_type(w.type)
+// once per call, then integer dot products per block.
+void matmul_quant(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Activations quantized by the dispatched SIMD code, unpacked into llama.cpp
+// blocks of activation_type(weight) (n_tokens rows of k/block blocks). For
+// tests: it must equal quantize_row_q8_*_ref bit for bit.
+std::vector<uint8_t> quantize_activations_for_test(DType weight, const float* x, int64_t n_tokens, int64_t k);
+
+// From this many tokens on, float weights take the packed-panel GEMM instead
+// of the row-dot kernel. Tests lower/raise it to cover both paths.
+int gemm_min_tokens();
+void set_gemm_min_tokens(int n);
+
+// Highway targets (HWY_AVX2, ...) compiled into the kernels and supported by
+// this CPU, best first. Tests pass each to hwy::SetSupportedTargetsForTest.
+std::vector<int64_t> kernel_targets();
+
+}  // namespace sieve::kernels::detail

@@ -1,0 +1,227 @@
+// Matrix products of block-quantized weights with quantized activations,
+// compiled per Highway target by matmul_quant.cc. As llama.cpp's vec_dot
+// kernels: the activations of each token are quantized once (Q8_0, Q8_1 or
+// Q8_K), every block contributes an exact integer dot product, and only the
+// block scales are applied in float.
+//
+// Work is split into tiles of kQR weight rows: a tile's rows are unpacked once
+// (quant_unpack-inl.h) into L1-resident arrays, then all tokens pass over
+// them kQT at a time. Each unpacked weight vector thus feeds kQT tokens
+// (prefill reads every weight byte once per call, not once per token), and
+// decode (one token) is the same loop with kQT = 1.
+
+#if defined(SIEVE_KERNELS_MATMUL_QUANT_INL_H_) == defined(HWY_TARGET_TOGGLE)
+#ifdef SIEVE_KERNELS_MATMUL_QUANT_INL_H_
+#undef SIEVE_KERNELS_MATMUL_QUANT_INL_H_
+#else
+#define SIEVE_KERNELS_MATMUL_QUANT_INL_H_
+#endif
+
+#include <algorithm>
+#include <vector>
+
+#include "format/tensor.h"
+#include "hwy/highway.h"
+#include "kernels/quant.h"
+#include "kernels/quant_act-inl.h"
+#include "kernels/quant_dot-inl.h"
+#include "kernels/quant_gemv-inl.h"
+#include "kernels/quant_layout.h"
+#include "kernels/quant_unpack-inl.h"
+#include "kernels/thread_pool.h"
+#include "kernels/unroll.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace sieve::kernels::HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+// Rows per tile and tokens per pass. kQR x kQT float accumulators plus the
+// integer temporaries must fit the register file: 32 registers with AVX-512
+// (AVX3 targets, which still use 256-bit vectors here), 16 otherwise.
+constexpr int kQR = 4;
+#if SIEVE_Q256 && HWY_TARGET != HWY_AVX2
+constexpr int kQT = 4;
+#else
+constexpr int kQT = 2;
+#endif
+
+HWY_INLINE float ReduceSum(VQF v) { return hn::GetLane(hn::SumOfLanes(DQF(), v)); }
+
+// 32-element formats. out[t * kQR + r] = row r . token t.
+template <bool kSigned, int T>
+HWY_NOINLINE void Tile32(const UnpackedRow* rows, const ActView* xs, int64_t nb, float* out) {
+  const DQF df;
+  VQF acc[kQR][T];
+  SIEVE_UNROLL
+  for (int r = 0; r < kQR; ++r)
+    SIEVE_UNROLL
+    for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
+  for (int64_t b = 0; b < nb; ++b) {
+    VQF dx[T];
+    SIEVE_UNROLL
+    for (int t = 0; t < T; ++t) dx[t] = hn::Set(df, xs[t].d[b]);
+    SIEVE_UNROLL
+    for (int r = 0; r < kQR; ++r) {
+      const W32 w = LoadW32(rows[r].w + b * kQK, kSigned ? rows[r].s + b * kQK : nullptr);
+      const VQF dw = hn::Set(df, rows[r].d[b]);
+      SIEVE_UNROLL
+      for (int t = 0; t < T; ++t) {
+        const VQI i = kSigned ? DotSigned(w, xs[t].qs + b * kQK) : DotUnsigned(w, xs[t].qs + b * kQK);
+        acc[r][t] = hn::MulAdd(hn::Mul(hn::ConvertTo(df, i), dw), dx[t], acc[r][t]);
+      }
+    }
+  }
+  SIEVE_UNROLL
+  for (int r = 0; r < kQR; ++r) {
+    SIEVE_UNROLL
+    for (int t = 0; t < T; ++t) {
+      float sum = ReduceSum(acc[r][t]);
+      if constexpr (!kSigned) {  // Q4_1/Q5_1: + min * (d * sum of quants), per block
+        for (int64_t b = 0; b < nb; ++b) sum += rows[r].m[b] * xs[t].s[b];
+      }
+      out[t * kQR + r] = sum;
+    }
+  }
+}
+
+// K formats: per super-block, sum over 16-groups of scale * (w . x) in int32,
+// times d * dx; minus dmin * dx * sum of min multiplier * group sum of x.
+template <int T>
+HWY_NOINLINE void TileK(const UnpackedRow* rows, const ActView* xs, int64_t nsb, float* out) {
+  const DQF df;
+  const DQI di;
+  VQF acc[kQR][T];
+  SIEVE_UNROLL
+  for (int r = 0; r < kQR; ++r)
+    SIEVE_UNROLL
+    for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
+  for (int64_t b = 0; b < nsb; ++b) {
+    // kQR x T independent integer chains per 32-element step keep the
+    // multiply pipes busy; the float accumulators are touched once per
+    // super-block only (so spilling them, with T = 4, costs little).
+    VQI isum[kQR][T];
+    SIEVE_UNROLL
+    for (int r = 0; r < kQR; ++r)
+      SIEVE_UNROLL
+      for (int t = 0; t < T; ++t) isum[r][t] = hn::Zero(di);
+    SIEVE_UNROLL
+    for (int g = 0; g < kQKK / 32; ++g) {
+      const int64_t e = b * kQKK + 32 * g;
+      SIEVE_UNROLL
+      for (int r = 0; r < kQR; ++r) {
+        const WK w = LoadWK(rows[r].w + e, rows[r].sc + e / 2);
+        SIEVE_UNROLL
+        for (int t = 0; t < T; ++t) isum[r][t] = DotScaledAcc(isum[r][t], w, xs[t].qs + e);
+      }
+    }
+    SIEVE_UNROLL
+    for (int r = 0; r < kQR; ++r) {
+      const float d = rows[r].d[b];
+      SIEVE_UNROLL
+      for (int t = 0; t < T; ++t)
+        acc[r][t] = hn::MulAdd(hn::ConvertTo(df, isum[r][t]), hn::Set(df, d * xs[t].d[b]), acc[r][t]);
+    }
+  }
+  SIEVE_UNROLL
+  for (int r = 0; r < kQR; ++r) {
+    SIEVE_UNROLL
+    for (int t = 0; t < T; ++t) {
+      float mins = 0;
+      for (int64_t b = 0; b < nsb; ++b)
+        mins += rows[r].m[b] * xs[t].d[b] * static_cast<float>(Dot16x16(rows[r].mn + 16 * b, xs[t].bs + 16 * b));
+      out[t * kQR + r] = ReduceSum(acc[r][t]) - mins;
+    }
+  }
+}
+
+template <int T>
+HWY_INLINE void RunTile(DType wt, const UnpackedRow* rows, const ActView* xs, int64_t k, float* out) {
+  switch (wt) {
+    case DType::Q4_0:
+    case DType::Q5_0:
+    case DType::Q8_0: return Tile32<true, T>(rows, xs, k / kQK, out);
+    case DType::Q4_1:
+    case DType::Q5_1: return Tile32<false, T>(rows, xs, k / kQK, out);
+    default: return TileK<T>(rows, xs, k / kQKK, out);
+  }
+}
+
+// Row tiles [g0, g1): unpack kQR rows (a short last tile repeats its last row),
+// then every token passes over them.
+inline void QuantRowTiles(const Tensor& w, const ActLayout& l, const uint8_t* acts, int64_t n_tokens, float* y,
+                          int64_t g0, int64_t g1) {
+  const int64_t k = w.row_length(), rows = w.rows();
+  const size_t row_bytes = unpacked_row_bytes(k);
+  thread_local std::vector<uint8_t> scratch;
+  scratch.resize(kQR * row_bytes + 64);
+  uint8_t* base = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+  UnpackedRow u[kQR];
+  for (int i = 0; i < kQR; ++i) u[i] = carve_unpacked_row(base + i * row_bytes, k);
+  float out[kQT * kQR];
+#if SIEVE_Q256
+  if (n_tokens == 1) {  // decode: blocks straight into registers
+    const ActView x = MakeActView(l, acts, 0);
+    for (int64_t g = g0; g < g1; ++g) {
+      const int64_t r0 = g * kQR, nr = std::min<int64_t>(kQR, rows - r0);
+      const uint8_t* rp[kQR];
+      for (int i = 0; i < kQR; ++i) rp[i] = w.row(r0 + std::min<int64_t>(i, nr - 1));
+      GemvRows<kQR>(w.type, rp, x, k, out);
+      for (int64_t r = 0; r < nr; ++r) y[r0 + r] = out[r];
+    }
+    return;
+  }
+#endif
+  for (int64_t g = g0; g < g1; ++g) {
+    const int64_t r0 = g * kQR, nr = std::min<int64_t>(kQR, rows - r0);
+    UnpackedRow tile[kQR];
+    for (int i = 0; i < kQR; ++i) {
+      if (i < nr) UnpackRow(w.type, w.row(r0 + i), k, u[i]);
+      tile[i] = u[std::min<int64_t>(i, nr - 1)];
+    }
+    int64_t t0 = 0;
+    for (; t0 + kQT <= n_tokens; t0 += kQT) {
+      ActView xs[kQT];
+      for (int t = 0; t < kQT; ++t) xs[t] = MakeActView(l, acts, t0 + t);
+      RunTile<kQT>(w.type, tile, xs, k, out);
+      for (int t = 0; t < kQT; ++t)
+        for (int64_t r = 0; r < nr; ++r) y[(t0 + t) * rows + r0 + r] = out[t * kQR + r];
+    }
+    for (; t0 < n_tokens; ++t0) {
+      const ActView xs[1] = {MakeActView(l, acts, t0)};
+      RunTile<1>(w.type, tile, xs, k, out);
+      for (int64_t r = 0; r < nr; ++r) y[t0 * rows + r0 + r] = out[r];
+    }
+  }
+}
+
+// Activation buffer shared by the pool's threads during one call.
+inline std::vector<uint8_t>& ActBuffer() {
+  thread_local std::vector<uint8_t> buf;
+  return buf;
+}
+
+void MatmulQuant(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  const int64_t k = w.row_length(), rows = w.rows();
+  const ActLayout l = act_layout(activation_type(w.type), k);
+  std::vector<uint8_t>& buf = ActBuffer();
+  buf.resize(static_cast<size_t>(n_tokens) * l.stride);
+  uint8_t* acts = buf.data();
+  if (n_tokens == 1) {
+    QuantizeActs(l, x, 0, 1, acts);
+  } else {
+    pool.parallel_for(n_tokens, 1, [&](int, int64_t t0, int64_t t1) { QuantizeActs(l, x, t0, t1, acts); });
+  }
+  pool.parallel_for((rows + kQR - 1) / kQR, 1, [&](int, int64_t g0, int64_t g1) {
+    QuantRowTiles(w, l, acts, n_tokens, y, g0, g1);
+  });
+}
+
+// For tests: the SIMD quantizer's output.
+void QuantizeActsForTest(const ActLayout& l, const float* x, int64_t n_tokens, uint8_t* out) {
+  QuantizeActs(l, x, 0, n_tokens, out);
+}
+
+}  // namespace sieve::kernels::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#endif  // include guard

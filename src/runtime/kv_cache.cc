@@ -1,0 +1,147 @@
+#include "runtime/kv_cache.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "util/error.h"
+#include "util/half.h"
+
+namespace sieve {
+namespace {
+
+size_t element_bytes(KvType t) { return t == KvType::F32 ? 4 : 2; }
+
+// q8_0 row: head_dim / 32 blocks of {f16 scale, 32 x int8}, as llama.cpp's q8_0.
+void quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
+  for (int64_t b = 0; b < n / 32; ++b, x += 32, out += 34) {
+    float amax = 0;
+    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[i]));
+    const float d = amax / 127.0f;
+    const float id = d != 0 ? 1.0f / d : 0.0f;
+    const uint16_t dh = f32_to_f16(d);
+    std::memcpy(out, &dh, 2);
+    for (int i = 0; i < 32; ++i) out[2 + i] = static_cast<uint8_t>(static_cast<int8_t>(std::lround(x[i] * id)));
+  }
+}
+
+void dequantize_q8_0(const uint8_t* in, int64_t n, float* out) {
+  for (int64_t b = 0; b < n / 32; ++b, in += 34, out += 32) {
+    uint16_t dh;
+    std::memcpy(&dh, in, 2);
+    const float d = f16_to_f32(dh);
+    for (int i = 0; i < 32; ++i) out[i] = d * static_cast<int8_t>(in[2 + i]);
+  }
+}
+
+void store_element(KvType t, uint8_t* dst, float v) {
+  if (t == KvType::F32) std::memcpy(dst, &v, 4);
+  else {
+    uint16_t h = t == KvType::F16 ? f32_to_f16(v) : f32_to_bf16(v);
+    std::memcpy(dst, &h, 2);
+  }
+}
+
+float load_element(KvType t, const uint8_t* src) {
+  if (t == KvType::F32) {
+    float v;
+    std::memcpy(&v, src, 4);
+    return v;
+  }
+  uint16_t h;
+  std::memcpy(&h, src, 2);
+  return t == KvType::F16 ? f16_to_f32(h) : bf16_to_f32(h);
+}
+
+}  // namespace
+
+KvType kv_type_from_name(const std::string& name) {
+  if (name == "f32") return KvType::F32;
+  if (name == "f16") return KvType::F16;
+  if (name == "bf16") return KvType::BF16;
+  if (name == "q8_0") return KvType::Q8_0;
+  throw Error("unknown KV cache type '" + name + "' (valid: f32, f16, bf16, q8_0)");
+}
+
+const char* kv_type_name(KvType t) {
+  switch (t) {
+    case KvType::F32: return "f32";
+    case KvType::F16: return "f16";
+    case KvType::BF16: return "bf16";
+    case KvType::Q8_0: return "q8_0";
+  }
+  return "?";
+}
+
+KvCache::KvCache(const KvCacheShape& shape) : shape_(shape), pages_(shape.n_layers) {
+  if (shape.page_size <= 0 || shape.head_dim <= 0 || shape.n_kv_heads <= 0 || shape.n_layers <= 0)
+    throw Error("internal: bad KV cache shape");
+  if (shape.page_size % 16 != 0) throw Error("KV cache page size must be a multiple of 16");
+  if (shape.type == KvType::Q8_0 && shape.head_dim % 32 != 0)
+    throw Error("KV cache type q8_0 needs a head dimension divisible by 32 (the model's is " +
+                std::to_string(shape.head_dim) + ")");
+  row_bytes_ = shape.type == KvType::Q8_0 ? static_cast<size_t>(shape.head_dim / 32) * 34
+                                          : static_cast<size_t>(shape.head_dim) * element_bytes(shape.type);
+  key_block_bytes_ = value_block_bytes_ = row_bytes_ * static_cast<size_t>(shape.page_size);
+  page_bytes_ = static_cast<size_t>(shape.n_kv_heads) * (key_block_bytes_ + value_block_bytes_);
+}
+
+void KvCache::append_slots(const int64_t* positions, int64_t n) {
+  const int64_t new_size = size() + n;
+  const int64_t pages_needed = (new_size + shape_.page_size - 1) / shape_.page_size;
+  for (auto& layer : pages_)
+    while (static_cast<int64_t>(layer.size()) < pages_needed) {
+      layer.push_back(std::make_unique<uint8_t[]>(page_bytes_));
+      // Unwritten slots of a page are read as zeros by the kernels' full-page loads.
+      std::memset(layer.back().get(), 0, page_bytes_);
+    }
+  positions_.insert(positions_.end(), positions, positions + n);
+}
+
+void KvCache::write(int64_t layer, int64_t slot, const float* k, const float* v) {
+  const int64_t hd = shape_.head_dim, ps = shape_.page_size;
+  const int64_t page = slot / ps, j = slot % ps;
+  for (int64_t h = 0; h < shape_.n_kv_heads; ++h) {
+    uint8_t* kb = key_block_mut(layer, h, page);
+    uint8_t* vb = value_block_mut(layer, h, page) + j * row_bytes_;
+    if (shape_.type == KvType::Q8_0) {
+      quantize_q8_0(k + h * hd, hd, kb + j * row_bytes_);
+      quantize_q8_0(v + h * hd, hd, vb);
+      continue;
+    }
+    const size_t es = element_bytes(shape_.type);
+    for (int64_t d = 0; d < hd; ++d) {
+      store_element(shape_.type, kb + (d * ps + j) * es, k[h * hd + d]);
+      store_element(shape_.type, vb + d * es, v[h * hd + d]);
+    }
+  }
+}
+
+void KvCache::read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out) const {
+  const int64_t hd = shape_.head_dim, ps = shape_.page_size;
+  const uint8_t* kb = key_block(layer, kv_head, slot / ps);
+  const int64_t j = slot % ps;
+  if (shape_.type == KvType::Q8_0) return dequantize_q8_0(kb + j * row_bytes_, hd, out);
+  const size_t es = element_bytes(shape_.type);
+  for (int64_t d = 0; d < hd; ++d) out[d] = load_element(shape_.type, kb + (d * ps + j) * es);
+}
+
+void KvCache::read_value(int64_t layer, int64_t kv_head, int64_t slot, float* out) const {
+  const int64_t hd = shape_.head_dim;
+  const uint8_t* vb = value_block(layer, kv_head, slot / shape_.page_size) + (slot % shape_.page_size) * row_bytes_;
+  if (shape_.type == KvType::Q8_0) return dequantize_q8_0(vb, hd, out);
+  const size_t es = element_bytes(shape_.type);
+  for (int64_t d = 0; d < hd; ++d) out[d] = load_element(shape_.type, vb + d * es);
+}
+
+void KvCache::truncate(int64_t keep) {
+  if (keep < 0 || keep > size()) throw Error("internal: KV cache truncate out of range");
+  positions_.resize(keep);
+  const size_t pages_needed = static_cast<size_t>((keep + shape_.page_size - 1) / shape_.page_size);
+  for (auto& layer : pages_) layer.resize(pages_needed);
+}
+
+size_t KvCache::bytes_allocated() const {
+  return static_cast<size_t>(n_pages()) * static_cast<size_t>(shape_.n_layers) * page_bytes_;
+}
+
+}  // namespace sieve

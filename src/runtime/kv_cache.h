@@ -1,0 +1,82 @@
+#pragma once
+// The key/value cache of one sequence. Paged: each layer's cache is a list of
+// fixed-size pages of page_size token slots, so attention policies can select,
+// summarise and evict whole pages. Element types f32, f16, bf16 and q8_0.
+//
+// Page layout, per layer: for each KV head a key block, then for each KV head
+// a value block. Key blocks of float types are stored transposed (dimension-
+// major: page_size values of dimension 0, then of dimension 1, ...) so that
+// the attention kernel scores a whole page against a query with vector FMAs
+// and no horizontal sums; q8_0 keys and all values are stored row by row.
+//
+// Keys are stored after RoPE, rotated to the position they were computed at
+// (docs/attention.md says why). Slot i holds the token at positions()[i].
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sieve {
+
+enum class KvType { F32, F16, BF16, Q8_0 };
+
+KvType kv_type_from_name(const std::string& name);  // throws sieve::Error listing the valid names
+const char* kv_type_name(KvType t);
+
+struct KvCacheShape {
+  int64_t n_layers = 0;
+  int64_t n_kv_heads = 0;
+  int64_t head_dim = 0;
+  int64_t page_size = 64;
+  KvType type = KvType::F32;
+};
+
+class KvCache {
+ public:
+  explicit KvCache(const KvCacheShape& shape);
+
+  const KvCacheShape& shape() const { return shape_; }
+  int64_t size() const { return static_cast<int64_t>(positions_.size()); }
+  const std::vector<int64_t>& positions() const { return positions_; }
+  int64_t n_pages() const { return static_cast<int64_t>(pages_.empty() ? 0 : pages_[0].size()); }
+
+  // Reserves slots for n new tokens at the given positions; the layers then
+  // fill them with write().
+  void append_slots(const int64_t* positions, int64_t n);
+  // Writes the keys and values (n_kv_heads x head_dim floats each) of a slot.
+  void write(int64_t layer, int64_t slot, const float* k, const float* v);
+  // Reads one key or value back as floats (slow path: tests and policies).
+  void read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out) const;
+  void read_value(int64_t layer, int64_t kv_head, int64_t slot, float* out) const;
+
+  // Raw blocks of one page for one head (layout above).
+  const uint8_t* key_block(int64_t layer, int64_t kv_head, int64_t page) const {
+    return pages_[layer][page].get() + kv_head * key_block_bytes_;
+  }
+  const uint8_t* value_block(int64_t layer, int64_t kv_head, int64_t page) const {
+    return pages_[layer][page].get() + shape_.n_kv_heads * key_block_bytes_ + kv_head * value_block_bytes_;
+  }
+  size_t row_bytes() const { return row_bytes_; }  // one head's key or value of one slot
+
+  void clear() { truncate(0); }
+  // Drops the slots from `keep` on (rolls a sequence back).
+  void truncate(int64_t keep);
+  size_t bytes_allocated() const;
+  // Bytes of K and V of one token over every layer and head.
+  size_t bytes_per_token() const { return static_cast<size_t>(2 * shape_.n_layers * shape_.n_kv_heads) * row_bytes_; }
+
+ private:
+  uint8_t* key_block_mut(int64_t layer, int64_t kv_head, int64_t page) {
+    return const_cast<uint8_t*>(key_block(layer, kv_head, page));
+  }
+  uint8_t* value_block_mut(int64_t layer, int64_t kv_head, int64_t page) {
+    return const_cast<uint8_t*>(value_block(layer, kv_head, page));
+  }
+
+  KvCacheShape shape_;
+  size_t row_bytes_, key_block_bytes_, value_block_bytes_, page_bytes_;
+  std::vector<int64_t> positions_;
+  std::vector<std::vector<std::unique_ptr<uint8_t[]>>> pages_;  // [layer][page]
+};
+
+}  // namespace sieve

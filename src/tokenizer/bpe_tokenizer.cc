@@ -1,0 +1,190 @@
+// Byte-level BPE (GPT-2, Llama 3, Qwen2).
+//
+// Text is cut into words by the pre-tokenizer regex; each word's bytes are
+// spelled with GPT-2's byte-to-unicode alphabet (so every byte is a printable
+// character and a vocabulary entry), then merged pair by pair, always the pair
+// with the lowest merge rank, leftmost on ties (Hugging Face's order). Merges
+// work on token ids: a merge rule is (left id, right id) -> (rank, result id).
+#include <array>
+#include <queue>
+#include <unordered_map>
+
+#include "tokenizer/pretokenizer.h"
+#include "tokenizer/utf8.h"
+#include "tokenizer/vocab.h"
+#include "util/error.h"
+
+namespace sieve {
+
+namespace {
+
+// GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves,
+// the other 68 bytes are moved to U+0100 and up, in byte order.
+std::array<uint32_t, 256> byte_to_codepoint() {
+  std::array<uint32_t, 256> map{};
+  uint32_t next = 256;
+  for (uint32_t b = 0; b < 256; ++b) {
+    const bool printable = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE);
+    map[b] = printable ? b : next++;
+  }
+  return map;
+}
+
+class ByteBpeTokenizer final : public VocabTokenizer {
+ public:
+  explicit ByteBpeTokenizer(VocabSpec spec);
+
+ protected:
+  void encode_text(std::string_view text, bool prev_special, std::vector<int32_t>& out) const override;
+
+ private:
+  struct Merge {
+    int32_t rank, result;
+  };
+  static uint64_t pair_key(int32_t a, int32_t b) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+  }
+  void encode_word(std::string_view word, std::vector<int32_t>& out) const;
+
+  Pretokenizer pretokenizer_;
+  std::array<std::string, 256> byte_chars_;  // UTF-8 of each byte's stand-in
+  std::array<int32_t, 256> byte_tokens_{};   // token of each single byte, -1 if none
+  std::unordered_map<uint64_t, Merge> merges_;
+};
+
+ByteBpeTokenizer::ByteBpeTokenizer(VocabSpec spec)
+    : VocabTokenizer(std::move(spec)), pretokenizer_(spec_.pre_regexes) {
+  const auto to_cp = byte_to_codepoint();
+  std::unordered_map<uint32_t, uint8_t> from_cp;
+  for (uint32_t b = 0; b < 256; ++b) {
+    utf8::append_codepoint(byte_chars_[b], to_cp[b]);
+    from_cp[to_cp[b]] = static_cast<uint8_t>(b);
+    const int32_t id = find_token(byte_chars_[b]);
+    byte_tokens_[b] = id >= 0 && type(id) == TokenType::Normal ? id : -1;
+  }
+
+  const size_t n = spec_.tokens.size();
+  decoded_.resize(n);
+  strip_at_start_.assign(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const std::string& text = spec_.tokens[i];
+    switch (spec_.types[i]) {
+      case TokenType::Normal: {
+        std::string d;
+        for (size_t k = 0; k < text.size();) {
+          const size_t len = utf8::char_length(text, k);
+          const auto it = from_cp.find(utf8::decode_at(text, k, len));
+          // A character outside the byte alphabet is kept as it is.
+          if (it != from_cp.end()) d += static_cast<char>(it->second);
+          else d.append(text, k, len);
+          k += len;
+        }
+        decoded_[i] = std::move(d);
+        break;
+      }
+      case TokenType::UserDefined:
+        decoded_[i] = text;
+        break;
+      case TokenType::Byte: {
+        const int b = byte_piece_value(text);
+        if (b >= 0) decoded_[i] = std::string(1, static_cast<char>(b));
+        break;
+      }
+      default:  // control, unknown, unused: invisible
+        break;
+    }
+  }
+
+  merges_.reserve(spec_.merges.size());
+  for (size_t rank = 0; rank < spec_.merges.size(); ++rank) {
+    const auto& [a, b] = spec_.merges[rank];
+    const int32_t left = find_token(a), right = find_token(b), result = find_token(a + b);
+    // Hugging Face refuses such rules; they can never apply, so skip them.
+    if (left < 0 || right < 0 || result < 0) continue;
+    merges_.emplace(pair_key(left, right), Merge{static_cast<int32_t>(rank), result});
+  }
+  // The merges are only needed as the table above.
+  spec_.merges.clear();
+  spec_.merges.shrink_to_fit();
+}
+
+void ByteBpeTokenizer::encode_text(std::string_view text, bool, std::vector<int32_t>& out) const {
+  std::vector<std::string_view> words;
+  pretokenizer_.split(text, words);
+  for (std::string_view w : words) encode_word(w, out);
+}
+
+void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.size() == 1) {
+    const int32_t id = byte_tokens_[static_cast<uint8_t>(word[0])];
+    if (id >= 0) out.push_back(id);
+    return;
+  }
+  if (spec_.ignore_merges) {
+    // Llama 3: a word that is itself a token is emitted whole, whatever the
+    // merges would have made of it.
+    std::string spelled;
+    for (char c : word) spelled += byte_chars_[static_cast<uint8_t>(c)];
+    const int32_t id = find_token(spelled);
+    if (id >= 0 && type(id) == TokenType::Normal) {
+      out.push_back(id);
+      return;
+    }
+  }
+
+  struct Symbol {
+    int32_t id, prev, next;
+  };
+  std::vector<Symbol> sym;
+  sym.reserve(word.size());
+  for (char c : word) {
+    const int32_t id = byte_tokens_[static_cast<uint8_t>(c)];
+    if (id < 0) continue;  // a byte the vocabulary cannot spell is dropped (as llama.cpp does)
+    const auto idx = static_cast<int32_t>(sym.size());
+    sym.push_back({id, idx - 1, idx + 1});
+  }
+  if (sym.empty()) return;
+  sym.back().next = -1;
+
+  struct Candidate {
+    int32_t rank, left, right, left_id, right_id, result;
+  };
+  struct Later {
+    bool operator()(const Candidate& a, const Candidate& b) const {
+      return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+    }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, Later> queue;
+  const auto try_pair = [&](int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return;
+    const int32_t a = sym[static_cast<size_t>(left)].id, b = sym[static_cast<size_t>(right)].id;
+    const auto it = merges_.find(pair_key(a, b));
+    if (it == merges_.end()) return;
+    queue.push({it->second.rank, left, right, a, b, it->second.result});
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i) try_pair(i - 1, i);
+
+  while (!queue.empty()) {
+    const Candidate c = queue.top();
+    queue.pop();
+    Symbol& l = sym[static_cast<size_t>(c.left)];
+    Symbol& r = sym[static_cast<size_t>(c.right)];
+    // Stale when either side changed or the right one was merged away.
+    if (l.id != c.left_id || r.id != c.right_id || l.next != c.right) continue;
+    l.id = c.result;
+    l.next = r.next;
+    r.id = -1;
+    if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = c.left;
+    try_pair(l.prev, c.left);
+    try_pair(c.left, l.next);
+  }
+  for (int32_t i = 0; i >= 0; i = sym[static_cast<size_t>(i)].next) out.push_back(sym[static_cast<size_t>(i)].id);
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> make_byte_bpe_tokenizer(VocabSpec spec) {
+  return std::make_unique<ByteBpeTokenizer>(std::move(spec));
+}
+
+}  // namespace sieve

@@ -1,0 +1,99 @@
+// Tokenizer::from_gguf: the tokenizer.ggml.* metadata of a GGUF file, read
+// with llama.cpp's defaults so a file tokenizes as llama.cpp would.
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <optional>
+
+#include "format/gguf.h"
+#include "tokenizer/pretokenizer.h"
+#include "tokenizer/vocab.h"
+#include "util/error.h"
+
+namespace sieve {
+
+namespace {
+
+std::optional<int32_t> get_id(const GgufFile& f, const std::string& key) {
+  const auto v = f.get_int_opt(key);
+  if (!v) return std::nullopt;
+  if (*v < 0 || *v > INT32_MAX) throw Error(f.label() + ": metadata '" + key + "' = " + std::to_string(*v) + " is not a token id");
+  return static_cast<int32_t>(*v);
+}
+
+bool is_llama3_pre(const std::string& pre) {
+  return pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3" || pre == "dbrx" || pre == "smaug-bpe";
+}
+
+// Phi-3's GGUF files lack the rstrip flags its tokenizer.json gives the chat
+// tokens ("<|end|>\n" swallows the newline); llama.cpp restores them by model
+// name, and so do we.
+void apply_phi3_rstrip(const GgufFile& f, VocabSpec& spec) {
+  std::string name = f.get_string_opt("general.name").value_or("");
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (name.find("phi-3") == std::string::npos && name.find("phi3") == std::string::npos) return;
+  spec.rstrip.assign(spec.tokens.size(), 0);
+  for (size_t i = 0; i < spec.tokens.size(); ++i) {
+    const TokenType t = i < spec.types.size() ? spec.types[i] : TokenType::Normal;
+    const std::string& text = spec.tokens[i];
+    const bool special = t == TokenType::Control || t == TokenType::UserDefined || t == TokenType::Unknown;
+    if ((special || text == "</s>") && text != "<unk>" && text != "<s>" && text != "<|endoftext|>")
+      spec.rstrip[i] = 1;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
+  VocabSpec spec;
+  spec.source = f.label();
+  const auto model = f.get_string_opt("tokenizer.ggml.model");
+  if (!model) throw Error(f.label() + ": no tokenizer in the file (missing 'tokenizer.ggml.model')");
+
+  spec.tokens = f.get_string_array("tokenizer.ggml.tokens");
+  const auto n = static_cast<int64_t>(spec.tokens.size());
+  if (f.find("tokenizer.ggml.scores")) spec.scores = f.get_float_array("tokenizer.ggml.scores");
+  if (f.find("tokenizer.ggml.token_type")) {
+    for (int32_t t : f.get_int_array("tokenizer.ggml.token_type")) spec.types.push_back(static_cast<TokenType>(t));
+  }
+
+  if (*model == "llama") {
+    spec.kind = VocabKind::SentencePiece;
+    // llama.cpp's defaults for SentencePiece vocabularies.
+    spec.unk = n > 0 ? 0 : -1;
+    spec.bos = n > 1 ? 1 : -1;
+    spec.eos = n > 2 ? 2 : -1;
+    spec.add_bos = spec.bos >= 0;
+    spec.add_space_prefix = f.get_bool_opt("tokenizer.ggml.add_space_prefix").value_or(true);
+    spec.remove_extra_whitespaces = f.get_bool_opt("tokenizer.ggml.remove_extra_whitespaces").value_or(false);
+  } else if (*model == "gpt2") {
+    spec.kind = VocabKind::ByteLevelBpe;
+    for (const std::string& m : f.get_string_array("tokenizer.ggml.merges")) {
+      // The first character may itself be a space in other alphabets, so the
+      // separator is searched from the second byte on (as llama.cpp does).
+      const size_t sp = m.find(' ', 1);
+      if (sp == std::string::npos) throw Error(f.label() + ": merge rule '" + m + "' is not two tokens separated by a space");
+      spec.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
+    }
+    const std::string pre = f.get_string_opt("tokenizer.ggml.pre").value_or("default");
+    spec.pre_regexes = Pretokenizer::patterns_for(pre);
+    spec.ignore_merges = is_llama3_pre(pre);
+    spec.add_bos = is_llama3_pre(pre);  // llama.cpp: Llama 3 always wants BOS
+  } else {
+    throw Error(f.label() + ": unknown tokenizer model '" + *model +
+                "' (tokenizer.ggml.model); sieve reads 'llama' (SentencePiece) and 'gpt2' (byte-level BPE)");
+  }
+
+  if (auto id = get_id(f, "tokenizer.ggml.bos_token_id")) spec.bos = *id;
+  if (auto id = get_id(f, "tokenizer.ggml.eos_token_id")) spec.eos = *id;
+  if (auto id = get_id(f, "tokenizer.ggml.unknown_token_id")) spec.unk = *id;
+  if (auto id = get_id(f, "tokenizer.ggml.eot_token_id")) spec.eot = *id;
+  if (auto id = get_id(f, "tokenizer.ggml.eom_token_id")) spec.eom = *id;
+  if (auto b = f.get_bool_opt("tokenizer.ggml.add_bos_token")) spec.add_bos = *b;
+  if (auto b = f.get_bool_opt("tokenizer.ggml.add_eos_token")) spec.add_eos = *b;
+
+  apply_phi3_rstrip(f, spec);
+  return build_tokenizer(std::move(spec));
+}
+
+}  // namespace sieve

@@ -1,0 +1,342 @@
+// Tokenizer::from_hf_folder: a Hugging Face model folder. tokenizer.json (the
+// fast tokenizer) is preferred; without it tokenizer.model (SentencePiece) is
+// read. tokenizer_config.json, config.json and generation_config.json then
+// supply BOS/EOS and the add-BOS/EOS flags, as transformers does.
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <optional>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <unordered_map>
+
+#include "tokenizer/pretokenizer.h"
+#include "tokenizer/sentencepiece_model.h"
+#include "tokenizer/vocab.h"
+#include "util/error.h"
+
+namespace sieve {
+
+namespace {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+constexpr int64_t kMaxVocab = 1 << 22;  // refuses absurd ids before allocating
+constexpr std::string_view kSpace = "\xE2\x96\x81";
+
+std::string read_bytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path.string() + ": cannot open");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+json read_json(const fs::path& path) {
+  try {
+    return json::parse(read_bytes(path));
+  } catch (const json::exception& e) {
+    throw Error(path.string() + ": invalid JSON: " + e.what());
+  }
+}
+
+std::optional<json> read_json_opt(const fs::path& path) {
+  if (!fs::exists(path)) return std::nullopt;
+  return read_json(path);
+}
+
+// Runs f, turning a JSON field of the wrong type into a sieve::Error that
+// names the file.
+template <typename F>
+auto in_file(const std::string& where, F&& f) {
+  try {
+    return f();
+  } catch (const json::exception& e) {
+    throw Error(where + ": unexpected content: " + e.what());
+  }
+}
+
+// Visits a component and, for "Sequence" components, the ones inside it.
+template <typename F>
+void for_each_component(const json& node, const char* list_key, F&& f) {
+  if (!node.is_object()) return;
+  if (node.value("type", "") == "Sequence" && node.contains(list_key)) {
+    for (const json& child : node.at(list_key)) for_each_component(child, list_key, f);
+    return;
+  }
+  f(node);
+}
+
+struct AddedToken {
+  int64_t id;
+  std::string content;
+  bool special, lstrip, rstrip;
+};
+
+void add_tokens(VocabSpec& spec, const std::vector<AddedToken>& added) {
+  const size_t n = spec.tokens.size();
+  if (spec.types.empty()) spec.types.assign(n, TokenType::Normal);
+  if (spec.lstrip.empty()) spec.lstrip.assign(n, 0);
+  if (spec.rstrip.empty()) spec.rstrip.assign(n, 0);
+  for (const AddedToken& a : added) {
+    if (a.id < 0 || a.id >= kMaxVocab) throw Error(spec.source + ": added token id " + std::to_string(a.id) + " is out of range");
+    const auto i = static_cast<size_t>(a.id);
+    if (i >= spec.tokens.size()) {
+      // Ids past the model vocabulary; any gap is filled with invisible
+      // placeholders so ids stay positional.
+      spec.tokens.resize(i + 1);
+      if (!spec.scores.empty()) spec.scores.resize(i + 1, -std::numeric_limits<float>::infinity());
+      spec.types.resize(i + 1, TokenType::Unused);
+      spec.lstrip.resize(i + 1, 0);
+      spec.rstrip.resize(i + 1, 0);
+    }
+    spec.tokens[i] = a.content;
+    if (spec.types[i] != TokenType::Unknown) spec.types[i] = a.special ? TokenType::Control : TokenType::UserDefined;
+    spec.lstrip[i] = a.lstrip;
+    spec.rstrip[i] = a.rstrip;
+  }
+}
+
+AddedToken parse_added(const json& t, int64_t id) {
+  return {id, t.at("content").get<std::string>(), t.value("special", false), t.value("lstrip", false),
+          t.value("rstrip", false)};
+}
+
+// The id of a token named in a config: a string or {"content": ...}.
+int32_t named_token(const VocabSpec& spec, const json& v, const char* what) {
+  const std::string text = v.is_object() ? v.at("content").get<std::string>() : v.get<std::string>();
+  for (size_t i = 0; i < spec.tokens.size(); ++i)
+    if (spec.tokens[i] == text) return static_cast<int32_t>(i);
+  throw Error(spec.source + ": " + what + " '" + text + "' is not in the vocabulary");
+}
+
+VocabSpec from_tokenizer_json(const json& j, const std::string& source) {
+  VocabSpec spec;
+  spec.source = source;
+  const json& model = j.at("model");
+  const std::string type = model.value("type", "BPE");
+  if (type != "BPE") throw Error(source + ": tokenizer model type '" + type + "' is not supported (sieve reads BPE)");
+
+  for (const auto& [text, idv] : model.at("vocab").items()) {
+    const auto id = idv.get<int64_t>();
+    if (id < 0 || id >= kMaxVocab) throw Error(source + ": token '" + text + "' has out-of-range id " + std::to_string(id));
+    if (static_cast<size_t>(id) >= spec.tokens.size()) spec.tokens.resize(static_cast<size_t>(id) + 1);
+    if (!spec.tokens[static_cast<size_t>(id)].empty()) throw Error(source + ": two tokens have id " + std::to_string(id));
+    spec.tokens[static_cast<size_t>(id)] = text;
+  }
+  const size_t n = spec.tokens.size();
+  spec.types.assign(n, TokenType::Normal);
+  for (size_t i = 0; i < n; ++i)
+    if (spec.tokens[i].empty()) spec.types[i] = TokenType::Unused;
+  spec.lstrip.assign(n, 0);
+  spec.rstrip.assign(n, 0);
+
+  std::vector<std::pair<std::string, std::string>> merges;
+  if (model.contains("merges")) {
+    for (const json& m : model.at("merges")) {
+      if (m.is_array() && m.size() == 2) {
+        merges.emplace_back(m[0].get<std::string>(), m[1].get<std::string>());
+        continue;
+      }
+      const auto s = m.get<std::string>();
+      const size_t sp = s.find(' ', 1);
+      if (sp == std::string::npos) throw Error(source + ": merge rule '" + s + "' is not two tokens separated by a space");
+      merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
+    }
+  }
+
+  const json null_json;
+  const json& pre = j.contains("pre_tokenizer") ? j.at("pre_tokenizer") : null_json;
+  const json& decoder = j.contains("decoder") ? j.at("decoder") : null_json;
+  bool byte_level = false;
+  for_each_component(pre, "pretokenizers", [&](const json& c) { byte_level |= c.value("type", "") == "ByteLevel"; });
+  for_each_component(decoder, "decoders", [&](const json& c) { byte_level |= c.value("type", "") == "ByteLevel"; });
+
+  if (byte_level) {
+    spec.kind = VocabKind::ByteLevelBpe;
+    spec.merges = std::move(merges);
+    spec.ignore_merges = model.value("ignore_merges", false);
+    for_each_component(pre, "pretokenizers", [&](const json& c) {
+      const std::string t = c.value("type", "");
+      if (t == "Split") {
+        const std::string behavior = c.value("behavior", "Isolated");
+        if (behavior != "Isolated" || c.value("invert", false))
+          throw Error(source + ": Split pre-tokenizer behavior '" + behavior + "' is not supported");
+        const json& p = c.at("pattern");
+        if (p.contains("Regex")) spec.pre_regexes.push_back(p.at("Regex").get<std::string>());
+        else spec.pre_regexes.push_back("\\Q" + p.at("String").get<std::string>() + "\\E");
+      } else if (t == "ByteLevel") {
+        // add_prefix_space (RoBERTa) is not applied; GPT-2 and newer models
+        // set it to false.
+        if (c.value("use_regex", true)) spec.pre_regexes.push_back(Pretokenizer::patterns_for("gpt-2").front());
+      } else if (t == "Digits") {
+        spec.pre_regexes.push_back(c.value("individual_digits", false) ? "\\p{N}" : "\\p{N}+");
+      } else {
+        throw Error(source + ": pre-tokenizer '" + t + "' is not supported with byte-level BPE");
+      }
+    });
+  } else {
+    // SentencePiece-style BPE written out as merges: the merge that forms a
+    // piece earliest gives it the highest score; a piece no merge forms gets
+    // -inf so it is never built from smaller ones.
+    spec.kind = VocabKind::SentencePiece;
+    spec.scores.assign(n, -std::numeric_limits<float>::infinity());
+    std::unordered_map<std::string_view, size_t> ids;
+    for (size_t i = 0; i < n; ++i) ids.emplace(spec.tokens[i], i);
+    for (size_t rank = 0; rank < merges.size(); ++rank) {
+      const auto it = ids.find(merges[rank].first + merges[rank].second);
+      if (it != ids.end() && std::isinf(spec.scores[it->second]))
+        spec.scores[it->second] = -static_cast<float>(rank);
+    }
+    spec.byte_fallback = model.value("byte_fallback", false);
+    if (spec.byte_fallback)
+      for (size_t i = 0; i < n; ++i)
+        if (byte_piece_value(spec.tokens[i]) >= 0) spec.types[i] = TokenType::Byte;
+    bool prefix = false;
+    const json& norm = j.contains("normalizer") ? j.at("normalizer") : null_json;
+    for_each_component(norm, "normalizers", [&](const json& c) {
+      prefix |= c.value("type", "") == "Prepend" && c.value("prepend", "") == kSpace;
+    });
+    for_each_component(pre, "pretokenizers", [&](const json& c) {
+      if (c.value("type", "") != "Metaspace") return;
+      prefix |= c.value("prepend_scheme", "") == "always" || c.value("prepend_scheme", "") == "first" ||
+                c.value("add_prefix_space", false);
+    });
+    spec.add_space_prefix = prefix;
+  }
+  if (model.contains("unk_token") && model.at("unk_token").is_string()) {
+    spec.unk = named_token(spec, model.at("unk_token"), "unk_token");
+    spec.types[static_cast<size_t>(spec.unk)] = TokenType::Unknown;
+  }
+
+  if (j.contains("added_tokens")) {
+    std::vector<AddedToken> added;
+    for (const json& t : j.at("added_tokens")) added.push_back(parse_added(t, t.at("id").get<int64_t>()));
+    add_tokens(spec, added);
+  }
+
+  // BOS/EOS come from the post-processor's template ("<s> $A").
+  const json& post = j.contains("post_processor") ? j.at("post_processor") : null_json;
+  for_each_component(post, "processors", [&](const json& c) {
+    if (c.value("type", "") != "TemplateProcessing" || !c.contains("single")) return;
+    const json& single = c.at("single");
+    if (!single.is_array() || single.empty()) return;
+    if (single.front().contains("SpecialToken")) {
+      spec.add_bos = true;
+      spec.bos = named_token(spec, single.front().at("SpecialToken").at("id"), "template BOS");
+    }
+    if (single.size() > 1 && single.back().contains("SpecialToken")) {
+      spec.add_eos = true;
+      spec.eos = named_token(spec, single.back().at("SpecialToken").at("id"), "template EOS");
+    }
+  });
+  return spec;
+}
+
+VocabSpec from_sentencepiece_file(const fs::path& path) {
+  const std::string source = path.string();
+  const SentencePieceModel m = parse_sentencepiece_model(read_bytes(path), source);
+  if (m.model_type != 2)
+    throw Error(source + ": SentencePiece model type " + std::to_string(m.model_type) +
+                " is not supported (sieve reads BPE models, type 2)");
+  if (m.treat_whitespace_as_suffix || !m.escape_whitespaces)
+    throw Error(source + ": SentencePiece whitespace options other than the defaults are not supported");
+  VocabSpec spec;
+  spec.source = source;
+  spec.kind = VocabKind::SentencePiece;
+  for (const auto& p : m.pieces) {
+    spec.tokens.push_back(p.text);
+    spec.scores.push_back(p.score);
+    spec.types.push_back(static_cast<TokenType>(p.type));
+  }
+  // Only the identity normalizer is applied; NFKC-style charsmaps are not.
+  spec.add_space_prefix = m.add_dummy_prefix;
+  spec.remove_extra_whitespaces = m.remove_extra_whitespaces;
+  spec.byte_fallback = m.byte_fallback;
+  const auto n = static_cast<int32_t>(spec.tokens.size());
+  const auto in_range = [&](int32_t id) { return id >= 0 && id < n ? id : -1; };
+  spec.unk = in_range(m.unk_id);
+  spec.bos = in_range(m.bos_id);
+  spec.eos = in_range(m.eos_id);
+  // LlamaTokenizer's defaults.
+  spec.add_bos = spec.bos >= 0;
+  spec.add_eos = false;
+  return spec;
+}
+
+std::vector<int32_t> id_list(const json& v) {
+  std::vector<int32_t> ids;
+  if (v.is_number_integer()) ids.push_back(v.get<int32_t>());
+  else if (v.is_array())
+    for (const json& x : v) ids.push_back(x.get<int32_t>());
+  return ids;
+}
+
+void apply_configs(VocabSpec& spec, const fs::path& dir) {
+  bool bos_named = false, eos_named = false;
+  if (auto cfg = read_json_opt(dir / "tokenizer_config.json")) in_file((dir / "tokenizer_config.json").string(), [&] {
+    const std::string where = (dir / "tokenizer_config.json").string();
+    spec.source = where;
+    if (cfg->contains("added_tokens_decoder")) {
+      std::vector<AddedToken> added;
+      for (const auto& [key, t] : cfg->at("added_tokens_decoder").items()) {
+        int64_t id = -1;
+        const auto [ptr, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+        if (ec != std::errc() || ptr != key.data() + key.size()) throw Error(where + ": added token id '" + key + "' is not a number");
+        added.push_back(parse_added(t, id));
+      }
+      add_tokens(spec, added);
+    }
+    if (cfg->contains("add_bos_token") && cfg->at("add_bos_token").is_boolean()) spec.add_bos = cfg->at("add_bos_token").get<bool>();
+    if (cfg->contains("add_eos_token") && cfg->at("add_eos_token").is_boolean()) spec.add_eos = cfg->at("add_eos_token").get<bool>();
+    if (cfg->contains("bos_token") && !cfg->at("bos_token").is_null()) {
+      spec.bos = named_token(spec, cfg->at("bos_token"), "bos_token");
+      bos_named = true;
+    }
+    if (cfg->contains("eos_token") && !cfg->at("eos_token").is_null()) {
+      spec.eos = named_token(spec, cfg->at("eos_token"), "eos_token");
+      eos_named = true;
+    }
+  });
+  if (auto cfg = read_json_opt(dir / "config.json")) in_file((dir / "config.json").string(), [&] {
+    spec.source = (dir / "config.json").string();
+    if (!bos_named && cfg->contains("bos_token_id") && cfg->at("bos_token_id").is_number_integer())
+      spec.bos = cfg->at("bos_token_id").get<int32_t>();
+    if (cfg->contains("eos_token_id")) {
+      const auto ids = id_list(cfg->at("eos_token_id"));
+      if (!eos_named && !ids.empty()) spec.eos = ids.front();
+      spec.extra_eog.insert(spec.extra_eog.end(), ids.begin(), ids.end());
+    }
+  });
+  if (auto cfg = read_json_opt(dir / "generation_config.json")) in_file((dir / "generation_config.json").string(), [&] {
+    spec.source = (dir / "generation_config.json").string();
+    if (cfg->contains("eos_token_id")) {
+      const auto ids = id_list(cfg->at("eos_token_id"));
+      spec.extra_eog.insert(spec.extra_eog.end(), ids.begin(), ids.end());
+    }
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::from_hf_folder(const std::string& dir_name) {
+  const fs::path dir(dir_name);
+  const fs::path tj = dir / "tokenizer.json", tm = dir / "tokenizer.model";
+  VocabSpec spec;
+  if (fs::exists(tj)) {
+    const json j = read_json(tj);
+    spec = in_file(tj.string(), [&] { return from_tokenizer_json(j, tj.string()); });
+  } else if (fs::exists(tm)) {
+    spec = from_sentencepiece_file(tm);
+  } else {
+    throw Error(dir_name + ": no tokenizer.json or tokenizer.model");
+  }
+  apply_configs(spec, dir);
+  spec.source = dir_name;
+  return build_tokenizer(std::move(spec));
+}
+
+}  // namespace sieve

@@ -1,0 +1,184 @@
+// matmul for every weight type, on every SIMD target compiled in and
+// supported here, against float64 references:
+//  * "exact": dequantized weights . original float activations. The kernels
+//    quantize the activations (except for F32/F16/BF16), so the allowed error
+//    is the bound that quantization implies: per 32 (or 256) block, each
+//    activation moves by at most half a step (plus the half rounding of the
+//    Q8_0/Q8_1 scale), times the sum of |w| of the block; Q4_1/Q5_1 add the
+//    half rounding of Q8_1's sum term. Float weights get float32 summation
+//    error only.
+//  * "tight" (quantized types): dequantized weights . dequantized reference
+//    activations (vec_dot_ref), which the integer kernels reproduce up to
+//    float32 rounding of the per-block partial sums.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "hwy/targets.h"
+#include "kernels/matmul.h"
+#include "kernels/matmul_internal.h"
+#include "kernels/quant.h"
+
+namespace sieve::kernels {
+namespace {
+
+struct TargetScope {
+  ~TargetScope() {
+    hwy::SetSupportedTargetsForTest(0);
+    detail::set_gemm_min_tokens(16);
+  }
+};
+
+struct Weights {
+  std::vector<uint8_t> bytes;
+  Tensor t;
+};
+
+Weights make_weights(DType type, int64_t rows, int64_t cols, std::mt19937& rng) {
+  Weights w;
+  const size_t rb = dtype_row_bytes(type, cols);
+  w.bytes.resize(rb * rows);
+  std::normal_distribution<float> nd(0.f, 0.05f);
+  std::uniform_real_distribution<float> scale(-0.02f, 0.02f);
+  const int be = dtype_info(type).block_elems, bb = dtype_info(type).block_bytes;
+  if (be == 1) {  // float types: random values, converted
+    std::vector<float> row(cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (auto& v : row) v = nd(rng);
+      quantize_row(type, row.data(), w.bytes.data() + r * rb, cols);
+    }
+  } else {  // random bits, then sane half scales
+    for (auto& b : w.bytes) b = static_cast<uint8_t>(rng());
+    for (size_t off = 0; off < w.bytes.size(); off += bb) {
+      uint8_t* b = w.bytes.data() + off;
+      auto put = [&](int at) {
+        const uint16_t h = f32_to_fp16(scale(rng));
+        std::memcpy(b + at, &h, 2);
+      };
+      if (type == DType::Q6_K) put(208);
+      else put(0);
+      if (type == DType::Q4_1 || type == DType::Q5_1 || type == DType::Q4_K || type == DType::Q5_K) put(2);
+    }
+  }
+  w.t.name = "w";
+  w.t.type = type;
+  w.t.shape = {cols, rows};
+  w.t.data = w.bytes.data();
+  w.t.nbytes = w.bytes.size();
+  return w;
+}
+
+std::vector<uint8_t> quantize_ref(DType act, const float* x, int64_t n) {
+  std::vector<uint8_t> q(dtype_row_bytes(act, n));
+  quantize_row(act, x, q.data(), n);
+  return q;
+}
+
+// Bound on |sum w*xq - sum w*x| from activation quantization, for one row.
+double act_bound(DType wt, const float* w, const uint8_t* wrow, const std::vector<uint8_t>& q, int64_t n) {
+  const DType a = activation_type(wt);
+  if (a == DType::F32) return 0;
+  const int64_t be = dtype_info(a).block_elems;
+  double bound = 0;
+  for (int64_t b = 0; b < n / be; ++b) {
+    double d, extra = 0;
+    if (a == DType::Q8_K) {
+      d = std::fabs(reinterpret_cast<const BlockQ8_K*>(q.data())[b].d) * 0.5;
+    } else {
+      const uint16_t dh = a == DType::Q8_0 ? reinterpret_cast<const BlockQ8_0*>(q.data())[b].d
+                                           : reinterpret_cast<const BlockQ8_1*>(q.data())[b].d;
+      d = fp16_to_f32(dh) * (0.5 + 127.0 / 1024);  // half a step, d's half rounding
+      if (a == DType::Q8_1) {
+        const auto& xb = reinterpret_cast<const BlockQ8_1*>(q.data())[b];
+        const uint16_t mh = wt == DType::Q4_1 ? reinterpret_cast<const BlockQ4_1*>(wrow)[b].m
+                                              : reinterpret_cast<const BlockQ5_1*>(wrow)[b].m;
+        extra = std::fabs(fp16_to_f32(mh) * fp16_to_f32(xb.s)) / 512;
+      }
+    }
+    double wsum = 0;
+    for (int64_t i = b * be; i < (b + 1) * be; ++i) wsum += std::fabs(w[i]);
+    bound += d * wsum + extra;
+  }
+  return bound;
+}
+
+void check_matmul(DType type, int64_t rows, int64_t cols, int64_t n_tokens, std::mt19937& rng) {
+  SCOPED_TRACE(testing::Message() << dtype_name(type) << " rows=" << rows << " cols=" << cols
+                                  << " tokens=" << n_tokens);
+  const Weights w = make_weights(type, rows, cols, rng);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(n_tokens * cols);
+  for (auto& v : x) v = nd(rng);
+  std::vector<float> y1(n_tokens * rows, NAN), y2(n_tokens * rows, NAN);
+  ThreadPool one(1), two(2);
+  matmul(w.t, x.data(), n_tokens, y1.data(), one);
+  matmul(w.t, x.data(), n_tokens, y2.data(), two);
+  ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << "1 vs 2 threads differ";
+
+  const DType a = activation_type(type);
+  std::vector<float> wf(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    dequantize_row_ref(type, w.t.row(r), wf.data(), cols);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      const float* xt = x.data() + t * cols;
+      double exact = 0, mag = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        exact += static_cast<double>(wf[c]) * xt[c];
+        mag += std::fabs(static_cast<double>(wf[c]) * xt[c]);
+      }
+      const double got = y1[t * rows + r];
+      // float32 summation: well under cols * 2^-24 * sum |w x| in practice.
+      const double fsum = 4e-7 * std::sqrt(static_cast<double>(cols)) * mag + 1e-6;
+      if (a == DType::F32) {
+        ASSERT_NEAR(got, exact, fsum) << "row " << r << " token " << t;
+        continue;
+      }
+      const auto q = quantize_ref(a, xt, cols);
+      const double tight = vec_dot_ref(type, w.t.row(r), q.data(), cols);
+      ASSERT_NEAR(got, tight, 2 * fsum) << "row " << r << " token " << t;
+      ASSERT_NEAR(got, exact, act_bound(type, wf.data(), w.t.row(r), q, cols) + 2 * fsum)
+          << "row " << r << " token " << t;
+    }
+  }
+}
+
+const DType kAllTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0,
+                           DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K, DType::Q6_K};
+
+void run_all(int gemm_min_tokens, const std::vector<int64_t>& token_counts) {
+  const auto targets = detail::kernel_targets();
+  ASSERT_FALSE(targets.empty());
+  TargetScope scope;
+  detail::set_gemm_min_tokens(gemm_min_tokens);
+  std::mt19937 rng(7);
+  for (int64_t target : targets) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    for (DType type : kAllTypes) {
+      const bool k_format = dtype_info(type).block_elems == 256;
+      const bool float_type = dtype_info(type).block_elems == 1;
+      for (int64_t n : token_counts) {
+        check_matmul(type, 37, k_format ? 512 : 96, n, rng);
+        check_matmul(type, 67, k_format ? 768 : (float_type ? 100 : 160), n, rng);
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+    }
+  }
+}
+
+TEST(KernelMatmul, AllTypesAllTargetsRowDotPath) { run_all(1 << 30, {1, 2, 3, 5, 17}); }
+
+TEST(KernelMatmul, AllTypesAllTargetsPanelPath) { run_all(1, {1, 2, 3, 5, 17, 40}); }
+
+TEST(KernelMatmul, SingleRowAndLargeValues) {
+  std::mt19937 rng(9);
+  check_matmul(DType::BF16, 1, 64, 1, rng);
+  check_matmul(DType::Q8_0, 1, 32, 3, rng);
+  check_matmul(DType::Q6_K, 1, 256, 2, rng);
+}
+
+}  // namespace
+}  // namespace sieve::kernels
