@@ -3,8 +3,12 @@
 // parser to refuse input; any other exception escapes LLVMFuzzerTestOneInput
 // and libFuzzer reports it as a crash, as it should (the CLI would print a
 // message that does not name the problem, or the server would drop a request).
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -42,6 +46,20 @@ inline void exercise(const Tokenizer& tok) {
 inline volatile unsigned sink = 0;
 inline void touch(const uint8_t* data, size_t n) {
   if (n > 0) sink = data[0] + data[n / 2] + data[n - 1];
+}
+
+// Tokenizer::from_hf_folder reads files, so the tokenizer targets write the
+// input into a folder of their own (per process: libFuzzer -jobs runs several).
+// Set TMPDIR=/dev/shm to keep this off the disk.
+inline std::filesystem::path scratch_folder(const std::string& file, const uint8_t* data, size_t size) {
+  static const std::filesystem::path dir = [] {
+    auto d = std::filesystem::temp_directory_path() / ("sieve-fuzz-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(d);
+    return d;
+  }();
+  std::ofstream(dir / file, std::ios::binary | std::ios::trunc)
+      .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  return dir;
 }
 
 }  // namespace sieve::fuzz

@@ -196,7 +196,102 @@ def hf_config_seeds():
         write(os.path.join(d, name + ".json"), json.dumps({**base, **change}))
 
 
+def vocab_of(kv):
+    d = {k: v for k, t, v in kv}
+    tokens = [t.decode("utf-8", "replace") for t in d[b"tokenizer.ggml.tokens"][1]]
+    types = d.get(b"tokenizer.ggml.token_type", (0, [1] * len(tokens)))[1]
+    scores = d.get(b"tokenizer.ggml.scores", (0, [0.0] * len(tokens)))[1]
+    merges = [m.decode("utf-8", "replace") for m in d.get(b"tokenizer.ggml.merges", (0, []))[1]]
+    return tokens, types, scores, merges
+
+
+def added(i, text, special):
+    return {"id": i, "content": text, "single_word": False, "lstrip": False, "rstrip": False,
+            "normalized": not special, "special": special}
+
+
+def hf_tokenizer_seeds():
+    """tokenizer.json files in the layouts transformers writes (the same ones
+    tests/tokenizer_hf_test.cc builds), from the shrunk test vocabularies."""
+    d = os.path.join(CORPUS, "hf_tokenizer")
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    for name, regex in (("gpt-2", None), ("llama-bpe", r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")):
+        kv, _ = read_gguf(os.path.join(VECTORS, f"ggml-vocab-{name}.gguf"))
+        tokens, types, _, merges = vocab_of(shrink_vocab(kv, 700))
+        j = {"version": "1.0", "normalizer": None, "decoder": byte_level,
+             "added_tokens": [added(i, t, ty == 3) for i, (t, ty) in enumerate(zip(tokens, types)) if ty != 1]}
+        if regex:
+            split = {"type": "Split", "pattern": {"Regex": regex}, "behavior": "Isolated", "invert": False}
+            j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [split, dict(byte_level, use_regex=False)]}
+            j["post_processor"] = {"type": "TemplateProcessing", "single": [
+                {"SpecialToken": {"id": tokens[0], "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]}
+        else:
+            j["pre_tokenizer"] = byte_level
+        j["model"] = {"type": "BPE", "dropout": None, "unk_token": None, "byte_fallback": False,
+                      "ignore_merges": bool(regex),
+                      "vocab": {t: i for i, (t, ty) in enumerate(zip(tokens, types)) if ty == 1}, "merges": merges}
+        write(os.path.join(d, f"{name}.json"), json.dumps(j, ensure_ascii=False))
+    # SentencePiece-style BPE (Llama 2): merges from the pieces, byte fallback.
+    kv, _ = read_gguf(os.path.join(MODEL, "model-bf16.gguf"))
+    tokens, types, scores, _ = vocab_of(shrink_vocab(kv, 400))
+    vocab = {t: i for i, t in enumerate(tokens)}
+    merges = []
+    for i in sorted(range(len(tokens)), key=lambda i: -scores[i]):
+        if types[i] == 1:
+            p = tokens[i]
+            merges += [p[:k] + " " + p[k:] for k in range(1, len(p)) if p[:k] in vocab and p[k:] in vocab]
+    space = "\u2581"
+    j = {"added_tokens": [added(0, "<unk>", True), added(1, "<s>", True), added(2, "</s>", True)],
+         "normalizer": {"type": "Sequence", "normalizers": [
+             {"type": "Prepend", "prepend": space},
+             {"type": "Replace", "pattern": {"String": " "}, "content": space}]},
+         "pre_tokenizer": None,
+         "post_processor": {"type": "TemplateProcessing", "single": [
+             {"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]},
+         "decoder": {"type": "Sequence", "decoders": [
+             {"type": "Replace", "pattern": {"String": space}, "content": " "}, {"type": "ByteFallback"},
+             {"type": "Fuse"}]},
+         "model": {"type": "BPE", "unk_token": "<unk>", "byte_fallback": True, "fuse_unk": True,
+                   "vocab": vocab, "merges": merges}}
+    write(os.path.join(d, "spm-style.json"), json.dumps(j, ensure_ascii=False))
+
+
+def pb_varint(v):
+    out = b""
+    while True:
+        b, v = v & 0x7F, v >> 7
+        out += bytes([b | (0x80 if v else 0)])
+        if not v:
+            return out
+
+
+def pb_field(num, wire, payload):
+    if wire == 2:
+        payload = pb_varint(len(payload)) + payload
+    return pb_varint(num << 3 | wire) + payload
+
+
+def sentencepiece_seeds():
+    """A tokenizer.model (SentencePiece ModelProto) with the test model's
+    first pieces, its trainer spec (BPE, byte fallback) and normalizer."""
+    d = os.path.join(CORPUS, "sentencepiece")
+    kv, _ = read_gguf(os.path.join(MODEL, "model-bf16.gguf"))
+    tokens, types, scores, _ = vocab_of(shrink_vocab(kv, 400))
+    out = b""
+    for t, ty, sc in zip(tokens, types, scores):
+        piece = pb_field(1, 2, t.encode()) + pb_field(2, 5, struct.pack("<f", sc)) + pb_field(3, 0, pb_varint(ty))
+        out += pb_field(1, 2, piece)
+    trainer = pb_field(3, 0, pb_varint(2)) + pb_field(35, 0, pb_varint(1)) + pb_field(40, 0, pb_varint(0))
+    trainer += pb_field(41, 0, pb_varint(1)) + pb_field(42, 0, pb_varint(2))
+    trainer += pb_field(43, 0, pb_varint((1 << 64) - 1))  # pad_id -1, sign-extended as protobuf does
+    normalizer = pb_field(1, 2, b"identity") + pb_field(3, 0, pb_varint(1)) + pb_field(4, 0, pb_varint(0))
+    out += pb_field(2, 2, trainer) + pb_field(3, 2, normalizer)
+    write(os.path.join(d, "test-model-400.model"), out)
+
+
 if __name__ == "__main__":
     gguf_seeds()
     safetensors_seeds()
     hf_config_seeds()
+    hf_tokenizer_seeds()
+    sentencepiece_seeds()
