@@ -202,6 +202,13 @@ TEST_F(Cli, BadModelFiles) {
                    {"notes.txt: not a GGUF file (wrong magic)"});
   expect_cli_error({"run", "-m", test_model_dir() + "/model.safetensors", "-p", "hi"}, {"not a GGUF file (wrong magic)"});
   expect_cli_error({"run", "-m", "/dev/null", "-p", "hi"}, {"'/dev/null' is not a regular file"});
+  // general.architecture is the first key; its value "llama" starts at byte
+  // 64. A newline there must not split the error line.
+  std::ifstream in(model_, std::ios::binary);
+  std::string gguf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(gguf.substr(64, 5), "llama");
+  gguf[66] = '\n';
+  expect_cli_error({"run", "-m", write("newline.gguf", gguf), "-p", "hi"}, {"unknown architecture 'll\\x0ama'"});
   fs::create_directories(dir_ / "hf");
   write("hf/config.json", "{\"architectures\": [\"LlamaForCausalLM\"], ");
   expect_cli_error({"run", "-m", (dir_ / "hf").string(), "-p", "hi"}, {"config.json is not a JSON object"});

@@ -203,8 +203,11 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
       for (int64_t r = 0; r < n_rows; ++r) {
         float* pr = p + r * ps;
         const int64_t visible_end = std::min(j1, rows.limit[r] - base);
+        const int64_t visible_begin = rows.begin ? std::max(j0, rows.begin[r] - base) : j0;
+        for (int64_t j = j0; j < std::min(visible_begin, j1); ++j) pr[j] = -std::numeric_limits<float>::infinity();
         for (int64_t j = std::max(j0, visible_end); j < j1; ++j) pr[j] = -std::numeric_limits<float>::infinity();
-        active[r] = visible_end > j0 && softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd);
+        active[r] = visible_end > visible_begin &&
+                    softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd);
       }
       accumulate_values(p, active, n_rows, ps, j0, j1, vpage, hd, rows.acc);
     }

@@ -18,6 +18,7 @@ struct AttentionRows {
   const float* q = nullptr;      // n_rows x head_dim, pre-scaled by 1/sqrt(head_dim)
   int64_t n_rows = 0;
   const int64_t* limit = nullptr;  // row r reads only slots < limit[r] (causality)
+  const int64_t* begin = nullptr;  // and, when set, only slots >= begin[r] (sliding windows)
   // Softmax state, updated in place; start with m = -inf, l = 0, acc = 0.
   float* m = nullptr;
   float* l = nullptr;

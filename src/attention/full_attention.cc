@@ -68,7 +68,7 @@ void attend_full(const KvCache& cache, int64_t layer, const float* q, int64_t n_
           sc.limit[r] = first_slot + t + 1;
         }
       SlotSpan span{split * pages_per_split * s.page_size, std::min(n_slots, (split + 1) * pages_per_split * s.page_size)};
-      AttentionRows rows{sc.q.data(), n_rows, sc.limit.data(), sc.m.data(), sc.l.data(), sc.acc.data()};
+      AttentionRows rows{sc.q.data(), n_rows, sc.limit.data(), nullptr, sc.m.data(), sc.l.data(), sc.acc.data()};
       attend_spans(cache, layer, kvh, &span, 1, rows, sc.kernel.data());
       for (int64_t r = 0; r < n_rows; ++r) {
         const int64_t t = t0 + r / group, h = kvh * group + r % group;

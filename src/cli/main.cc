@@ -21,6 +21,23 @@ constexpr Command kCommands[] = {
     {"bench", sieve::cli::bench_command, "measure prefill and decode speed (llama-bench's tests)"},
 };
 
+// Messages quote file contents (tensor names, JSON strings); a control
+// character there must not break the one-line "error: ..." contract.
+std::string one_line(const char* message) {
+  std::string s;
+  for (const char* p = message; *p; ++p) {
+    const auto c = static_cast<unsigned char>(*p);
+    if (c >= 0x20 && c != 0x7f) {
+      s += *p;
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      s += hex;
+    }
+  }
+  return s;
+}
+
 void print_usage(FILE* out) {
   std::fputs("usage: sieve <command> [options]   (sieve <command> --help for its options)\n\ncommands:\n", out);
   for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
@@ -38,13 +55,13 @@ int main(int argc, char** argv) {
     try {
       return c.fn(argc - 2, argv + 2);
     } catch (const sieve::Error& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
+      std::fprintf(stderr, "error: %s\n", one_line(e.what()).c_str());
       return 1;
     } catch (const std::bad_alloc&) {
       std::fprintf(stderr, "error: out of memory\n");
       return 1;
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
+      std::fprintf(stderr, "error: %s\n", one_line(e.what()).c_str());
       return 1;
     }
   }

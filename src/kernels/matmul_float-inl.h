@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "format/tensor.h"
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/quant.h"
 #include "kernels/thread_pool.h"
@@ -64,12 +65,15 @@ HWY_INLINE float WeightAt(const uint8_t* row, int64_t c) {
   }
 }
 
-// y[t * ldy + r] = rows[r] . xs[t] for r < R, t < T.
+// y[t * ldy + r] = rows[r] . xs[t] for r < R, t < T. Also prefetches the
+// same columns `ahead` bytes further on (the rows the caller does next): the
+// hardware prefetchers stop at 4 KiB pages, and decode streams many pages.
 template <DType kT, int R, int T>
 HWY_NOINLINE void DotTile(const uint8_t* const* rows, const float* const* xs, int64_t k, float* y,
-                          int64_t ldy) {
+                          int64_t ldy, size_t ahead) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  constexpr int64_t kBytes = kT == DType::F32 ? 4 : 2;  // per weight
   VF acc[R][T];
   SIEVE_UNROLL
   for (int r = 0; r < R; ++r)
@@ -82,6 +86,7 @@ HWY_NOINLINE void DotTile(const uint8_t* const* rows, const float* const* xs, in
     for (int t = 0; t < T; ++t) xv[t] = hn::LoadU(df, xs[t] + c);
     SIEVE_UNROLL
     for (int r = 0; r < R; ++r) {
+      hwy::Prefetch(rows[r] + ahead + c * kBytes);
       const VF wv = LoadWeights<kT>(df, rows[r], c);
       SIEVE_UNROLL
       for (int t = 0; t < T; ++t) acc[r][t] = hn::MulAdd(wv, xv[t], acc[r][t]);
@@ -99,20 +104,25 @@ HWY_NOINLINE void DotTile(const uint8_t* const* rows, const float* const* xs, in
 }
 
 template <DType kT, int R>
-void DotRows(int T, const uint8_t* const* rows, const float* const* xs, int64_t k, float* y, int64_t ldy) {
+void DotRows(int T, const uint8_t* const* rows, const float* const* xs, int64_t k, float* y, int64_t ldy,
+             size_t ahead) {
   switch (T) {
-    case 1: return DotTile<kT, R, 1>(rows, xs, k, y, ldy);
-    case 2: return DotTile<kT, R, 2>(rows, xs, k, y, ldy);
-    case 3: return DotTile<kT, R, 3>(rows, xs, k, y, ldy);
-    default: return DotTile<kT, R, 4>(rows, xs, k, y, ldy);
+    case 1: return DotTile<kT, R, 1>(rows, xs, k, y, ldy, ahead);
+    case 2: return DotTile<kT, R, 2>(rows, xs, k, y, ldy, ahead);
+    case 3: return DotTile<kT, R, 3>(rows, xs, k, y, ldy, ahead);
+    default: return DotTile<kT, R, 4>(rows, xs, k, y, ldy, ahead);
   }
 }
+
+// How many 4-row groups ahead the row-dot path prefetches.
+constexpr size_t kPrefetchGroups = 2;
 
 // Rows [g0*4, g1*4) of the row-dot path; each group of 4 rows stays in L1
 // while all tokens pass over it, 4 tokens at a time.
 template <DType kT>
 void DotPath(const Tensor& w, const float* x, int64_t n_tokens, float* y, int64_t g0, int64_t g1) {
   const int64_t k = w.row_length(), rows = w.rows();
+  const size_t ahead = kPrefetchGroups * 4 * w.row_bytes();
   for (int64_t g = g0; g < g1; ++g) {
     const int64_t r0 = g * 4, nr = std::min<int64_t>(4, rows - r0);
     for (int64_t t0 = 0; t0 < n_tokens; t0 += 4) {
@@ -123,11 +133,11 @@ void DotPath(const Tensor& w, const float* x, int64_t n_tokens, float* y, int64_
       float* yt = y + t0 * rows + r0;
       if (nr == 4) {
         const uint8_t* rp[4] = {w.row(r0), w.row(r0 + 1), w.row(r0 + 2), w.row(r0 + 3)};
-        DotRows<kT, 4>(T, rp, xs, k, yt, rows);
+        DotRows<kT, 4>(T, rp, xs, k, yt, rows, ahead);
       } else {
         for (int64_t r = 0; r < nr; ++r) {
           const uint8_t* rp[1] = {w.row(r0 + r)};
-          DotRows<kT, 1>(T, rp, xs, k, yt + r, rows);
+          DotRows<kT, 1>(T, rp, xs, k, yt + r, rows, ahead);
         }
       }
     }

@@ -62,7 +62,7 @@ HWY_NOINLINE void Tile32(const UnpackedRow* rows, const ActView* xs, int64_t nb,
     for (int t = 0; t < T; ++t) dx[t] = hn::Set(df, xs[t].d[b]);
     SIEVE_UNROLL
     for (int r = 0; r < kQR; ++r) {
-      const W32 w = LoadW32(rows[r].w + b * kQK, kSigned ? rows[r].s + b * kQK : nullptr);
+      const W32 w = LoadW32<kSigned>(rows[r].w + b * kQK, rows[r].s + b * kQK);
       const VQF dw = hn::Set(df, rows[r].d[b]);
       SIEVE_UNROLL
       for (int t = 0; t < T; ++t) {
@@ -161,11 +161,12 @@ inline void QuantRowTiles(const Tensor& w, const ActLayout& l, const uint8_t* ac
 #if SIEVE_Q256
   if (n_tokens == 1) {  // decode: blocks straight into registers
     const ActView x = MakeActView(l, acts, 0);
+    const size_t ahead = 2 * kQR * w.row_bytes();  // two row tiles on
     for (int64_t g = g0; g < g1; ++g) {
       const int64_t r0 = g * kQR, nr = std::min<int64_t>(kQR, rows - r0);
       const uint8_t* rp[kQR];
       for (int i = 0; i < kQR; ++i) rp[i] = w.row(r0 + std::min<int64_t>(i, nr - 1));
-      GemvRows<kQR>(w.type, rp, x, k, out);
+      GemvRows<kQR>(w.type, rp, x, k, out, ahead);
       for (int64_t r = 0; r < nr; ++r) y[r0 + r] = out[r];
     }
     return;

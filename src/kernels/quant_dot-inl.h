@@ -70,7 +70,8 @@ struct W32 { __m256i w, s; };  // |q| (or unsigned q) and the signed q
 struct WK { __m256i w, sc; };  // unsigned levels and 16 int16 scales
 
 HWY_INLINE __m256i LoadU256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-HWY_INLINE W32 LoadW32(const uint8_t* w, const int8_t* s) { return {LoadU256(w), s ? LoadU256(s) : __m256i()}; }
+template <bool kSigned>
+HWY_INLINE W32 LoadW32(const uint8_t* w, const int8_t* s) { return {LoadU256(w), kSigned ? LoadU256(s) : __m256i()}; }
 HWY_INLINE WK LoadWK(const uint8_t* w, const int16_t* sc) { return {LoadU256(w), LoadU256(sc)}; }
 
 #if SIEVE_VNNI
@@ -114,8 +115,9 @@ struct W32 { __m128i w0, w1, s0, s1; };
 struct WK { __m128i w0, w1, sc0, sc1; };
 
 HWY_INLINE __m128i LoadU128(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
+template <bool kSigned>
 HWY_INLINE W32 LoadW32(const uint8_t* w, const int8_t* s) {
-  return {LoadU128(w), LoadU128(w + 16), s ? LoadU128(s) : __m128i(), s ? LoadU128(s + 16) : __m128i()};
+  return {LoadU128(w), LoadU128(w + 16), kSigned ? LoadU128(s) : __m128i(), kSigned ? LoadU128(s + 16) : __m128i()};
 }
 HWY_INLINE WK LoadWK(const uint8_t* w, const int16_t* sc) {
   return {LoadU128(w), LoadU128(w + 16), LoadU128(sc), LoadU128(sc + 8)};
@@ -144,6 +146,7 @@ HWY_INLINE int32_t Dot16x16(const int16_t* a, const int16_t* b) {
 struct W32 { const uint8_t* w; const int8_t* s; };
 struct WK { const uint8_t* w; const int16_t* sc; };
 
+template <bool kSigned>
 HWY_INLINE W32 LoadW32(const uint8_t* w, const int8_t* s) { return {w, s}; }
 HWY_INLINE WK LoadWK(const uint8_t* w, const int16_t* sc) { return {w, sc}; }
 HWY_INLINE VQI InLane0(int32_t v) {

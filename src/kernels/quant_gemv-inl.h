@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/quant.h"
 #include "kernels/quant_dot-inl.h"
@@ -58,10 +59,17 @@ HWY_INLINE W32 LoadBlock32(const uint8_t* p) {
   }
 }
 
-// out[r] = row r . token, for R rows of a 32-element format.
+// Prefetches the `bytes` at p (a whole K super-block, or a 32-block).
+HWY_INLINE void PrefetchSpan(const uint8_t* p, size_t bytes) {
+  for (size_t o = 0; o < bytes; o += 64) hwy::Prefetch(p + o);
+}
+
+// out[r] = row r . token, for R rows of a 32-element format; prefetches the
+// same blocks `ahead` bytes on (rows done next: hardware prefetch stops at
+// 4 KiB pages).
 template <DType kT, int R>
 HWY_NOINLINE void Gemv32(const uint8_t* const* rows, const int8_t* xq, const float* xd, const float* xs, int64_t nb,
-                         float* out) {
+                         float* out, size_t ahead) {
   constexpr bool kMin = kT == DType::Q4_1 || kT == DType::Q5_1;
   const size_t bytes = static_cast<size_t>(dtype_info(kT).block_bytes);
   const DQF df;
@@ -73,6 +81,7 @@ HWY_NOINLINE void Gemv32(const uint8_t* const* rows, const int8_t* xq, const flo
     SIEVE_UNROLL
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = rows[r] + static_cast<size_t>(b) * bytes;
+      hwy::Prefetch(p + ahead);
       const W32 w = LoadBlock32<kT>(p);
       const VQI i = kMin ? DotUnsigned(w, xq + b * kQK) : DotSigned(w, xq + b * kQK);
       uint16_t h[2];
@@ -106,7 +115,7 @@ HWY_INLINE __m256i ScaleSplat(__m256i sc16x2, int j) {
 // Q4_K / Q5_K: out[r] = row r . token.
 template <bool kQ5, int R>
 HWY_NOINLINE void GemvK45(const uint8_t* const* rows, const int8_t* xq, const float* xd, const int16_t* bsums,
-                          int64_t nsb, float* out) {
+                          int64_t nsb, float* out, size_t ahead) {
   const DQF df;
   const size_t bytes = kQ5 ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
   VQF acc[R], mins[R];
@@ -118,6 +127,7 @@ HWY_NOINLINE void GemvK45(const uint8_t* const* rows, const int8_t* xq, const fl
     SIEVE_UNROLL
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = rows[r] + static_cast<size_t>(b) * bytes;
+      PrefetchSpan(p + ahead, bytes);
       const uint8_t* qs = p + (kQ5 ? 48 : 16);
       uint8_t sc8[8], m8[8];
       ScalesMinsK4(p + 4, sc8, m8);
@@ -158,7 +168,7 @@ HWY_NOINLINE void GemvK45(const uint8_t* const* rows, const int8_t* xq, const fl
 // scales 8h + 2k and 8h + 2k + 1.
 template <int R>
 HWY_NOINLINE void GemvQ6K(const uint8_t* const* rows, const int8_t* xq, const float* xd, const int16_t* bsums,
-                          int64_t nsb, float* out) {
+                          int64_t nsb, float* out, size_t ahead) {
   const DQF df;
   VQF acc[R];
   SIEVE_UNROLL
@@ -169,6 +179,7 @@ HWY_NOINLINE void GemvQ6K(const uint8_t* const* rows, const int8_t* xq, const fl
     SIEVE_UNROLL
     for (int r = 0; r < R; ++r) {
       const auto* blk = reinterpret_cast<const BlockQ6_K*>(rows[r] + static_cast<size_t>(b) * sizeof(BlockQ6_K));
+      PrefetchSpan(reinterpret_cast<const uint8_t*>(blk) + ahead, sizeof(BlockQ6_K));
       const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales));
       const __m256i scb = _mm256_broadcastsi128_si256(sc8);
       // -32 * sum_g scale_g * bsum_g: the offset of the unsigned 6-bit levels.
@@ -202,17 +213,18 @@ HWY_NOINLINE void GemvQ6K(const uint8_t* const* rows, const int8_t* xq, const fl
 }
 
 template <int R>
-HWY_INLINE void GemvRows(DType t, const uint8_t* const* rows, const ActView& x, int64_t k, float* out) {
+HWY_INLINE void GemvRows(DType t, const uint8_t* const* rows, const ActView& x, int64_t k, float* out,
+                         size_t ahead) {
   const int64_t nb = k / kQK, nsb = k / kQKK;
   switch (t) {
-    case DType::Q4_0: return Gemv32<DType::Q4_0, R>(rows, x.qs, x.d, x.s, nb, out);
-    case DType::Q4_1: return Gemv32<DType::Q4_1, R>(rows, x.qs, x.d, x.s, nb, out);
-    case DType::Q5_0: return Gemv32<DType::Q5_0, R>(rows, x.qs, x.d, x.s, nb, out);
-    case DType::Q5_1: return Gemv32<DType::Q5_1, R>(rows, x.qs, x.d, x.s, nb, out);
-    case DType::Q8_0: return Gemv32<DType::Q8_0, R>(rows, x.qs, x.d, x.s, nb, out);
-    case DType::Q4_K: return GemvK45<false, R>(rows, x.qs, x.d, x.bs, nsb, out);
-    case DType::Q5_K: return GemvK45<true, R>(rows, x.qs, x.d, x.bs, nsb, out);
-    default: return GemvQ6K<R>(rows, x.qs, x.d, x.bs, nsb, out);
+    case DType::Q4_0: return Gemv32<DType::Q4_0, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
+    case DType::Q4_1: return Gemv32<DType::Q4_1, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
+    case DType::Q5_0: return Gemv32<DType::Q5_0, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
+    case DType::Q5_1: return Gemv32<DType::Q5_1, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
+    case DType::Q8_0: return Gemv32<DType::Q8_0, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
+    case DType::Q4_K: return GemvK45<false, R>(rows, x.qs, x.d, x.bs, nsb, out, ahead);
+    case DType::Q5_K: return GemvK45<true, R>(rows, x.qs, x.d, x.bs, nsb, out, ahead);
+    default: return GemvQ6K<R>(rows, x.qs, x.d, x.bs, nsb, out, ahead);
   }
 }
 

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "attention/full_attention.h"
+#include "attention/full_policy.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "util/error.h"
@@ -22,6 +22,7 @@ Transformer::Transformer(const Model& model, ThreadPool& pool)
   proj_.resize(B * c.hidden);
   gate_.resize(B * c.ffn_hidden);
   up_.resize(B * c.ffn_hidden);
+  full_ = std::make_unique<FullPolicy>();
 }
 
 KvCacheShape Transformer::cache_shape(KvType type) const {
@@ -33,7 +34,8 @@ KvCacheShape Transformer::cache_shape(KvType type) const {
   return s;
 }
 
-void Transformer::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits) {
+void Transformer::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits,
+                          AttentionPolicy* policy) {
   for (int64_t i = 0; i < n; ++i)
     if (tokens[i] < 0 || tokens[i] >= config_.vocab_size)
       throw Error("token id " + std::to_string(tokens[i]) + " is out of range (vocabulary has " +
@@ -42,12 +44,13 @@ void Transformer::forward(const int32_t* tokens, int64_t n, KvCache& cache, floa
     const int64_t chunk = std::min(kMaxBatch, n - done);
     const bool last = done + chunk == n;
     float* out = all_logits ? logits + done * config_.vocab_size : (last ? logits : nullptr);
-    forward_batch(tokens + done, chunk, cache, out, all_logits);
+    forward_batch(tokens + done, chunk, cache, out, all_logits, policy ? *policy : *full_);
     done += chunk;
   }
 }
 
-void Transformer::forward_batch(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits) {
+void Transformer::forward_batch(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits,
+                                AttentionPolicy& policy) {
   const ModelConfig& c = config_;
   const ModelWeights& w = model_.weights();
   const int64_t first_slot = cache.size();
@@ -60,9 +63,10 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, KvCache& cache
     kernels::dequantize_row(w.token_embd->type, w.token_embd->row(tokens[i]), x_.data() + i * c.hidden, c.hidden);
 
   for (int64_t layer = 0; layer < c.n_layers; ++layer) {
-    attention_block(layer, n, first_slot, cache);
+    attention_block(layer, n, first_slot, cache, policy);
     mlp_block(layer, n);
   }
+  policy.end_batch(cache);
 
   if (!logits) return;
   const int64_t first_out = all_logits ? 0 : n - 1;
@@ -73,7 +77,8 @@ void Transformer::forward_batch(const int32_t* tokens, int64_t n, KvCache& cache
   kernels::matmul(*w.output, norm_.data(), n_out, logits, pool_);
 }
 
-void Transformer::attention_block(int64_t layer, int64_t n, int64_t first_slot, KvCache& cache) {
+void Transformer::attention_block(int64_t layer, int64_t n, int64_t first_slot, KvCache& cache,
+                                  AttentionPolicy& policy) {
   const ModelConfig& c = config_;
   const LayerWeights& L = model_.weights().layers[layer];
   const float eps = static_cast<float>(c.rms_eps);
@@ -98,12 +103,12 @@ void Transformer::attention_block(int64_t layer, int64_t n, int64_t first_slot, 
       for (int64_t h = 0; h < c.n_kv_heads; ++h)
         kernels::rms_norm(k + h * c.head_dim, L.k_norm.data(), c.head_dim, eps, k + h * c.head_dim);
     }
-    const double pos = static_cast<double>(cache.positions()[first_slot + i]);
-    rope_.rotate(q, c.n_heads, pos);
-    rope_.rotate(k, c.n_kv_heads, pos);
+    // Keys are cached rotated to their true position; queries are rotated
+    // by the policy, which decides where each query sits.
+    rope_.rotate(k, c.n_kv_heads, static_cast<double>(cache.positions()[first_slot + i]));
     cache.write(layer, first_slot + i, k, v);
   }
-  attend_full(cache, layer, q_.data(), n, first_slot, c.n_heads, attn_.data(), pool_);
+  policy.attend({cache, layer, q_.data(), n, first_slot, c.n_heads, rope_, pool_}, attn_.data());
   kernels::matmul(*L.wo, attn_.data(), n, proj_.data(), pool_);
   kernels::add_inplace(x_.data(), proj_.data(), n * c.hidden);
 }

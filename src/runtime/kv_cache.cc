@@ -140,6 +140,14 @@ void KvCache::truncate(int64_t keep) {
   for (auto& layer : pages_) layer.resize(pages_needed);
 }
 
+void KvCache::evict_pages(int64_t first, int64_t last) {
+  const int64_t ps = shape_.page_size;
+  if (first < 0 || last < first || last * ps > size()) throw Error("internal: KV cache eviction out of range");
+  if (first == last) return;
+  for (auto& layer : pages_) layer.erase(layer.begin() + first, layer.begin() + last);
+  positions_.erase(positions_.begin() + first * ps, positions_.begin() + last * ps);
+}
+
 size_t KvCache::bytes_allocated() const {
   return static_cast<size_t>(n_pages()) * static_cast<size_t>(shape_.n_layers) * page_bytes_;
 }

@@ -61,6 +61,9 @@ class KvCache {
   void clear() { truncate(0); }
   // Drops the slots from `keep` on (rolls a sequence back).
   void truncate(int64_t keep);
+  // Removes whole pages [first, last) from every layer; later slots move down
+  // by (last - first) * page_size. Policies evict with this.
+  void evict_pages(int64_t first, int64_t last);
   size_t bytes_allocated() const;
   // Bytes of K and V of one token over every layer and head.
   size_t bytes_per_token() const { return static_cast<size_t>(2 * shape_.n_layers * shape_.n_kv_heads) * row_bytes_; }

@@ -1,0 +1,33 @@
+#include "attention/policy.h"
+
+#include "attention/full_policy.h"
+#include "attention/policy_spec.h"
+#include "attention/streaming_policy.h"
+#include "model/config.h"
+#include "util/error.h"
+
+namespace sieve {
+
+void AttentionPolicy::count_read(const AttentionInput& in, double slots_all_heads) {
+  if (in.n_q != 1) return;
+  if (in.layer == 0) ++stats_.decoded_tokens;
+  stats_.slots_read += slots_all_heads;
+  stats_.bytes_read += slots_all_heads * 2.0 * static_cast<double>(in.cache.row_bytes());
+}
+
+std::string policy_help() {
+  return "  full                                 exact attention over the whole cache\n"
+         "  streaming:sink=4,window=2000         StreamingLLM: attention sinks + recent window, evicting the rest\n";
+}
+
+std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
+  PolicySpec spec(text);
+  if (spec.name() == "full") {
+    spec.finish({});
+    return std::make_unique<FullPolicy>();
+  }
+  if (spec.name() == "streaming") return StreamingPolicy::from_spec(spec);
+  throw Error("unknown attention policy '" + spec.name() + "'; valid policies:\n" + policy_help());
+}
+
+}  // namespace sieve

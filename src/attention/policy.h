@@ -1,0 +1,77 @@
+#pragma once
+// The attention policy: what a request's attention reads from the KV cache.
+// Every method of the field answers the same questions, and this interface
+// asks them:
+//   1. what to keep about the cache as tokens are appended (end_batch may
+//      evict; policies may keep their own per-page summaries),
+//   2. which cache slots each query reads (attend builds spans of slots),
+//   3. at which position each query is rotated for each group of slots
+//      (keys are cached rotated at their true positions, so a policy that
+//      moves a span of keys to new positions rotates the query instead;
+//      docs/attention.md explains why this is exact).
+// One kernel (attention_kernel.h) does the reading for all of them.
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "kernels/thread_pool.h"
+#include "model/rope.h"
+#include "runtime/kv_cache.h"
+
+namespace sieve {
+
+struct ModelConfig;
+
+struct AttentionInput {
+  const KvCache& cache;
+  int64_t layer;
+  const float* q;      // n_q tokens x n_heads x head_dim, not yet rotated
+  int64_t n_q;
+  int64_t first_slot;  // token i's own key/value is at slot first_slot + i
+  int64_t n_heads;
+  const Rope& rope;
+  ThreadPool& pool;
+};
+
+// What a policy read, for reporting: KV cache slots and bytes per decoded
+// token (prefill is not counted), summed over layers and KV heads.
+struct ReadStats {
+  int64_t decoded_tokens = 0;
+  double slots_read = 0;  // per layer and KV head, summed over decoded tokens
+  double bytes_read = 0;  // K and V bytes, all layers and heads, summed over decoded tokens
+
+  double slots_per_token(int64_t n_layers, int64_t n_kv_heads) const {
+    return decoded_tokens ? slots_read / static_cast<double>(decoded_tokens * n_layers * n_kv_heads) : 0;
+  }
+  double bytes_per_token() const { return decoded_tokens ? bytes_read / static_cast<double>(decoded_tokens) : 0; }
+};
+
+class AttentionPolicy {
+ public:
+  virtual ~AttentionPolicy() = default;
+
+  // The canonical spec string, with every parameter spelled out.
+  virtual std::string spec() const = 0;
+  // Writes n_q x n_heads x head_dim attention outputs.
+  virtual void attend(const AttentionInput& in, float* out) = 0;
+  // Called after a forward batch has run every layer: the place to evict.
+  virtual void end_batch(KvCache& cache) {}
+
+  const ReadStats& stats() const { return stats_; }
+  void reset_stats() { stats_ = {}; }
+
+ protected:
+  // Records what one layer's attention read for a decoded token (prefill
+  // batches are not counted): slots summed over the KV heads.
+  void count_read(const AttentionInput& in, double slots_all_heads);
+
+  ReadStats stats_;
+};
+
+// Builds a policy from its spec, e.g. "full", "streaming:sink=4,window=1020".
+// Unknown names or parameters throw sieve::Error listing the valid ones.
+std::unique_ptr<AttentionPolicy> make_policy(const std::string& spec, const ModelConfig& config);
+// One line per policy: its name, parameters and defaults.
+std::string policy_help();
+
+}  // namespace sieve

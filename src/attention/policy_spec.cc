@@ -1,0 +1,73 @@
+#include "attention/policy_spec.h"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "util/error.h"
+
+namespace sieve {
+
+PolicySpec::PolicySpec(const std::string& text) : text_(text) {
+  const size_t colon = text.find(':');
+  name_ = text.substr(0, colon);
+  if (name_.empty()) throw Error("empty attention policy spec");
+  if (colon == std::string::npos) return;
+  std::string rest = text.substr(colon + 1);
+  size_t start = 0;
+  while (start <= rest.size()) {
+    size_t comma = rest.find(',', start);
+    std::string item = rest.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+      throw Error("attention policy '" + text + "': expected key=value, got '" + item + "'");
+    if (!params_.emplace(item.substr(0, eq), item.substr(eq + 1)).second)
+      throw Error("attention policy '" + text + "': '" + item.substr(0, eq) + "' given twice");
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+}
+
+int64_t PolicySpec::take_int(const std::string& key, int64_t fallback, int64_t min) {
+  auto it = params_.find(key);
+  if (it == params_.end()) return fallback;
+  used_[key] = true;
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(it->second.c_str(), &end, 10);
+  if (*end != '\0' || errno == ERANGE) throw Error("attention policy '" + text_ + "': " + key + " must be an integer");
+  if (v < min) throw Error("attention policy '" + text_ + "': " + key + " must be >= " + std::to_string(min));
+  return v;
+}
+
+double PolicySpec::take_double(const std::string& key, double fallback, double min, double max) {
+  auto it = params_.find(key);
+  if (it == params_.end()) return fallback;
+  used_[key] = true;
+  char* end = nullptr;
+  double v = std::strtod(it->second.c_str(), &end);
+  if (*end != '\0' || !(v >= min && v <= max))
+    throw Error("attention policy '" + text_ + "': " + key + " must be a number in [" + std::to_string(min) + ", " +
+                std::to_string(max) + "]");
+  return v;
+}
+
+bool PolicySpec::take_bool(const std::string& key, bool fallback) {
+  auto it = params_.find(key);
+  if (it == params_.end()) return fallback;
+  used_[key] = true;
+  if (it->second == "1" || it->second == "true" || it->second == "on") return true;
+  if (it->second == "0" || it->second == "false" || it->second == "off") return false;
+  throw Error("attention policy '" + text_ + "': " + key + " must be on or off");
+}
+
+void PolicySpec::finish(const std::vector<std::string>& valid) const {
+  for (const auto& [key, value] : params_) {
+    if (used_.count(key)) continue;
+    std::string list;
+    for (const std::string& v : valid) list += (list.empty() ? "" : ", ") + v;
+    throw Error("attention policy '" + name_ + "' has no parameter '" + key + "' (valid: " +
+                (list.empty() ? "none" : list) + ")");
+  }
+}
+
+}  // namespace sieve

@@ -1,0 +1,30 @@
+#pragma once
+// Parsing of policy spec strings: "name:key=value,key=value".
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace sieve {
+
+class PolicySpec {
+ public:
+  // Throws sieve::Error on malformed text.
+  explicit PolicySpec(const std::string& text);
+
+  const std::string& name() const { return name_; }
+  // Reads an integer parameter (default when absent); throws when the value
+  // is not an integer or below min.
+  int64_t take_int(const std::string& key, int64_t fallback, int64_t min);
+  double take_double(const std::string& key, double fallback, double min, double max);
+  bool take_bool(const std::string& key, bool fallback);
+  // Throws when a parameter was given that no take_* asked for, naming the valid ones.
+  void finish(const std::vector<std::string>& valid) const;
+
+ private:
+  std::string text_, name_;
+  std::map<std::string, std::string> params_;
+  std::map<std::string, bool> used_;
+};
+
+}  // namespace sieve
