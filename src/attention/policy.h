@@ -56,6 +56,9 @@ class AttentionPolicy {
   virtual void attend(const AttentionInput& in, float* out) = 0;
   // Called after a forward batch has run every layer: the place to evict.
   virtual void end_batch(KvCache& cache) {}
+  // Whether the policy bounds the cache by evicting; such a policy can run
+  // past the context size (the context then bounds only what it keeps).
+  virtual bool evicts() const { return false; }
 
   const ReadStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }

@@ -53,10 +53,16 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
     if (depth < 0) throw Error("-d depths must be >= 0");
     KvCache cache(tf.cache_shape(o.kv_type));
     std::vector<float> logits(c.vocab_size);
+    std::unique_ptr<AttentionPolicy> fill_policy = make_policy(o.attn, c);
     if (depth > 0) {
       std::vector<int32_t> fill = random_tokens(depth, c.vocab_size, 1234);
-      tf.forward(fill.data(), depth, cache, logits.data());
+      tf.forward(fill.data(), depth, cache, logits.data(), false, fill_policy.get());
     }
+    // Each repetition starts from the filled cache: rolled back by truncation,
+    // or, for policies that evict (and so change what the fill left), copied.
+    const int64_t filled = cache.size();
+    std::unique_ptr<KvCache> snapshot;
+    if (fill_policy->evicts()) snapshot = std::make_unique<KvCache>(cache);
     struct Test {
       int64_t n;
       bool decode;
@@ -72,24 +78,31 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
       r.depth = depth;
       r.decode = t.decode;
       std::vector<int32_t> tokens = random_tokens(t.n, c.vocab_size, 42 + t.n);
+      std::unique_ptr<AttentionPolicy> policy;
       for (int rep = 0; rep < o.repetitions; ++rep) {
-        cache.truncate(depth);
+        if (snapshot) cache = *snapshot;
+        else cache.truncate(filled);
+        policy = make_policy(o.attn, c);
         auto t0 = std::chrono::steady_clock::now();
         if (t.decode) {
-          for (int64_t i = 0; i < t.n; ++i) tf.forward(&tokens[i], 1, cache, logits.data());
+          for (int64_t i = 0; i < t.n; ++i) tf.forward(&tokens[i], 1, cache, logits.data(), false, policy.get());
         } else {
-          tf.forward(tokens.data(), t.n, cache, logits.data());
+          tf.forward(tokens.data(), t.n, cache, logits.data(), false, policy.get());
         }
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         r.tokens_per_s.push_back(static_cast<double>(t.n) / s);
       }
-      cache.truncate(depth);
+      if (snapshot) cache = *snapshot;
+      else cache.truncate(filled);
       summarise(r);
       const double ctx = mean_context(depth, t.n);
       // Prefill reads every matrix once per batch of tokens, decode once per token.
       const int64_t batches = t.decode ? t.n : (t.n + Transformer::kMaxBatch - 1) / Transformer::kMaxBatch;
       r.weight_bytes_per_token = model.weight_bytes_per_token() * static_cast<size_t>(batches) / static_cast<size_t>(t.n);
-      r.kv_bytes_per_token = static_cast<size_t>(ctx * static_cast<double>(cache.bytes_per_token()));
+      // What the policy actually read per decoded token; for prefill, what full attention reads.
+      r.kv_bytes_per_token = t.decode && policy->stats().decoded_tokens > 0
+                                 ? static_cast<size_t>(policy->stats().bytes_per_token())
+                                 : static_cast<size_t>(ctx * static_cast<double>(cache.bytes_per_token()));
       r.flops_per_token = matmul_flops + attn_flops_per_slot * ctx;
       r.peak_rss_bytes = peak_rss_bytes();
       if (progress) progress(r);

@@ -47,13 +47,12 @@ int bench_command(int argc, char** argv) {
   args.option("-r,--repetitions", "N", "repetitions of each test (default 5)", &reps);
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
-  args.option("--attn", "SPEC", "attention policy (default full)", &attn);
+  args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2044 (default full)", &attn);
   args.flag("--json", "print a JSON array, one object per test, instead of a table", &json);
   if (!args.parse(argc, argv)) return 0;
   if (model_path.empty()) throw Error("no model: give -m PATH");
   if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
   if (reps < 1 || reps > 1000) throw Error("-r must be between 1 and 1000");
-  if (attn != "full") throw Error("unknown attention policy '" + attn + "' (valid: full)");
   BenchOptions o;
   o.prompt_sizes = parse_int_list(prompts, "-p");
   o.gen_sizes = parse_int_list(gens, "-n");
@@ -63,6 +62,7 @@ int bench_command(int argc, char** argv) {
   o.attn = attn;
 
   auto model = Model::load(model_path);
+  make_policy(attn, model->config());  // a bad spec fails before any work
   for (int64_t d : o.depths)
     for (int64_t n : o.prompt_sizes.size() > o.gen_sizes.size() ? o.prompt_sizes : o.gen_sizes)
       if (d + n > int64_t{1} << 22) throw Error("depth + test size " + std::to_string(d + n) + " is too large");

@@ -22,6 +22,7 @@ int run_command(int argc, char** argv) {
   int64_t threads = default_threads();
   int64_t seed = -1;
   bool json = false, logits = false;
+  std::string cache_type = "f16";
   Args args("sieve run -m MODEL (-p TEXT | --file FILE | --prompt-tokens IDS) [options]",
             "Generates text from a prompt, streaming it to stdout; load time and speed go to stderr.");
   args.option("-m,--model", "PATH", "model: a .gguf file or a Hugging Face folder", &model_path);
@@ -39,6 +40,8 @@ int run_command(int argc, char** argv) {
   args.option("--repeat-last-n", "N", "tokens the penalty looks back over (default 64)", &gen.sampling.repeat_last_n);
   args.option("--seed", "S", "random seed; the same seed gives the same output (default: random, printed)", &seed);
   args.repeated("--stop", "TEXT", "stop before this text (repeatable)", &gen.stop);
+  args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2000 (default full)", &gen.attn);
+  args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
   args.flag("--json", "print one JSON object {prompt_tokens, tokens, text, ...} instead of streaming", &json);
   args.flag("--logits", "with --json: add the float32 logits at the last prompt position", &logits);
@@ -49,6 +52,7 @@ int run_command(int argc, char** argv) {
   if (logits && !json) throw Error("--logits needs --json");
   gen.sampling.seed = seed >= 0 ? static_cast<uint64_t>(seed) : std::random_device{}();
   gen.sampling.validate();
+  gen.kv_type = kv_type_from_name(cache_type);
 
   auto t0 = std::chrono::steady_clock::now();
   auto model = Model::load(model_path);
@@ -71,11 +75,16 @@ int run_command(int argc, char** argv) {
     out["tokens"] = r.tokens;
     out["text"] = r.text;
     out["stop_reason"] = r.stop_reason;
+    out["attn"] = r.attn;
     if (logits) out["logits"] = r.prompt_logits;
     std::puts(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fputs("\n", stdout);
   }
+  const ModelConfig& mc = model->config();
+  std::fprintf(stderr, "sieve: attention %s read %.0f KV slots per layer and head (%.2f MB in all) per decoded token; cache %.1f MiB\n",
+               r.attn.c_str(), r.attention_reads.slots_per_token(mc.n_layers, mc.n_kv_heads),
+               r.attention_reads.bytes_per_token() / 1e6, r.kv_cache_bytes / 1048576.0);
   std::fprintf(stderr, "sieve: prefill %zu tokens in %.3f s (%.1f t/s); generated %zu tokens in %.3f s (%.1f t/s); stop: %s\n",
                r.prompt_tokens.size(), r.prefill_seconds, r.prompt_tokens.size() / std::max(r.prefill_seconds, 1e-9),
                r.tokens.size(), r.decode_seconds, r.tokens.size() / std::max(r.decode_seconds, 1e-9), r.stop_reason.c_str());

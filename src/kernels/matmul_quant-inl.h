@@ -7,8 +7,9 @@
 // Work is split into tiles of kQR weight rows: a tile's rows are unpacked once
 // (quant_unpack-inl.h) into L1-resident arrays, then all tokens pass over
 // them kQT at a time. Each unpacked weight vector thus feeds kQT tokens
-// (prefill reads every weight byte once per call, not once per token), and
-// decode (one token) is the same loop with kQT = 1.
+// (prefill reads every weight byte once per call, not once per token).
+// Decode (one token) skips the scratch on the 256-bit x86 targets
+// (quant_gemv-inl.h) and is the same tile loop with T = 1 elsewhere.
 
 #if defined(SIEVE_KERNELS_MATMUL_QUANT_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef SIEVE_KERNELS_MATMUL_QUANT_INL_H_

@@ -66,13 +66,34 @@ using VQI = hn::Vec<DQI>;
 
 #if SIEVE_Q256
 
-struct W32 { __m256i w, s; };  // |q| (or unsigned q) and the signed q
 struct WK { __m256i w, sc; };  // unsigned levels and 16 int16 scales
 
 HWY_INLINE __m256i LoadU256(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-template <bool kSigned>
-HWY_INLINE W32 LoadW32(const uint8_t* w, const int8_t* s) { return {LoadU256(w), kSigned ? LoadU256(s) : __m256i()}; }
 HWY_INLINE WK LoadWK(const uint8_t* w, const int16_t* sc) { return {LoadU256(w), LoadU256(sc)}; }
+
+#if HWY_TARGET <= HWY_AVX3
+// |q| (or unsigned q) and the lanes where q < 0. AVX-512 negates x there with
+// an EVEX masked subtract: vpsignb has no EVEX form and would confine the
+// kernels to 16 of the 32 vector registers.
+struct W32 {
+  __m256i w;
+  __mmask32 neg;
+};
+HWY_INLINE W32 SignedW32(__m256i s) { return {_mm256_abs_epi8(s), _mm256_movepi8_mask(s)}; }
+HWY_INLINE __m256i SignFrom(const W32& a, __m256i x) {
+  return _mm256_mask_sub_epi8(x, a.neg, _mm256_setzero_si256(), x);
+}
+#else
+struct W32 { __m256i w, s; };  // |q| (or unsigned q) and the signed q
+HWY_INLINE W32 SignedW32(__m256i s) { return {_mm256_abs_epi8(s), s}; }
+HWY_INLINE __m256i SignFrom(const W32& a, __m256i x) { return _mm256_sign_epi8(x, a.s); }
+#endif
+
+template <bool kSigned>
+HWY_INLINE W32 LoadW32(const uint8_t* w, const int8_t* s) {
+  if constexpr (kSigned) return SignedW32(LoadU256(s));
+  return W32{LoadU256(w), {}};
+}
 
 #if SIEVE_VNNI
 // acc += sum of 4 adjacent u8(a) * s8(b) products, per int32 lane.
@@ -92,9 +113,7 @@ HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
 }
 #endif
 
-HWY_INLINE VQI DotSigned(const W32& a, const int8_t* x) {
-  return VQI{DotU8S8(a.w, _mm256_sign_epi8(LoadU256(x), a.s))};
-}
+HWY_INLINE VQI DotSigned(const W32& a, const int8_t* x) { return VQI{DotU8S8(a.w, SignFrom(a, LoadU256(x)))}; }
 HWY_INLINE VQI DotUnsigned(const W32& a, const int8_t* x) { return VQI{DotU8S8(a.w, LoadU256(x))}; }
 HWY_INLINE VQI DotScaledAcc(VQI acc, const WK& a, const int8_t* x) {
   const __m256i p = _mm256_maddubs_epi16(a.w, LoadU256(x));

@@ -42,18 +42,16 @@ HWY_INLINE __m256i Q5High(const uint8_t* qh4) {
   return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit), _mm256_set1_epi8(0x10));
 }
 
-HWY_INLINE W32 SignedW32(__m256i s) { return {_mm256_abs_epi8(s), s}; }
-
 template <DType kT>
 HWY_INLINE W32 LoadBlock32(const uint8_t* p) {
   if constexpr (kT == DType::Q4_0) {
     return SignedW32(_mm256_sub_epi8(Nibbles32(p + 2), _mm256_set1_epi8(8)));
   } else if constexpr (kT == DType::Q4_1) {
-    return {Nibbles32(p + 4), __m256i()};
+    return W32{Nibbles32(p + 4), {}};
   } else if constexpr (kT == DType::Q5_0) {
     return SignedW32(_mm256_sub_epi8(_mm256_or_si256(Nibbles32(p + 6), Q5High(p + 2)), _mm256_set1_epi8(16)));
   } else if constexpr (kT == DType::Q5_1) {
-    return {_mm256_or_si256(Nibbles32(p + 8), Q5High(p + 4)), __m256i()};
+    return W32{_mm256_or_si256(Nibbles32(p + 8), Q5High(p + 4)), {}};
   } else {
     return SignedW32(LoadU256(p + 2));
   }

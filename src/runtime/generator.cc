@@ -34,9 +34,10 @@ GenerationResult generate(Transformer& tf, const std::vector<int32_t>& prompt, c
   const int64_t n_vocab = model.config().vocab_size;
   const int64_t context = options.context_size > 0 ? options.context_size : model.config().max_context;
   if (prompt.empty()) throw Error("the prompt is empty");
-  if (static_cast<int64_t>(prompt.size()) > context)
+  std::unique_ptr<AttentionPolicy> policy = make_policy(options.attn, model.config());
+  if (!policy->evicts() && static_cast<int64_t>(prompt.size()) > context)
     throw Error("the prompt is " + std::to_string(prompt.size()) + " tokens, longer than the context of " +
-                std::to_string(context) + " tokens");
+                std::to_string(context) + " tokens (raise --ctx, or use an attention policy that evicts, e.g. streaming)");
   if (options.max_tokens < 0) throw Error("the token limit must be >= 0");
   for (const std::string& s : options.stop)
     if (s.empty()) throw Error("a stop string must not be empty");
@@ -45,11 +46,11 @@ GenerationResult generate(Transformer& tf, const std::vector<int32_t>& prompt, c
   r.prompt_tokens = prompt;
   Sampler sampler(options.sampling);
   for (int32_t t : prompt) sampler.observe(t);
-  KvCache cache(tf.cache_shape());
+  KvCache cache(tf.cache_shape(options.kv_type));
   std::vector<float> logits(n_vocab);
 
   auto t0 = std::chrono::steady_clock::now();
-  tf.forward(prompt.data(), static_cast<int64_t>(prompt.size()), cache, logits.data());
+  tf.forward(prompt.data(), static_cast<int64_t>(prompt.size()), cache, logits.data(), false, policy.get());
   r.prefill_seconds = seconds_since(t0);
   r.prompt_logits = logits;
 
@@ -87,12 +88,15 @@ GenerationResult generate(Transformer& tf, const std::vector<int32_t>& prompt, c
       r.stop_reason = "context";
       break;
     }
-    if (i + 1 < options.max_tokens) tf.forward(&next, 1, cache, logits.data());
+    if (i + 1 < options.max_tokens) tf.forward(&next, 1, cache, logits.data(), false, policy.get());
   }
   if (r.stop_reason != "stop") pending += decoder.flush();
   r.text += pending;
   if (on_text && !pending.empty()) on_text(pending);
   r.decode_seconds = seconds_since(t1);
+  r.attn = policy->spec();
+  r.attention_reads = policy->stats();
+  r.kv_cache_bytes = cache.bytes_allocated();
   return r;
 }
 

@@ -17,6 +17,8 @@ struct GenerationOptions {
   SamplerOptions sampling;
   std::vector<std::string> stop;  // generation ends before any of these strings
   int64_t context_size = 0;       // 0: the model's trained context
+  std::string attn = "full";      // attention policy spec
+  KvType kv_type = KvType::F16;
 };
 
 struct GenerationResult {
@@ -27,6 +29,9 @@ struct GenerationResult {
   std::string stop_reason;           // "eos", "stop", "length", "context"
   double prefill_seconds = 0;
   double decode_seconds = 0;
+  std::string attn;                 // canonical spec of the policy used
+  ReadStats attention_reads;        // what the policy read per decoded token
+  size_t kv_cache_bytes = 0;        // cache memory at the end
 };
 
 // Runs one request on a fresh cache. on_text receives the text as it becomes

@@ -85,6 +85,26 @@ KvCache::KvCache(const KvCacheShape& shape) : shape_(shape), pages_(shape.n_laye
   page_bytes_ = static_cast<size_t>(shape.n_kv_heads) * (key_block_bytes_ + value_block_bytes_);
 }
 
+KvCache::KvCache(const KvCache& other) : KvCache(other.shape_) { *this = other; }
+
+KvCache& KvCache::operator=(const KvCache& other) {
+  if (this == &other) return *this;
+  shape_ = other.shape_;
+  row_bytes_ = other.row_bytes_;
+  key_block_bytes_ = other.key_block_bytes_;
+  value_block_bytes_ = other.value_block_bytes_;
+  page_bytes_ = other.page_bytes_;
+  positions_ = other.positions_;
+  pages_.clear();
+  pages_.resize(other.pages_.size());
+  for (size_t l = 0; l < pages_.size(); ++l)
+    for (const auto& page : other.pages_[l]) {
+      pages_[l].push_back(std::make_unique<uint8_t[]>(page_bytes_));
+      std::memcpy(pages_[l].back().get(), page.get(), page_bytes_);
+    }
+  return *this;
+}
+
 void KvCache::append_slots(const int64_t* positions, int64_t n) {
   const int64_t new_size = size() + n;
   const int64_t pages_needed = (new_size + shape_.page_size - 1) / shape_.page_size;

@@ -34,6 +34,9 @@ struct KvCacheShape {
 class KvCache {
  public:
   explicit KvCache(const KvCacheShape& shape);
+  // Deep copies (a snapshot of a sequence).
+  KvCache(const KvCache& other);
+  KvCache& operator=(const KvCache& other);
 
   const KvCacheShape& shape() const { return shape_; }
   int64_t size() const { return static_cast<int64_t>(positions_.size()); }

@@ -1,0 +1,321 @@
+// sieve eval: retrieval accuracy and perplexity as EVALUATION.md defines
+// them, comparing attention policies on identical prompts. A table (or JSON)
+// on stdout, SVG pictures in --out-dir, progress and file paths on stderr.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/prompt_input.h"
+#include "eval/perplexity.h"
+#include "eval/progress.h"
+#include "eval/retrieval.h"
+#include "eval/svg.h"
+#include "util/error.h"
+
+namespace sieve::cli {
+namespace {
+
+using namespace sieve::eval;
+using json = nlohmann::json;
+
+struct EvalSetup {
+  Task task = Task::Passkey;
+  std::string model_path, model_name, out_dir = ".", cache_type = "f16";
+  uint64_t seed = 0;
+  std::vector<std::string> policies;  // as given
+  bool json = false, plots = true, log_x = false;
+};
+
+std::string slug(const std::string& spec) {
+  std::string s;
+  for (char c : spec) s += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return s;
+}
+
+void write_svg(const EvalSetup& e, const std::string& name, const std::string& svg) {
+  std::filesystem::create_directories(e.out_dir);
+  const std::string path = (std::filesystem::path(e.out_dir) / name).string();
+  std::ofstream out(path, std::ios::binary);
+  out << svg;
+  if (!out.flush()) throw Error("cannot write " + path);
+  std::fprintf(stderr, "sieve eval: wrote %s\n", path.c_str());
+}
+
+std::string mb(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f MB", bytes / 1e6);
+  return buf;
+}
+
+json segments_json(const std::vector<PplSegment>& segs) {
+  json a = json::array();
+  for (const PplSegment& s : segs)
+    a.push_back({{"start", s.start}, {"end", s.end}, {"ppl", s.ppl()}, {"tokens", s.predicted},
+                 {"kv_cache_bytes", s.kv_cache_bytes}});
+  return a;
+}
+
+void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::vector<RetrievalCell>& cells,
+                      const ModelConfig& config, json& results) {
+  const size_t nl = o.lengths.size(), nd = o.depths.size();
+  const bool random = o.depths.size() == 1 && o.depths[0] == kRandomDepth;
+  for (size_t p = 0; p < o.policies.size(); ++p) {
+    const std::string& attn = cells[p * nl * nd].attn;
+    if (!e.json) {
+      std::printf("\n%s, attention %s (%lld samples per cell, seed %llu)\n| %6s |", task_name(o.task), attn.c_str(),
+                  static_cast<long long>(o.samples), static_cast<unsigned long long>(o.seed), "length");
+      for (int64_t d : o.depths) std::printf(d == kRandomDepth ? " random |" : " d%-4lld |", static_cast<long long>(d));
+      std::printf(" %5s | %13s |\n|-------:|", "mean", "KV read/token");
+      for (size_t d = 0; d < nd; ++d) std::printf("------:|");
+      std::printf("------:|--------------:|\n");
+    }
+    Heatmap h;
+    h.title = std::string(task_name(o.task)) + " accuracy: " + e.model_name + ", " + attn;
+    h.subtitle = std::to_string(o.samples) + " samples per cell, seed " + std::to_string(o.seed) + ", KV cache " +
+                 e.cache_type;
+    h.x_title = "context length (tokens)";
+    h.y_title = random ? "needle depth" : "needle depth (% of the haystack)";
+    for (int64_t d : o.depths) h.y_labels.push_back(d == kRandomDepth ? "random" : std::to_string(d) + "%");
+    h.values.assign(nd, std::vector<double>(nl, NAN));
+    for (size_t l = 0; l < nl; ++l) {
+      h.x_labels.push_back(std::to_string(o.lengths[l]));
+      int64_t correct = 0, samples = 0, decoded = 0;
+      double bytes = 0;
+      if (!e.json) std::printf("| %6lld |", static_cast<long long>(o.lengths[l]));
+      for (size_t d = 0; d < nd; ++d) {
+        const RetrievalCell& c = cells[(p * nl + l) * nd + d];
+        correct += c.correct, samples += c.samples, decoded += c.decoded_tokens, bytes += c.kv_bytes_read;
+        h.values[d][l] = c.accuracy();
+        if (!e.json) std::printf(" %5.2f  |", c.accuracy());
+        const double slots = c.decoded_tokens ? c.kv_slots_read / static_cast<double>(c.decoded_tokens * config.n_layers *
+                                                                                      config.n_kv_heads) : 0;
+        results.push_back({{"attn", c.attn}, {"length", c.length},
+                           {"depth", c.depth == kRandomDepth ? json(nullptr) : json(c.depth)},
+                           {"samples", c.samples}, {"correct", c.correct}, {"accuracy", c.accuracy()},
+                           {"kv_bytes_per_token", c.kv_bytes_per_token()}, {"kv_slots_per_token", slots},
+                           {"expected", c.expected}, {"outputs", c.outputs}});
+      }
+      if (!e.json)
+        std::printf(" %5.2f | %13s |\n", samples ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0,
+                    mb(decoded ? bytes / static_cast<double>(decoded) : 0).c_str());
+    }
+    if (e.plots) write_svg(e, "eval-" + std::string(task_name(o.task)) + "-" + slug(attn) + ".svg", heatmap_svg(h));
+  }
+}
+
+void run_retrieval_task(const EvalSetup& e, Transformer& tf, const std::string& haystack, RetrievalOptions o,
+                        PieceMode mode, json& results) {
+  PromptBuilder builder(tf.model().tokenizer(), haystack, mode);
+  // Fail on a too-short length before any model time is spent.
+  for (int64_t len : o.lengths) builder.build(o.task, o.seed, len, o.depths[0], 0);
+  double work = 0;
+  for (int64_t len : o.lengths) work += static_cast<double>(len);
+  const int64_t per_length = static_cast<int64_t>(o.depths.size() * o.policies.size()) * o.samples;
+  Progress progress("prompts", per_length * static_cast<int64_t>(o.lengths.size()),
+                    work * static_cast<double>(per_length));
+  const auto cells = run_retrieval(tf, builder, o, &progress);
+  progress.finish();
+  report_retrieval(e, o, cells, tf.model().config(), results);
+}
+
+void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t>& hay, const std::vector<int64_t>& lengths,
+                  int64_t max_tokens, KvType kv, json& results) {
+  double total = 0;
+  for (int64_t len : lengths) total += static_cast<double>(windowed_ppl_tokens(static_cast<int64_t>(hay.size()), len, max_tokens));
+  total *= static_cast<double>(e.policies.size());
+  Progress progress("tokens", static_cast<int64_t>(total), total);
+  LineChart chart;
+  chart.title = "ppl: " + e.model_name;
+  chart.subtitle = "non-overlapping windows over the haystack, KV cache " + e.cache_type;
+  chart.x_title = "window length (tokens)";
+  chart.y_title = "perplexity";
+  chart.log_x = true;
+  std::vector<std::vector<double>> table(lengths.size());
+  std::vector<std::string> names;
+  for (const std::string& spec : e.policies) {
+    Series series;
+    series.name = make_policy(spec, tf.model().config())->spec();
+    names.push_back(series.name);
+    for (size_t l = 0; l < lengths.size(); ++l) {
+      const auto segs = windowed_ppl(tf, kv, spec, hay, lengths[l], max_tokens,
+                                     [&](int64_t n) { progress.advance(n, static_cast<double>(n)); });
+      size_t peak = 0;
+      int64_t predicted = 0;
+      for (const PplSegment& s : segs) peak = std::max(peak, s.kv_cache_bytes), predicted += s.predicted;
+      const double ppl = overall_ppl(segs);
+      results.push_back({{"attn", series.name}, {"length", lengths[l]}, {"windows", segs.size()}, {"tokens", predicted},
+                         {"ppl", ppl}, {"kv_cache_bytes", peak}, {"segments", segments_json(segs)}});
+      series.x.push_back(static_cast<double>(lengths[l]));
+      series.y.push_back(ppl);
+      table[l].push_back(ppl);
+    }
+    chart.series.push_back(std::move(series));
+  }
+  progress.finish();
+  if (!e.json) {
+    std::printf("\nppl over %s windows (BOS first), KV cache %s\n| %6s |", "non-overlapping", e.cache_type.c_str(), "length");
+    for (const std::string& n : names) std::printf(" %s |", n.c_str());
+    std::printf("\n|-------:|");
+    for (size_t i = 0; i < names.size(); ++i) std::printf("------:|");
+    std::printf("\n");
+    for (size_t l = 0; l < lengths.size(); ++l) {
+      std::printf("| %6lld |", static_cast<long long>(lengths[l]));
+      for (double v : table[l]) std::printf(" %.3f |", v);
+      std::printf("\n");
+    }
+  }
+  if (e.plots) write_svg(e, "eval-ppl.svg", line_chart_svg(chart));
+}
+
+void run_ppl_stream_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t>& hay, int64_t tokens,
+                         int64_t segment, KvType kv, json& results) {
+  const double total = static_cast<double>(tokens - 1) * static_cast<double>(e.policies.size());
+  Progress progress("tokens", static_cast<int64_t>(total), total);
+  LineChart ppl_chart, kv_chart;
+  ppl_chart.title = "ppl-stream: " + e.model_name;
+  ppl_chart.subtitle = "perplexity per " + std::to_string(segment) + "-token segment, one token per step, KV cache " +
+                       e.cache_type;
+  ppl_chart.x_title = kv_chart.x_title = "position (tokens)";
+  ppl_chart.y_title = "perplexity";
+  ppl_chart.log_x = kv_chart.log_x = e.log_x;
+  kv_chart.title = "ppl-stream KV cache: " + e.model_name;
+  kv_chart.subtitle = "bytes allocated by the KV cache at the end of each segment";
+  kv_chart.y_title = "KV cache (MiB)";
+  std::vector<std::vector<PplSegment>> all;
+  double lo = INFINITY, hi = 0;
+  for (const std::string& spec : e.policies) {
+    auto policy = make_policy(spec, tf.model().config());
+    all.push_back(stream_ppl(tf, kv, *policy, hay, tokens, segment,
+                             [&](int64_t n) { progress.advance(n, static_cast<double>(n)); }));
+    Series ps, ks;
+    ps.name = ks.name = policy->spec();
+    for (const PplSegment& s : all.back()) {
+      ps.x.push_back(static_cast<double>(s.end));
+      ps.y.push_back(s.ppl());
+      ks.x.push_back(static_cast<double>(s.end));
+      ks.y.push_back(static_cast<double>(s.kv_cache_bytes) / 1048576.0);
+      if (std::isfinite(s.ppl())) lo = std::min(lo, s.ppl()), hi = std::max(hi, s.ppl());
+    }
+    results.push_back({{"attn", ps.name}, {"tokens", tokens}, {"segment_tokens", segment}, {"ppl", overall_ppl(all.back())},
+                       {"kv_bytes_per_token", policy->stats().bytes_per_token()}, {"segments", segments_json(all.back())}});
+    ppl_chart.series.push_back(std::move(ps));
+    kv_chart.series.push_back(std::move(ks));
+  }
+  progress.finish();
+  // Full attention past the trained context blows perplexity up by orders of
+  // magnitude; a log axis keeps the stable policies readable next to it.
+  ppl_chart.log_y = hi > 20 * lo;
+  if (!e.json) {
+    std::printf("\nppl-stream, %lld tokens, ppl and KV cache MiB per %lld-token segment\n| %15s |",
+                static_cast<long long>(tokens), static_cast<long long>(segment), "segment");
+    for (const Series& s : ppl_chart.series) std::printf(" %s | MiB |", s.name.c_str());
+    std::printf("\n|----------------:|");
+    for (size_t i = 0; i < all.size(); ++i) std::printf("------:|----:|");
+    std::printf("\n");
+    for (size_t k = 0; k < all[0].size(); ++k) {
+      std::printf("| %7lld-%-7lld |", static_cast<long long>(all[0][k].start), static_cast<long long>(all[0][k].end));
+      for (const auto& segs : all)
+        std::printf(" %.3f | %.1f |", segs[k].ppl(), static_cast<double>(segs[k].kv_cache_bytes) / 1048576.0);
+      std::printf("\n");
+    }
+  }
+  if (e.plots) {
+    write_svg(e, "eval-ppl-stream-ppl.svg", line_chart_svg(ppl_chart));
+    write_svg(e, "eval-ppl-stream-kv.svg", line_chart_svg(kv_chart));
+  }
+}
+
+}  // namespace
+
+int eval_command(int argc, char** argv) {
+  EvalSetup e;
+  std::string task = "passkey", lengths_text, depths_text, haystack_path = "data/haystack.txt", pieces = "joined";
+  int64_t samples = 10, threads = std::max(1u, std::thread::hardware_concurrency()), tokens = 0, segment = 1024;
+  bool random_depth = false, no_plots = false;
+  Args args("sieve eval -m MODEL --task passkey|niah|niah-multikey|ppl|ppl-stream [options]",
+            "Measures retrieval accuracy or perplexity as EVALUATION.md defines them; several --attn compare\n"
+            "policies on identical prompts. A table (or --json) on stdout; SVG pictures in --out-dir.");
+  args.option("-m,--model", "PATH", "model: a .gguf file or a Hugging Face folder", &e.model_path);
+  args.option("--task", "NAME", "passkey, niah, niah-multikey, ppl or ppl-stream (default passkey)", &task);
+  args.option("--lengths", "LIST", "prompt / window lengths in tokens (default 1024,2048,4096; ppl: 1024)", &lengths_text);
+  args.option("--depths", "LIST", "needle depths in % of the hay (default 0,10,...,100)", &depths_text);
+  args.flag("--random-depth", "a random needle depth for every sample instead of a depth grid", &random_depth);
+  args.option("--samples", "N", "prompts per (length, depth) cell (default 10)", &samples);
+  args.option("--seed", "S", "seed of the prompts: the same seed, the same prompts (default 0)", &e.seed);
+  args.repeated("--attn", "SPEC", "attention policy, repeatable (default full):\n" + policy_help(), &e.policies);
+  args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &e.cache_type);
+  args.option("--haystack", "FILE", "haystack text (default data/haystack.txt)", &haystack_path);
+  args.option("--tokens", "N", "ppl-stream: tokens to stream (default 16384); ppl: haystack tokens to use (default all)",
+              &tokens);
+  args.option("--segment", "N", "ppl-stream: tokens per reported segment (default 1024)", &segment);
+  args.flag("--log-x", "ppl-stream: logarithmic position axis in the pictures", &e.log_x);
+  args.option("--pieces", "MODE", "how template pieces are tokenized: joined (as inside one string; default) or raw",
+              &pieces);
+  args.option("--out-dir", "DIR", "where the SVG pictures go (default: the current folder)", &e.out_dir);
+  args.flag("--no-plots", "write no pictures", &no_plots);
+  args.flag("--json", "print one JSON object {task, model, seed, results} instead of tables", &e.json);
+  args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
+  if (!args.parse(argc, argv)) return 0;
+  if (e.model_path.empty()) throw Error("no model: give -m PATH");
+  if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
+  if (samples < 1 || samples > 1000000) throw Error("--samples must be between 1 and 1000000");
+  if (random_depth && !depths_text.empty()) throw Error("give either --depths or --random-depth, not both");
+  if (segment < 1) throw Error("--segment must be positive");
+  if (tokens < 0) throw Error("--tokens must not be negative");
+  e.task = parse_task(task);
+  e.plots = !no_plots;
+  const PieceMode piece_mode = parse_piece_mode(pieces);
+  const KvType kv = kv_type_from_name(e.cache_type);
+  if (e.policies.empty()) e.policies.push_back("full");
+  std::vector<int64_t> lengths =
+      parse_int_list(lengths_text.empty() ? (e.task == Task::Ppl ? "1024" : "1024,2048,4096") : lengths_text, "--lengths");
+  for (int64_t len : lengths)
+    if (len < 2 || len > (int64_t{1} << 22)) throw Error("--lengths: " + std::to_string(len) + " is out of range");
+  std::vector<int64_t> depths{kRandomDepth};
+  if (!random_depth) depths = parse_int_list(depths_text.empty() ? "0,10,20,30,40,50,60,70,80,90,100" : depths_text, "--depths");
+  for (int64_t d : depths)
+    if (d != kRandomDepth && (d < 0 || d > 100)) throw Error("--depths: " + std::to_string(d) + " is not in 0..100");
+
+  const std::string haystack = read_file(haystack_path);
+  auto t0 = std::chrono::steady_clock::now();
+  auto model = Model::load(e.model_path);
+  e.model_name = std::filesystem::path(e.model_path).filename().string();
+  for (const std::string& spec : e.policies) make_policy(spec, model->config());  // bad specs fail before any work
+  ThreadPool pool(static_cast<int>(threads));
+  Transformer tf(*model, pool);
+  std::fprintf(stderr, "sieve eval: %s on %s (%s), loaded in %.2f s; %lld threads, KV cache %s\n", task.c_str(),
+               e.model_path.c_str(), model->config().summary().c_str(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+               static_cast<long long>(threads), e.cache_type.c_str());
+
+  json results = json::array();
+  if (is_retrieval(e.task)) {
+    if (samples < 10)
+      std::fprintf(stderr, "sieve eval: note: %lld samples per cell; EVALUATION.md asks for at least 10\n",
+                   static_cast<long long>(samples));
+    RetrievalOptions o;
+    o.task = e.task, o.seed = e.seed, o.lengths = lengths, o.depths = depths, o.samples = samples;
+    o.policies = e.policies, o.kv_type = kv;
+    run_retrieval_task(e, tf, haystack, o, piece_mode, results);
+  } else {
+    const std::vector<int32_t> hay = model->tokenizer().encode(haystack, false);
+    if (e.task == Task::Ppl) run_ppl_task(e, tf, hay, lengths, tokens, kv, results);
+    else run_ppl_stream_task(e, tf, hay, tokens ? tokens : 16384, segment, kv, results);
+  }
+  if (e.json) {
+    json out{{"task", task}, {"model", e.model_path}, {"seed", e.seed}, {"cache_type", e.cache_type},
+             {"threads", threads}, {"results", results}};
+    if (is_retrieval(e.task)) out["pieces"] = pieces;
+    std::puts(out.dump(1, ' ', false, json::error_handler_t::replace).c_str());
+  }
+  return 0;
+}
+
+}  // namespace sieve::cli
