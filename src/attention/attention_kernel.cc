@@ -130,44 +130,53 @@ bool softmax_update(float* p, int64_t j0, int64_t j1, float& m, float& l, float*
   return true;
 }
 
-// acc_r += sum_j p[r][j] * v_j over columns [j0, j1), four rows at a time.
-void accumulate_values(const float* p, const uint8_t* active, int64_t n_rows, int64_t ps, int64_t j0, int64_t j1,
-                       const float* v, int64_t hd, float* acc) {
+// acc_r += sum_j p[r][j] * v_j over columns [j0, j1) for one row.
+void accumulate_row(const float* pr, int64_t j0, int64_t j1, const float* v, int64_t hd, float* ar) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  for (int64_t r = 0; r < n_rows; ++r) {
-    if (!active[r]) continue;
-    const float* pr = p + r * ps;
-    float* ar = acc + r * hd;
-    for (int64_t d = 0; d < hd; d += 4 * N) {
-      const int64_t width = std::min<int64_t>(4 * N, hd - d);
-      if (width == 4 * N) {
-        auto o0 = hn::LoadU(df, ar + d), o1 = hn::LoadU(df, ar + d + N), o2 = hn::LoadU(df, ar + d + 2 * N),
-             o3 = hn::LoadU(df, ar + d + 3 * N);
+  int64_t d = 0;
+  for (; d + N <= hd; d += N) {
+    auto o = hn::LoadU(df, ar + d);
+    for (int64_t j = j0; j < j1; ++j) o = hn::MulAdd(hn::Set(df, pr[j]), hn::LoadU(df, v + j * hd + d), o);
+    hn::StoreU(o, df, ar + d);
+  }
+  for (; d < hd; ++d)
+    for (int64_t j = j0; j < j1; ++j) ar[d] += pr[j] * v[j * hd + d];
+}
+
+// acc_r += sum_j p[r][j] * v_j over columns [j0, j1): four rows by two
+// vectors at a time, so each loaded value vector feeds four rows.
+void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, int64_t j1, const float* v,
+                       int64_t hd, float* acc) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  int64_t r = 0;
+  if (hd % (2 * N) == 0) {
+    for (; r + 4 <= n_rows; r += 4) {
+      const float* p0 = p + r * ps;
+      for (int64_t d = 0; d < hd; d += 2 * N) {
+        float* a = acc + r * hd + d;
+        auto o00 = hn::LoadU(df, a), o01 = hn::LoadU(df, a + N);
+        auto o10 = hn::LoadU(df, a + hd), o11 = hn::LoadU(df, a + hd + N);
+        auto o20 = hn::LoadU(df, a + 2 * hd), o21 = hn::LoadU(df, a + 2 * hd + N);
+        auto o30 = hn::LoadU(df, a + 3 * hd), o31 = hn::LoadU(df, a + 3 * hd + N);
         for (int64_t j = j0; j < j1; ++j) {
-          const auto pj = hn::Set(df, pr[j]);
-          const float* vj = v + j * hd + d;
-          o0 = hn::MulAdd(pj, hn::LoadU(df, vj), o0);
-          o1 = hn::MulAdd(pj, hn::LoadU(df, vj + N), o1);
-          o2 = hn::MulAdd(pj, hn::LoadU(df, vj + 2 * N), o2);
-          o3 = hn::MulAdd(pj, hn::LoadU(df, vj + 3 * N), o3);
+          const auto v0 = hn::LoadU(df, v + j * hd + d), v1 = hn::LoadU(df, v + j * hd + d + N);
+          const auto q0 = hn::Set(df, p0[j]), q1 = hn::Set(df, p0[ps + j]);
+          const auto q2 = hn::Set(df, p0[2 * ps + j]), q3 = hn::Set(df, p0[3 * ps + j]);
+          o00 = hn::MulAdd(q0, v0, o00), o01 = hn::MulAdd(q0, v1, o01);
+          o10 = hn::MulAdd(q1, v0, o10), o11 = hn::MulAdd(q1, v1, o11);
+          o20 = hn::MulAdd(q2, v0, o20), o21 = hn::MulAdd(q2, v1, o21);
+          o30 = hn::MulAdd(q3, v0, o30), o31 = hn::MulAdd(q3, v1, o31);
         }
-        hn::StoreU(o0, df, ar + d);
-        hn::StoreU(o1, df, ar + d + N);
-        hn::StoreU(o2, df, ar + d + 2 * N);
-        hn::StoreU(o3, df, ar + d + 3 * N);
-      } else {
-        int64_t dd = d;
-        for (; dd + N <= d + width; dd += N) {
-          auto o = hn::LoadU(df, ar + dd);
-          for (int64_t j = j0; j < j1; ++j) o = hn::MulAdd(hn::Set(df, pr[j]), hn::LoadU(df, v + j * hd + dd), o);
-          hn::StoreU(o, df, ar + dd);
-        }
-        for (; dd < d + width; ++dd)
-          for (int64_t j = j0; j < j1; ++j) ar[dd] += pr[j] * v[j * hd + dd];
+        hn::StoreU(o00, df, a), hn::StoreU(o01, df, a + N);
+        hn::StoreU(o10, df, a + hd), hn::StoreU(o11, df, a + hd + N);
+        hn::StoreU(o20, df, a + 2 * hd), hn::StoreU(o21, df, a + 2 * hd + N);
+        hn::StoreU(o30, df, a + 3 * hd), hn::StoreU(o31, df, a + 3 * hd + N);
       }
     }
   }
+  for (; r < n_rows; ++r) accumulate_row(p + r * ps, j0, j1, v, hd, acc + r * hd);
 }
 
 void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
@@ -179,7 +188,6 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
   float* kt = scratch;                // hd x ps
   float* v = kt + hd * ps;            // ps x hd
   float* p = v + hd * ps;             // n_rows x ps
-  uint8_t* active = reinterpret_cast<uint8_t*>(p + n_rows * ps);
   int64_t max_limit = 0;
   for (int64_t r = 0; r < n_rows; ++r) max_limit = std::max(max_limit, rows.limit[r]);
 
@@ -206,10 +214,11 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
         const int64_t visible_begin = rows.begin ? std::max(j0, rows.begin[r] - base) : j0;
         for (int64_t j = j0; j < std::min(visible_begin, j1); ++j) pr[j] = -std::numeric_limits<float>::infinity();
         for (int64_t j = std::max(j0, visible_end); j < j1; ++j) pr[j] = -std::numeric_limits<float>::infinity();
-        active[r] = visible_end > visible_begin &&
-                    softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd);
+        // A row that sees nothing of this page adds nothing: zero probabilities.
+        if (visible_end <= visible_begin || !softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd))
+          std::fill(pr + j0, pr + j1, 0.0f);
       }
-      accumulate_values(p, active, n_rows, ps, j0, j1, vpage, hd, rows.acc);
+      accumulate_values(p, n_rows, ps, j0, j1, vpage, hd, rows.acc);
     }
   }
 }
@@ -224,7 +233,7 @@ namespace sieve {
 HWY_EXPORT(AttendSpans);
 
 int64_t attention_scratch_floats(const KvCacheShape& shape, int64_t n_rows) {
-  return 2 * shape.head_dim * shape.page_size + n_rows * shape.page_size + n_rows / 4 + 16;
+  return 2 * shape.head_dim * shape.page_size + n_rows * shape.page_size;
 }
 
 void attend_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
