@@ -84,7 +84,7 @@ GenerationResult generate(Transformer& tf, const std::vector<int32_t>& prompt, c
     r.text += ready;
     if (on_text && !ready.empty()) on_text(ready);
     pending.erase(0, ready.size());
-    if (cache.size() >= context) {
+    if (!policy->evicts() && cache.size() >= context) {
       r.stop_reason = "context";
       break;
     }
