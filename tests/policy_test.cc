@@ -42,6 +42,7 @@ TEST(PolicySpec, RejectsBadSpecsNamingTheProblem) {
     return std::string("no error");
   };
   EXPECT_NE(message("nope").find("valid policies"), std::string::npos);
+  EXPECT_EQ(message("nope").find('\n'), std::string::npos);
   EXPECT_NE(message("nope").find("streaming"), std::string::npos);
   EXPECT_NE(message("streaming:windw=4").find("no parameter 'windw' (valid: sink, window)"), std::string::npos);
   EXPECT_NE(message("streaming:window=0").find("window must be >= 1"), std::string::npos);

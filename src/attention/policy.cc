@@ -27,7 +27,8 @@ std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const Mode
     return std::make_unique<FullPolicy>();
   }
   if (spec.name() == "streaming") return StreamingPolicy::from_spec(spec);
-  throw Error("unknown attention policy '" + spec.name() + "'; valid policies:\n" + policy_help());
+  throw Error("unknown attention policy '" + spec.name() +
+              "' (valid policies: full, streaming:sink=4,window=2000; see --help)");
 }
 
 }  // namespace sieve

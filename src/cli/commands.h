@@ -6,5 +6,6 @@ namespace sieve::cli {
 int run_command(int argc, char** argv);
 int tokenize_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
+int eval_command(int argc, char** argv);
 
 }  // namespace sieve::cli

@@ -1,7 +1,10 @@
 // sieve eval: retrieval accuracy and perplexity as EVALUATION.md defines
 // them, comparing attention policies on identical prompts. A table (or JSON)
 // on stdout, SVG pictures in --out-dir, progress and file paths on stderr.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -71,9 +74,10 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
     if (!e.json) {
       std::printf("\n%s, attention %s (%lld samples per cell, seed %llu)\n| %6s |", task_name(o.task), attn.c_str(),
                   static_cast<long long>(o.samples), static_cast<unsigned long long>(o.seed), "length");
-      for (int64_t d : o.depths) std::printf(d == kRandomDepth ? " random |" : " d%-4lld |", static_cast<long long>(d));
+      for (int64_t d : o.depths)
+        std::printf(" %6s |", d == kRandomDepth ? "random" : ("d" + std::to_string(d)).c_str());
       std::printf(" %5s | %13s |\n|-------:|", "mean", "KV read/token");
-      for (size_t d = 0; d < nd; ++d) std::printf("------:|");
+      for (size_t d = 0; d < nd; ++d) std::printf("-------:|");
       std::printf("------:|--------------:|\n");
     }
     Heatmap h;
@@ -93,7 +97,7 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
         const RetrievalCell& c = cells[(p * nl + l) * nd + d];
         correct += c.correct, samples += c.samples, decoded += c.decoded_tokens, bytes += c.kv_bytes_read;
         h.values[d][l] = c.accuracy();
-        if (!e.json) std::printf(" %5.2f  |", c.accuracy());
+        if (!e.json) std::printf(" %6.2f |", c.accuracy());
         const double slots = c.decoded_tokens ? c.kv_slots_read / static_cast<double>(c.decoded_tokens * config.n_layers *
                                                                                       config.n_kv_heads) : 0;
         results.push_back({{"attn", c.attn}, {"length", c.length},
@@ -137,6 +141,7 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
   chart.x_title = "window length (tokens)";
   chart.y_title = "perplexity";
   chart.log_x = true;
+  for (int64_t len : lengths) chart.x_ticks.push_back(static_cast<double>(len));  // powers of two read better
   std::vector<std::vector<double>> table(lengths.size());
   std::vector<std::string> names;
   for (const std::string& spec : e.policies) {
@@ -160,7 +165,7 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
   }
   progress.finish();
   if (!e.json) {
-    std::printf("\nppl over %s windows (BOS first), KV cache %s\n| %6s |", "non-overlapping", e.cache_type.c_str(), "length");
+    std::printf("\nppl over non-overlapping windows (BOS first), KV cache %s\n| %6s |", e.cache_type.c_str(), "length");
     for (const std::string& n : names) std::printf(" %s |", n.c_str());
     std::printf("\n|-------:|");
     for (size_t i = 0; i < names.size(); ++i) std::printf("------:|");
@@ -232,11 +237,25 @@ void run_ppl_stream_task(const EvalSetup& e, Transformer& tf, const std::vector<
   }
 }
 
+// The haystack ships in the source tree's data/: found from the current
+// folder (the repository root) or next to the build folder holding the binary.
+std::string default_haystack() {
+  const std::string rel = "data/haystack.txt";
+  if (std::filesystem::exists(rel)) return rel;
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n > 0) {
+    const auto p = std::filesystem::path(std::string(buf, static_cast<size_t>(n))).parent_path().parent_path() / rel;
+    if (std::filesystem::exists(p)) return p.string();
+  }
+  return rel;  // read_file names it in the error
+}
+
 }  // namespace
 
 int eval_command(int argc, char** argv) {
   EvalSetup e;
-  std::string task = "passkey", lengths_text, depths_text, haystack_path = "data/haystack.txt", pieces = "joined";
+  std::string task = "passkey", lengths_text, depths_text, haystack_path, pieces = "separate";
   int64_t samples = 10, threads = std::max(1u, std::thread::hardware_concurrency()), tokens = 0, segment = 1024;
   bool random_depth = false, no_plots = false;
   Args args("sieve eval -m MODEL --task passkey|niah|niah-multikey|ppl|ppl-stream [options]",
@@ -249,14 +268,15 @@ int eval_command(int argc, char** argv) {
   args.flag("--random-depth", "a random needle depth for every sample instead of a depth grid", &random_depth);
   args.option("--samples", "N", "prompts per (length, depth) cell (default 10)", &samples);
   args.option("--seed", "S", "seed of the prompts: the same seed, the same prompts (default 0)", &e.seed);
-  args.repeated("--attn", "SPEC", "attention policy, repeatable (default full):\n" + policy_help(), &e.policies);
+  args.repeated("--attn", "SPEC", "attention policy, repeatable (default full), e.g. streaming:sink=4,window=2000", &e.policies);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &e.cache_type);
-  args.option("--haystack", "FILE", "haystack text (default data/haystack.txt)", &haystack_path);
+  args.option("--haystack", "FILE", "haystack text (default: the data/haystack.txt that ships with sieve)", &haystack_path);
   args.option("--tokens", "N", "ppl-stream: tokens to stream (default 16384); ppl: haystack tokens to use (default all)",
               &tokens);
   args.option("--segment", "N", "ppl-stream: tokens per reported segment (default 1024)", &segment);
   args.flag("--log-x", "ppl-stream: logarithmic position axis in the pictures", &e.log_x);
-  args.option("--pieces", "MODE", "how template pieces are tokenized: joined (as inside one string; default) or raw",
+  args.option("--pieces", "MODE", "template pieces tokenized separate (each on its own, as the test model was trained; "
+              "default) or joined (as inside one string)",
               &pieces);
   args.option("--out-dir", "DIR", "where the SVG pictures go (default: the current folder)", &e.out_dir);
   args.flag("--no-plots", "write no pictures", &no_plots);
@@ -283,7 +303,7 @@ int eval_command(int argc, char** argv) {
   for (int64_t d : depths)
     if (d != kRandomDepth && (d < 0 || d > 100)) throw Error("--depths: " + std::to_string(d) + " is not in 0..100");
 
-  const std::string haystack = read_file(haystack_path);
+  const std::string haystack = read_file(haystack_path.empty() ? default_haystack() : haystack_path);
   auto t0 = std::chrono::steady_clock::now();
   auto model = Model::load(e.model_path);
   e.model_name = std::filesystem::path(e.model_path).filename().string();

@@ -19,6 +19,7 @@ constexpr Command kCommands[] = {
     {"run", sieve::cli::run_command, "generate text from a prompt"},
     {"tokenize", sieve::cli::tokenize_command, "print the token ids of a text"},
     {"bench", sieve::cli::bench_command, "measure prefill and decode speed (llama-bench's tests)"},
+    {"eval", sieve::cli::eval_command, "measure retrieval accuracy and perplexity per attention policy"},
 };
 
 // Messages quote file contents (tensor names, JSON strings); a control

@@ -54,9 +54,9 @@ const char* task_name(Task task) {
 bool is_retrieval(Task task) { return task == Task::Passkey || task == Task::Niah || task == Task::NiahMultikey; }
 
 PieceMode parse_piece_mode(const std::string& name) {
+  if (name == "separate") return PieceMode::Separate;
   if (name == "joined") return PieceMode::Joined;
-  if (name == "raw") return PieceMode::Raw;
-  throw Error("unknown piece tokenization '" + name + "' (valid: joined, raw)");
+  throw Error("unknown piece tokenization '" + name + "' (valid: separate, joined)");
 }
 
 const std::vector<std::string>& needle_words() {
@@ -81,19 +81,24 @@ PromptBuilder::PromptBuilder(const Tokenizer& tokenizer, std::string_view haysta
 
 // SentencePiece tokenizers (the test model's included) put a space before
 // every text they encode, so a piece encoded on its own does not come out as
-// it would inside the prompt's text: " The pass key is ..." becomes
-// "▁▁" "The" ... instead of "▁The" ..., a trailing space becomes a lone "▁",
-// and "\nWhat is ..." starts with a lone "▁". Joined mode makes each piece
-// tokenize as it does inside one string: a leading space is left to the dummy
-// prefix (giving "▁The"), a lone "▁" before a newline is dropped, and a
-// trailing space is dropped because the hay token that follows a needle
-// carries its own "▁" when it starts a word (the common case; a hay token
-// cut mid-word then follows the "." directly). The template texts of
-// EVALUATION.md, with <text> filled in and tokenized as one string, give
-// exactly these tokens around the needle and the question. Raw mode is the
-// literal per-piece encode(), kept to measure which form the model expects.
+// it would inside one string: " The pass key is 1. ..." becomes "▁▁" "The"
+// ... instead of "▁The" ..., its trailing space a lone "▁", and "\nWhat is"
+// starts with a lone "▁". Separate mode (the default) keeps exactly that,
+// because it is what the test model was trained on: scored with the model,
+// every template token after the needle's "▁▁" is predicted almost surely
+// (NLL ~0.00 per token, the trailing lone "▁" included; the digits ~ln 10
+// each), "What" after the question's "▁" "\n" costs 0.00 nats, and the
+// model answers "▁" + digits as if " is 71432." had been one string. In
+// joined mode the same needle costs ~55 nats more and "What" ~12 nats, and
+// passkey accuracy (full attention, 10 random-depth samples) falls from
+// 1.0 to 0.9 at 4096 tokens and from 1.0 to 0.4 at 8192.
+// Joined mode makes each piece tokenize as inside one string: a leading space
+// is left to the dummy prefix (giving "▁The"), a lone "▁" before a newline is
+// dropped, and a trailing space is dropped because the hay token after a
+// needle carries its own "▁" when it starts a word. It serves models trained
+// on text-space templates and measures the test model's sensitivity to it.
 std::vector<int32_t> PromptBuilder::piece(std::string_view text) const {
-  if (mode_ == PieceMode::Raw || !dummy_prefix_) return tokenizer_.encode(text, false);
+  if (mode_ == PieceMode::Separate || !dummy_prefix_) return tokenizer_.encode(text, false);
   const bool leading_space = text.starts_with(' ');
   if (leading_space) text.remove_prefix(1);
   while (text.ends_with(' ')) text.remove_suffix(1);
@@ -186,6 +191,7 @@ Prompt PromptBuilder::build(Task task, uint64_t seed, int64_t length, int64_t de
   p.expected = values[asked];
   p.hay_offset = offset;
   p.n_hay = n_hay;
+  p.header_size = static_cast<int64_t>(header.size());
   return p;
 }
 

@@ -23,8 +23,8 @@ constexpr int64_t kRandomDepth = -1;
 
 // How a piece of template text becomes tokens (see PromptBuilder::piece).
 enum class PieceMode {
-  Joined,  // as the piece tokenizes inside one string with the rest (default)
-  Raw,     // tokenizer.encode(piece) as it comes, dummy-prefix space included
+  Separate,  // tokenizer.encode(piece) on its own, as the test model was trained (default)
+  Joined,    // as the piece would tokenize inside one string with its neighbours
 };
 PieceMode parse_piece_mode(const std::string& name);
 
@@ -42,6 +42,7 @@ struct Prompt {
   int asked = 0;                // index into needles
   int64_t hay_offset = 0;       // where the hay was read from the haystack
   int64_t n_hay = 0;            // haystack tokens in the prompt
+  int64_t header_size = 0;      // BOS + header tokens, before the hay
 };
 
 // The words that key niah needles (EVALUATION.md's list).
@@ -50,7 +51,7 @@ const std::vector<std::string>& needle_words();
 class PromptBuilder {
  public:
   // haystack: the whole haystack text, tokenized once here without BOS.
-  PromptBuilder(const Tokenizer& tokenizer, std::string_view haystack, PieceMode mode = PieceMode::Joined);
+  PromptBuilder(const Tokenizer& tokenizer, std::string_view haystack, PieceMode mode = PieceMode::Separate);
 
   // depth: 0..100, or kRandomDepth (insertion index drawn uniformly). The
   // same arguments always give the same prompt. Throws sieve::Error when

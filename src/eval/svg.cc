@@ -28,6 +28,9 @@ std::string header(double w, double h, const std::string& title, const std::stri
   return s;
 }
 
+// Room for a 16px bold title (about 10px a character) with margins.
+double title_width(const std::string& title) { return 10 * static_cast<double>(title.size()) + 40; }
+
 // Tick values for an axis over [lo, hi]: 1-2-5 steps, or powers of ten on a log axis.
 std::vector<double> ticks(double lo, double hi, bool log) {
   std::vector<double> t;
@@ -72,7 +75,7 @@ std::string tick_label(double v) {
   char buf[32];
   const double a = std::fabs(v);
   if (a >= 1e6) std::snprintf(buf, sizeof buf, "%gM", v / 1e6);
-  else if (a >= 1e4) std::snprintf(buf, sizeof buf, "%gk", v / 1e3);
+  else if (a >= 1000 && std::fmod(a, 100) == 0) std::snprintf(buf, sizeof buf, "%gk", v / 1e3);
   else std::snprintf(buf, sizeof buf, "%g", v);
   return buf;
 }
@@ -93,7 +96,7 @@ std::string heatmap_svg(const Heatmap& h) {
   const double cw = 64, ch = 26, left = 120, top = 64, bar_gap = 30, bar_w = 18;
   const double nx = static_cast<double>(h.x_labels.size()), ny = static_cast<double>(h.y_labels.size());
   const double w = left + nx * cw + bar_gap + bar_w + 90, hh = top + ny * ch + 64;
-  std::string s = header(std::max(w, 480.0), std::max(hh, 260.0), h.title, h.subtitle);
+  std::string s = header(std::max({w, 480.0, title_width(h.title)}), std::max(hh, 260.0), h.title, h.subtitle);
   for (size_t r = 0; r < h.y_labels.size(); ++r) {
     const double y = top + static_cast<double>(r) * ch;
     s += text(left - 8, y + ch / 2 + 4, h.y_labels[r], "text-anchor=\"end\"");
@@ -131,7 +134,7 @@ std::string heatmap_svg(const Heatmap& h) {
 
 std::string line_chart_svg(const LineChart& c) {
   const double left = 80, top = 60, pw = 640, ph = 360, legend_w = 260;
-  const double w = left + pw + 30 + legend_w, h = top + ph + 60;
+  const double w = std::max(left + pw + 30 + legend_w, title_width(c.title)), h = top + ph + 60;
   std::string s = header(w, h, c.title, c.subtitle);
   auto usable = [](double v, bool log) { return std::isfinite(v) && (!log || v > 0); };
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
@@ -155,7 +158,7 @@ std::string line_chart_svg(const LineChart& c) {
   };
   s += "<rect x=\"" + num(left) + "\" y=\"" + num(top) + "\" width=\"" + num(pw) + "\" height=\"" + num(ph) +
        "\" fill=\"none\" stroke=\"#333\"/>\n";
-  for (double t : ticks(x0, x1, c.log_x)) {
+  for (double t : c.x_ticks.empty() ? ticks(x0, x1, c.log_x) : c.x_ticks) {
     s += "<line x1=\"" + num(fx(t)) + "\" y1=\"" + num(top) + "\" x2=\"" + num(fx(t)) + "\" y2=\"" + num(top + ph) +
          "\" stroke=\"#ddd\"/>\n";
     s += text(fx(t), top + ph + 16, tick_label(t), "text-anchor=\"middle\"");

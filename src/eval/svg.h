@@ -28,6 +28,7 @@ struct LineChart {
   std::string x_title, y_title;
   bool log_x = false, log_y = false;
   bool y_from_zero = true;  // linear y axis starts at 0
+  std::vector<double> x_ticks;  // where to put x ticks; empty: chosen from the range
   std::vector<Series> series;
 };
 
@@ -37,7 +38,7 @@ std::string line_chart_svg(const LineChart& c);
 // Red (0) through yellow (0.5) to green (1), as "#rrggbb".
 std::string scale_colour(double v);
 std::string xml_escape(std::string_view s);
-// Short tick label: 1500 -> "1500", 16000 -> "16k", 2500000 -> "2.5M".
+// Short tick label: 1024 -> "1024", 1500 -> "1.5k", 16000 -> "16k", 2500000 -> "2.5M".
 std::string tick_label(double v);
 
 }  // namespace sieve::eval
