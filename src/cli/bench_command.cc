@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "bench/bench.h"
+#include "attention/policy.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "util/error.h"
@@ -47,7 +48,7 @@ int bench_command(int argc, char** argv) {
   args.option("-r,--repetitions", "N", "repetitions of each test (default 5)", &reps);
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
-  args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2044 (default full)", &attn);
+  args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2044 (default full); policies:\n" + policy_help(), &attn);
   args.flag("--json", "print a JSON array, one object per test, instead of a table", &json);
   if (!args.parse(argc, argv)) return 0;
   if (model_path.empty()) throw Error("no model: give -m PATH");

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "attention/policy.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/prompt_input.h"
@@ -268,7 +269,7 @@ int eval_command(int argc, char** argv) {
   args.flag("--random-depth", "a random needle depth for every sample instead of a depth grid", &random_depth);
   args.option("--samples", "N", "prompts per (length, depth) cell (default 10)", &samples);
   args.option("--seed", "S", "seed of the prompts: the same seed, the same prompts (default 0)", &e.seed);
-  args.repeated("--attn", "SPEC", "attention policy, repeatable (default full), e.g. streaming:sink=4,window=2000", &e.policies);
+  args.repeated("--attn", "SPEC", "attention policy, repeatable (default full), e.g. streaming:sink=4,window=2000; policies:\n" + policy_help(), &e.policies);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &e.cache_type);
   args.option("--haystack", "FILE", "haystack text (default: the data/haystack.txt that ships with sieve)", &haystack_path);
   args.option("--tokens", "N", "ppl-stream: tokens to stream (default 16384); ppl: haystack tokens to use (default all)",

@@ -4,6 +4,7 @@
 #include <random>
 #include <thread>
 
+#include "attention/policy.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/prompt_input.h"
@@ -40,7 +41,7 @@ int run_command(int argc, char** argv) {
   args.option("--repeat-last-n", "N", "tokens the penalty looks back over (default 64)", &gen.sampling.repeat_last_n);
   args.option("--seed", "S", "random seed; the same seed gives the same output (default: random, printed)", &seed);
   args.repeated("--stop", "TEXT", "stop before this text (repeatable)", &gen.stop);
-  args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2000 (default full)", &gen.attn);
+  args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2000 (default full); policies:\n" + policy_help(), &gen.attn);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
   args.flag("--json", "print one JSON object {prompt_tokens, tokens, text, ...} instead of streaming", &json);

@@ -81,8 +81,12 @@ void add_tokens(VocabSpec& spec, const std::vector<AddedToken>& added) {
   if (spec.types.empty()) spec.types.assign(n, TokenType::Normal);
   if (spec.lstrip.empty()) spec.lstrip.assign(n, 0);
   if (spec.rstrip.empty()) spec.rstrip.assign(n, 0);
+  // Added tokens extend the vocabulary, sometimes past a small gap; a bound
+  // proportional to what the files list keeps a tiny file from asking for a
+  // huge table.
+  const int64_t bound = std::min<int64_t>(kMaxVocab, static_cast<int64_t>(n + added.size()) + 1024);
   for (const AddedToken& a : added) {
-    if (a.id < 0 || a.id >= kMaxVocab) throw Error(spec.source + ": added token id " + std::to_string(a.id) + " is out of range");
+    if (a.id < 0 || a.id >= bound) throw Error(spec.source + ": added token id " + std::to_string(a.id) + " is out of range");
     const auto i = static_cast<size_t>(a.id);
     if (i >= spec.tokens.size()) {
       // Ids past the model vocabulary; any gap is filled with invisible
@@ -120,9 +124,15 @@ VocabSpec from_tokenizer_json(const json& j, const std::string& source) {
   const std::string type = model.value("type", "BPE");
   if (type != "BPE") throw Error(source + ": tokenizer model type '" + type + "' is not supported (sieve reads BPE)");
 
-  for (const auto& [text, idv] : model.at("vocab").items()) {
+  const json& vocab = model.at("vocab");
+  // Ids must be integers below the number of entries (plus room for added
+  // tokens), so a tiny hostile file cannot ask for a huge table.
+  const int64_t id_bound = std::min<int64_t>(kMaxVocab, static_cast<int64_t>(vocab.size()) +
+                                             (j.contains("added_tokens") ? static_cast<int64_t>(j.at("added_tokens").size()) : 0));
+  for (const auto& [text, idv] : vocab.items()) {
+    if (!idv.is_number_integer()) throw Error(source + ": token '" + text + "' has an id that is not an integer");
     const auto id = idv.get<int64_t>();
-    if (id < 0 || id >= kMaxVocab) throw Error(source + ": token '" + text + "' has out-of-range id " + std::to_string(id));
+    if (id < 0 || id >= id_bound) throw Error(source + ": token '" + text + "' has out-of-range id " + std::to_string(id));
     if (static_cast<size_t>(id) >= spec.tokens.size()) spec.tokens.resize(static_cast<size_t>(id) + 1);
     if (!spec.tokens[static_cast<size_t>(id)].empty()) throw Error(source + ": two tokens have id " + std::to_string(id));
     spec.tokens[static_cast<size_t>(id)] = text;
@@ -214,7 +224,11 @@ VocabSpec from_tokenizer_json(const json& j, const std::string& source) {
 
   if (j.contains("added_tokens")) {
     std::vector<AddedToken> added;
-    for (const json& t : j.at("added_tokens")) added.push_back(parse_added(t, t.at("id").get<int64_t>()));
+    for (const json& t : j.at("added_tokens")) {
+      if (!t.is_object() || !t.contains("id") || !t.at("id").is_number_integer())
+        throw Error(source + ": an added token has no integer id");
+      added.push_back(parse_added(t, t.at("id").get<int64_t>()));
+    }
     add_tokens(spec, added);
   }
 
