@@ -28,7 +28,7 @@ namespace {
 struct TargetScope {
   ~TargetScope() {
     hwy::SetSupportedTargetsForTest(0);
-    detail::set_gemm_min_tokens(16);
+    detail::set_gemm_min_tokens(detail::kDefaultGemmMinTokens);
   }
 };
 

@@ -30,10 +30,10 @@ struct GreedyRun {
   std::vector<int32_t> greedy;
 };
 
-GreedyRun run_greedy(const Model& model, const std::vector<int32_t>& prompt, int n, int threads = 2) {
-  ThreadPool pool(threads);
+GreedyRun run_greedy(const Model& model, const std::vector<int32_t>& prompt, int n, KvType kv = KvType::F32) {
+  ThreadPool pool(2);
   Transformer tf(model, pool);
-  KvCache cache(tf.cache_shape());
+  KvCache cache(tf.cache_shape(kv));
   GreedyRun r;
   std::vector<float> logits(model.config().vocab_size);
   tf.forward(prompt.data(), static_cast<int64_t>(prompt.size()), cache, logits.data());
@@ -126,16 +126,42 @@ struct QuantCase {
 class QuantizedParity : public ::testing::TestWithParam<QuantCase> {};
 
 // llama.cpp quantizes activations to 8 bits for these formats, as sieve
-// does, so greedy continuations agree closely; at least 30 of 32 tokens.
+// does, and its kernels agree with sieve's to ~1e-7; the references were made
+// with its default f16 KV cache, so sieve runs with one too.
+//
+// Free-running greedy continuations must agree on at least 30 of 32 tokens,
+// except where the two engines split on a near tie: q4_k_m prompt 2 diverges
+// at token 5, where sieve's top two logits differ by 0.07 (llama.cpp's own
+// q4_k_m and bf16 runs of that prompt part at token 10). So every step is
+// also checked teacher-forced: llama.cpp's token must be sieve's argmax or
+// within 0.1 of its top logit, and the free-running check is waived only for
+// a prompt whose first divergence is such a near tie.
 TEST_P(QuantizedParity, GreedyAgreesWithLlamaCpp) {
   auto model = Model::load(test_model_dir() + "/" + GetParam().file);
   auto ref = load_json(GetParam().reference);
+  const int64_t V = model->config().vocab_size;
   for (int p = 0; p < 3; ++p) {
     auto prompt = ref["prompts"][p].get<std::vector<int32_t>>();
     auto want = ref["greedy"][p].get<std::vector<int32_t>>();
-    GreedyRun r = run_greedy(*model, prompt, 32);
-    EXPECT_GE(agreeing(r.greedy, want), 30) << GetParam().file << " prompt " << p << ": common prefix "
+    ThreadPool pool(2);
+    Transformer tf(*model, pool);
+    KvCache cache(tf.cache_shape(KvType::F16));
+    std::vector<float> logits(V);
+    tf.forward(prompt.data(), static_cast<int64_t>(prompt.size()), cache, logits.data());
+    float first_divergence_gap = -1;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const float top = *std::max_element(logits.begin(), logits.end());
+      const float gap = top - logits[want[i]];
+      EXPECT_LT(gap, 0.1f) << GetParam().file << " prompt " << p << " step " << i;
+      if (gap > 0 && first_divergence_gap < 0) first_divergence_gap = gap;
+      tf.forward(&want[i], 1, cache, logits.data());
+    }
+    GreedyRun r = run_greedy(*model, prompt, 32, KvType::F16);
+    if (agreeing(r.greedy, want) < 30) {
+      EXPECT_GE(first_divergence_gap, 0.0f) << "prompt " << p;
+      EXPECT_LT(first_divergence_gap, 0.1f) << GetParam().file << " prompt " << p << ": common prefix "
                                             << common_prefix(r.greedy, want);
+    }
   }
 }
 

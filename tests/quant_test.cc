@@ -127,7 +127,8 @@ TEST(Quant, DequantizeMatchesIndependentDecoder) {
       const auto row = random_row(t, n, rng);
       std::vector<float> got(n);
       dequantize_row(t, row.data(), got.data(), n);
-      for (int64_t i = 0; i < n; ++i) ASSERT_NEAR(got[i], decode(t, row.data(), i), 1e-6f * (1 + std::fabs(got[i]))) << i;
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_NEAR(got[i], decode(t, row.data(), i), 1e-6f * (1 + std::fabs(got[i]))) << i;
     }
   }
 }

@@ -19,7 +19,7 @@ HWY_EXPORT(MatmulFloat);
 
 namespace detail {
 namespace {
-std::atomic<int> g_gemm_min_tokens{16};
+std::atomic<int> g_gemm_min_tokens{kDefaultGemmMinTokens};
 }  // namespace
 
 int gemm_min_tokens() { return g_gemm_min_tokens.load(std::memory_order_relaxed); }

@@ -23,6 +23,7 @@
 
 #include "format/tensor.h"
 #include "hwy/highway.h"
+#include "kernels/prefetch.h"
 #include "kernels/quant.h"
 #include "kernels/quant_act-inl.h"
 #include "kernels/quant_dot-inl.h"
@@ -48,10 +49,19 @@ constexpr int kQT = 2;
 
 HWY_INLINE float ReduceSum(VQF v) { return hn::GetLane(hn::SumOfLanes(DQF(), v)); }
 
+// How a 32-element format's levels become signed weights.
+enum class Kind32 {
+  kSigned,     // Q8_0 without VNNI: q itself (sign trick)
+  kZeroPoint,  // Q4_0/Q5_0 (and Q8_0 with VNNI): l - z, z from the block sums of x
+  kMin,        // Q4_1/Q5_1: d * l + m, m times Q8_1's s
+};
+
 // 32-element formats. out[t * kQR + r] = row r . token t.
-template <bool kSigned, int T>
-HWY_NOINLINE void Tile32(const UnpackedRow* rows, const ActView* xs, int64_t nb, float* out) {
+template <Kind32 kKind, int T>
+HWY_NOINLINE void Tile32(const UnpackedRow* rows, const ActView* xs, int64_t nb, int32_t zero, float* out) {
+  constexpr bool kSigned = kKind == Kind32::kSigned;
   const DQF df;
+  const DQI di;
   VQF acc[kQR][T];
   SIEVE_UNROLL
   for (int r = 0; r < kQR; ++r)
@@ -59,17 +69,36 @@ HWY_NOINLINE void Tile32(const UnpackedRow* rows, const ActView* xs, int64_t nb,
     for (int t = 0; t < T; ++t) acc[r][t] = hn::Zero(df);
   for (int64_t b = 0; b < nb; ++b) {
     VQF dx[T];
+    VQI corr[T];  // -z * sum of the block's x, in one lane
     SIEVE_UNROLL
-    for (int t = 0; t < T; ++t) dx[t] = hn::Set(df, xs[t].d[b]);
+    for (int t = 0; t < T; ++t) {
+      dx[t] = hn::Set(df, xs[t].d[b]);
+      corr[t] = kKind == Kind32::kZeroPoint ? Lane0(-zero * xs[t].bs[b]) : hn::Zero(di);
+    }
     SIEVE_UNROLL
     for (int r = 0; r < kQR; ++r) {
       const W32 w = LoadW32<kSigned>(rows[r].w + b * kQK, rows[r].s + b * kQK);
       const VQF dw = hn::Set(df, rows[r].d[b]);
       SIEVE_UNROLL
       for (int t = 0; t < T; ++t) {
-        const VQI i = kSigned ? DotSigned(w, xs[t].qs + b * kQK) : DotUnsigned(w, xs[t].qs + b * kQK);
+        const int8_t* x = xs[t].qs + b * kQK;
+        const VQI i = kSigned ? DotSigned(w, x) : kKind == Kind32::kZeroPoint ? DotUnsignedAcc(corr[t], w, x)
+                                                                              : DotUnsigned(w, x);
         acc[r][t] = hn::MulAdd(hn::Mul(hn::ConvertTo(df, i), dw), dx[t], acc[r][t]);
       }
+    }
+  }
+  // Q4_1/Q5_1: + min * (d * sum of quants) of every block, folded into the
+  // accumulator lanes (they are all summed in the end anyway).
+  const size_t N = hn::Lanes(df);
+  int64_t b0 = 0;
+  if constexpr (kKind == Kind32::kMin) {
+    for (; b0 + static_cast<int64_t>(N) <= nb; b0 += static_cast<int64_t>(N)) {
+      SIEVE_UNROLL
+      for (int r = 0; r < kQR; ++r)
+        SIEVE_UNROLL
+        for (int t = 0; t < T; ++t)
+          acc[r][t] = hn::MulAdd(hn::LoadU(df, rows[r].m + b0), hn::LoadU(df, xs[t].s + b0), acc[r][t]);
     }
   }
   SIEVE_UNROLL
@@ -77,8 +106,8 @@ HWY_NOINLINE void Tile32(const UnpackedRow* rows, const ActView* xs, int64_t nb,
     SIEVE_UNROLL
     for (int t = 0; t < T; ++t) {
       float sum = ReduceSum(acc[r][t]);
-      if constexpr (!kSigned) {  // Q4_1/Q5_1: + min * (d * sum of quants), per block
-        for (int64_t b = 0; b < nb; ++b) sum += rows[r].m[b] * xs[t].s[b];
+      if constexpr (kKind == Kind32::kMin) {
+        for (int64_t b = b0; b < nb; ++b) sum += rows[r].m[b] * xs[t].s[b];
       }
       out[t * kQR + r] = sum;
     }
@@ -117,32 +146,33 @@ HWY_NOINLINE void TileK(const UnpackedRow* rows, const ActView* xs, int64_t nsb,
     }
     SIEVE_UNROLL
     for (int r = 0; r < kQR; ++r) {
-      const float d = rows[r].d[b];
+      const float d = rows[r].d[b], dmin = rows[r].m[b];
       SIEVE_UNROLL
-      for (int t = 0; t < T; ++t)
+      for (int t = 0; t < T; ++t) {
+        const VQF mins = hn::ConvertTo(df, Dot16x16(rows[r].mn + 16 * b, xs[t].bs + 16 * b));
         acc[r][t] = hn::MulAdd(hn::ConvertTo(df, isum[r][t]), hn::Set(df, d * xs[t].d[b]), acc[r][t]);
+        acc[r][t] = hn::NegMulAdd(mins, hn::Set(df, dmin * xs[t].d[b]), acc[r][t]);
+      }
     }
   }
   SIEVE_UNROLL
-  for (int r = 0; r < kQR; ++r) {
+  for (int r = 0; r < kQR; ++r)
     SIEVE_UNROLL
-    for (int t = 0; t < T; ++t) {
-      float mins = 0;
-      for (int64_t b = 0; b < nsb; ++b)
-        mins += rows[r].m[b] * xs[t].d[b] * static_cast<float>(Dot16x16(rows[r].mn + 16 * b, xs[t].bs + 16 * b));
-      out[t * kQR + r] = ReduceSum(acc[r][t]) - mins;
-    }
-  }
+    for (int t = 0; t < T; ++t) out[t * kQR + r] = ReduceSum(acc[r][t]);
 }
 
 template <int T>
 HWY_INLINE void RunTile(DType wt, const UnpackedRow* rows, const ActView* xs, int64_t k, float* out) {
   switch (wt) {
-    case DType::Q4_0:
-    case DType::Q5_0:
-    case DType::Q8_0: return Tile32<true, T>(rows, xs, k / kQK, out);
+    case DType::Q4_0: return Tile32<Kind32::kZeroPoint, T>(rows, xs, k / kQK, 8, out);
+    case DType::Q5_0: return Tile32<Kind32::kZeroPoint, T>(rows, xs, k / kQK, 16, out);
+#if SIEVE_VNNI
+    case DType::Q8_0: return Tile32<Kind32::kZeroPoint, T>(rows, xs, k / kQK, 128, out);
+#else
+    case DType::Q8_0: return Tile32<Kind32::kSigned, T>(rows, xs, k / kQK, 0, out);
+#endif
     case DType::Q4_1:
-    case DType::Q5_1: return Tile32<false, T>(rows, xs, k / kQK, out);
+    case DType::Q5_1: return Tile32<Kind32::kMin, T>(rows, xs, k / kQK, 0, out);
     default: return TileK<T>(rows, xs, k / kQKK, out);
   }
 }
@@ -160,15 +190,16 @@ inline void QuantRowTiles(const Tensor& w, const ActLayout& l, const uint8_t* ac
   for (int i = 0; i < kQR; ++i) u[i] = carve_unpacked_row(base + i * row_bytes, k);
   float out[kQT * kQR];
 #if SIEVE_Q256
-  if (n_tokens == 1) {  // decode: blocks straight into registers
+  if (n_tokens == 1) {
+    // Decode: blocks straight into registers, one row after the other. A
+    // single sequential stream per thread measured up to 3x faster (Q8_0)
+    // than 4 rows read interleaved.
     const ActView x = MakeActView(l, acts, 0);
-    const size_t ahead = 2 * kQR * w.row_bytes();  // two row tiles on
-    for (int64_t g = g0; g < g1; ++g) {
-      const int64_t r0 = g * kQR, nr = std::min<int64_t>(kQR, rows - r0);
-      const uint8_t* rp[kQR];
-      for (int i = 0; i < kQR; ++i) rp[i] = w.row(r0 + std::min<int64_t>(i, nr - 1));
-      GemvRows<kQR>(w.type, rp, x, k, out, ahead);
-      for (int64_t r = 0; r < nr; ++r) y[r0 + r] = out[r];
+    const size_t ahead = prefetch_distance(w.row_bytes(), 1);
+    for (int64_t r = g0 * kQR; r < std::min(rows, g1 * kQR); ++r) {
+      const uint8_t* rp[1] = {w.row(r)};
+      GemvRows<1>(w.type, rp, x, k, out, ahead);
+      y[r] = out[0];
     }
     return;
   }

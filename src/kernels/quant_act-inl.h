@@ -32,8 +32,8 @@ HWY_INLINE VA RoundHalfAway(DA d, VA v) {
   return hn::IfThenElse(hn::Abs(hn::Sub(v, t)) >= hn::Set(d, 0.5f), up, t);
 }
 
-// Q8_0 (s == nullptr) or Q8_1 blocks of 32.
-HWY_INLINE void QuantizeRow32(const float* x, int64_t k, int8_t* qs, float* d_out, float* s_out) {
+// Blocks of 32: Q8_1 (s_out: d * sum, half-rounded) or Q8_0 (sums: exact).
+HWY_INLINE void QuantizeRow32(const float* x, int64_t k, int8_t* qs, float* d_out, float* s_out, int16_t* sums) {
   const DA df;
   const hn::RebindToSigned<DA> di;
   const hn::Rebind<int8_t, DA> d8;
@@ -51,10 +51,9 @@ HWY_INLINE void QuantizeRow32(const float* x, int64_t k, int8_t* qs, float* d_ou
       hn::StoreU(hn::DemoteTo(d8, q), d8, qs + b * kQK + i);
     }
     d_out[b] = fp16_to_f32(f32_to_fp16(d));
-    if (s_out) {
-      const int32_t isum = hn::GetLane(hn::SumOfLanes(di, sum));
-      s_out[b] = fp16_to_f32(f32_to_fp16(static_cast<float>(isum) * d));
-    }
+    const int32_t isum = hn::GetLane(hn::SumOfLanes(di, sum));
+    if (s_out) s_out[b] = fp16_to_f32(f32_to_fp16(static_cast<float>(isum) * d));
+    if (sums) sums[b] = static_cast<int16_t>(isum);
   }
 }
 
@@ -109,8 +108,9 @@ inline void QuantizeActs(const ActLayout& l, const float* x, int64_t t0, int64_t
     if (l.type == DType::Q8_K) {
       QuantizeRowK(x + t * l.k, l.k, qs, d, reinterpret_cast<int16_t*>(row + l.bs_off));
     } else {
-      float* s = l.type == DType::Q8_1 ? reinterpret_cast<float*>(row + l.s_off) : nullptr;
-      QuantizeRow32(x + t * l.k, l.k, qs, d, s);
+      const bool q81 = l.type == DType::Q8_1;
+      QuantizeRow32(x + t * l.k, l.k, qs, d, q81 ? reinterpret_cast<float*>(row + l.s_off) : nullptr,
+                    q81 ? nullptr : reinterpret_cast<int16_t*>(row + l.bs_off));
     }
   }
 }

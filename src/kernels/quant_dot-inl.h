@@ -1,9 +1,11 @@
 // Integer dot-product primitives on 32 int8 activations, per Highway target.
 // Weights arrive already unpacked (matmul_quant-inl.h) as unsigned bytes, so
 // every product is u8 x s8 as in x86's pmaddubsw and VNNI's vpdpbusd:
-//  * signed weights (Q4_0/Q5_0/Q8_0) are split into |q| and q: |q| * (x with
-//    the sign of q) = q * x (llama.cpp's trick), |q| <= 128, |x| <= 127, so
-//    pmaddubsw's pair sums (<= 2*128*127) never saturate;
+//  * Q8_0 weights are split into |q| and q: |q| * (x with the sign of q) =
+//    q * x (llama.cpp's trick), |q| <= 128, |x| <= 127, so pmaddubsw's pair
+//    sums (<= 2*128*127) never saturate;
+//  * Q4_0/Q5_0 keep their stored level l = q + z (z = 8, 16): the kernels
+//    add -z * (sum of the block's x) to the integer sum of l * x;
 //  * K-format weights are their unsigned levels (<= 63), scaled per 16
 //    elements by int16 scales through pmaddwd / vpdpwssd.
 // Results are int32 vectors whose lane sum is the exact dot product; callers
@@ -115,6 +117,16 @@ HWY_INLINE __m256i DotU8S8(__m256i u, __m256i s) {
 
 HWY_INLINE VQI DotSigned(const W32& a, const int8_t* x) { return VQI{DotU8S8(a.w, SignFrom(a, LoadU256(x)))}; }
 HWY_INLINE VQI DotUnsigned(const W32& a, const int8_t* x) { return VQI{DotU8S8(a.w, LoadU256(x))}; }
+// acc + the lanes of DotUnsigned (VNNI: one instruction).
+HWY_INLINE VQI DotUnsignedAcc(VQI acc, const W32& a, const int8_t* x) {
+#if SIEVE_VNNI
+  return VQI{Dpbusd(acc.raw, a.w, LoadU256(x))};
+#else
+  return VQI{_mm256_add_epi32(acc.raw, DotU8S8(a.w, LoadU256(x)))};
+#endif
+}
+// v in lane 0, zeros elsewhere.
+HWY_INLINE VQI Lane0(int32_t v) { return VQI{_mm256_zextsi128_si256(_mm_cvtsi32_si128(v))}; }
 HWY_INLINE VQI DotScaledAcc(VQI acc, const WK& a, const int8_t* x) {
   const __m256i p = _mm256_maddubs_epi16(a.w, LoadU256(x));
 #if SIEVE_VNNI
@@ -123,9 +135,9 @@ HWY_INLINE VQI DotScaledAcc(VQI acc, const WK& a, const int8_t* x) {
   return VQI{_mm256_add_epi32(acc.raw, _mm256_madd_epi16(p, a.sc))};
 #endif
 }
-// Sum of the 16 products a[i] * b[i] of int16 values.
-HWY_INLINE int32_t Dot16x16(const int16_t* a, const int16_t* b) {
-  return hn::GetLane(hn::SumOfLanes(DQI(), VQI{_mm256_madd_epi16(LoadU256(a), LoadU256(b))}));
+// Lane sum = sum of the 16 products a[i] * b[i] of int16 values.
+HWY_INLINE VQI Dot16x16(const int16_t* a, const int16_t* b) {
+  return VQI{_mm256_madd_epi16(LoadU256(a), LoadU256(b))};
 }
 
 #elif SIEVE_Q128
@@ -149,15 +161,17 @@ HWY_INLINE VQI DotSigned(const W32& a, const int8_t* x) {
 HWY_INLINE VQI DotUnsigned(const W32& a, const int8_t* x) {
   return VQI{_mm_add_epi32(DotU8S8(a.w0, LoadU128(x)), DotU8S8(a.w1, LoadU128(x + 16)))};
 }
+HWY_INLINE VQI DotUnsignedAcc(VQI acc, const W32& a, const int8_t* x) {
+  return VQI{_mm_add_epi32(acc.raw, DotUnsigned(a, x).raw)};
+}
+HWY_INLINE VQI Lane0(int32_t v) { return VQI{_mm_cvtsi32_si128(v)}; }
 HWY_INLINE VQI DotScaledAcc(VQI acc, const WK& a, const int8_t* x) {
   const __m128i p0 = _mm_madd_epi16(_mm_maddubs_epi16(a.w0, LoadU128(x)), a.sc0);
   const __m128i p1 = _mm_madd_epi16(_mm_maddubs_epi16(a.w1, LoadU128(x + 16)), a.sc1);
   return VQI{_mm_add_epi32(acc.raw, _mm_add_epi32(p0, p1))};
 }
-HWY_INLINE int32_t Dot16x16(const int16_t* a, const int16_t* b) {
-  const __m128i p = _mm_add_epi32(_mm_madd_epi16(LoadU128(a), LoadU128(b)),
-                                  _mm_madd_epi16(LoadU128(a + 8), LoadU128(b + 8)));
-  return hn::GetLane(hn::SumOfLanes(DQI(), VQI{p}));
+HWY_INLINE VQI Dot16x16(const int16_t* a, const int16_t* b) {
+  return VQI{_mm_add_epi32(_mm_madd_epi16(LoadU128(a), LoadU128(b)), _mm_madd_epi16(LoadU128(a + 8), LoadU128(b + 8)))};
 }
 
 #else  // portable scalar version: the lane sum is returned in lane 0
@@ -182,6 +196,8 @@ HWY_INLINE VQI DotUnsigned(const W32& a, const int8_t* x) {
   for (int i = 0; i < 32; ++i) sum += a.w[i] * x[i];
   return InLane0(sum);
 }
+HWY_INLINE VQI DotUnsignedAcc(VQI acc, const W32& a, const int8_t* x) { return hn::Add(acc, DotUnsigned(a, x)); }
+HWY_INLINE VQI Lane0(int32_t v) { return InLane0(v); }
 HWY_INLINE VQI DotScaledAcc(VQI acc, const WK& a, const int8_t* x) {
   int32_t sum = 0;
   for (int g = 0; g < 2; ++g) {
@@ -191,10 +207,10 @@ HWY_INLINE VQI DotScaledAcc(VQI acc, const WK& a, const int8_t* x) {
   }
   return hn::Add(acc, InLane0(sum));
 }
-HWY_INLINE int32_t Dot16x16(const int16_t* a, const int16_t* b) {
+HWY_INLINE VQI Dot16x16(const int16_t* a, const int16_t* b) {
   int32_t sum = 0;
   for (int i = 0; i < 16; ++i) sum += a[i] * b[i];
-  return sum;
+  return InLane0(sum);
 }
 
 #endif

@@ -14,10 +14,10 @@
 #include <cstdint>
 #include <cstring>
 
-#include "hwy/cache_control.h"
 #include "hwy/highway.h"
 #include "kernels/quant.h"
 #include "kernels/quant_dot-inl.h"
+#include "kernels/prefetch.h"
 #include "kernels/quant_layout.h"
 #include "kernels/unroll.h"
 
@@ -42,54 +42,70 @@ HWY_INLINE __m256i Q5High(const uint8_t* qh4) {
   return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(bytes, bit), bit), _mm256_set1_epi8(0x10));
 }
 
+// The block's weights as unsigned levels (Q8_0 without VNNI: signed).
 template <DType kT>
 HWY_INLINE W32 LoadBlock32(const uint8_t* p) {
   if constexpr (kT == DType::Q4_0) {
-    return SignedW32(_mm256_sub_epi8(Nibbles32(p + 2), _mm256_set1_epi8(8)));
+    return W32{Nibbles32(p + 2), {}};
   } else if constexpr (kT == DType::Q4_1) {
     return W32{Nibbles32(p + 4), {}};
   } else if constexpr (kT == DType::Q5_0) {
-    return SignedW32(_mm256_sub_epi8(_mm256_or_si256(Nibbles32(p + 6), Q5High(p + 2)), _mm256_set1_epi8(16)));
+    return W32{_mm256_or_si256(Nibbles32(p + 6), Q5High(p + 2)), {}};
   } else if constexpr (kT == DType::Q5_1) {
     return W32{_mm256_or_si256(Nibbles32(p + 8), Q5High(p + 4)), {}};
   } else {
+#if SIEVE_VNNI
+    return W32{_mm256_xor_si256(LoadU256(p + 2), _mm256_set1_epi8(static_cast<char>(0x80))), {}};  // q + 128
+#else
     return SignedW32(LoadU256(p + 2));
+#endif
   }
 }
 
 // Prefetches the `bytes` at p (a whole K super-block, or a 32-block).
 HWY_INLINE void PrefetchSpan(const uint8_t* p, size_t bytes) {
-  for (size_t o = 0; o < bytes; o += 64) hwy::Prefetch(p + o);
+  for (size_t o = 0; o < bytes; o += 64) prefetch_l2(p + o);
 }
 
-// out[r] = row r . token, for R rows of a 32-element format; prefetches the
-// same blocks `ahead` bytes on (rows done next: hardware prefetch stops at
-// 4 KiB pages).
+// out[r] = row r . token, for R consecutive rows of a 32-element format.
+// As in the float row-dot kernel, the interleaved rows are prefetched as one
+// sequential stream: per step, the bytes this step reads, `ahead` further.
 template <DType kT, int R>
-HWY_NOINLINE void Gemv32(const uint8_t* const* rows, const int8_t* xq, const float* xd, const float* xs, int64_t nb,
-                         float* out, size_t ahead) {
+HWY_NOINLINE void Gemv32(const uint8_t* const* rows, const ActView& x, int64_t nb, float* out, size_t ahead) {
   constexpr bool kMin = kT == DType::Q4_1 || kT == DType::Q5_1;
+  // Zero point z of the levels: weight = level - z.
+  constexpr int32_t kZero = kT == DType::Q4_0 ? 8 : kT == DType::Q5_0 ? 16 : (kT == DType::Q8_0 && SIEVE_VNNI) ? 128 : 0;
+  const int8_t* xq = x.qs;
+  const float *xd = x.d, *xs = x.s;
   const size_t bytes = static_cast<size_t>(dtype_info(kT).block_bytes);
   const DQF df;
-  VQF acc[R];
+  VQF acc[R][2];  // even and odd blocks: two FMA chains per row
   float bias[R];
   SIEVE_UNROLL
-  for (int r = 0; r < R; ++r) acc[r] = hn::Zero(df), bias[r] = 0;
-  for (int64_t b = 0; b < nb; ++b) {
+  for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = hn::Zero(df), bias[r] = 0;
+  auto step = [&](int64_t b, int parity) HWY_ATTR {
+    PrefetchSpan(rows[0] + ahead + R * b * bytes, R * bytes);
     SIEVE_UNROLL
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = rows[r] + static_cast<size_t>(b) * bytes;
-      hwy::Prefetch(p + ahead);
       const W32 w = LoadBlock32<kT>(p);
-      const VQI i = kMin ? DotUnsigned(w, xq + b * kQK) : DotSigned(w, xq + b * kQK);
+      const int8_t* xb = xq + b * kQK;
+      const VQI i = kZero ? DotUnsignedAcc(Lane0(-kZero * x.bs[b]), w, xb) : kMin ? DotUnsigned(w, xb) : DotSigned(w, xb);
       uint16_t h[2];
       std::memcpy(h, p, 4);
-      acc[r] = hn::MulAdd(hn::ConvertTo(df, i), hn::Set(df, fp16_to_f32(h[0]) * xd[b]), acc[r]);
+      acc[r][parity] = hn::MulAdd(hn::ConvertTo(df, i), hn::Set(df, fp16_to_f32(h[0]) * xd[b]), acc[r][parity]);
       if constexpr (kMin) bias[r] += fp16_to_f32(h[1]) * xs[b];
     }
+  };
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    step(b, 0);
+    step(b + 1, 1);
   }
+  if (b < nb) step(b, 0);
   SIEVE_UNROLL
-  for (int r = 0; r < R; ++r) out[r] = hn::GetLane(hn::SumOfLanes(df, acc[r])) + bias[r];
+  for (int r = 0; r < R; ++r)
+    out[r] = hn::GetLane(hn::SumOfLanes(df, hn::Add(acc[r][0], acc[r][1]))) + bias[r];
 }
 
 // The eight 6-bit scales and mins of a Q4_K/Q5_K super-block, as bytes. With
@@ -122,10 +138,10 @@ HWY_NOINLINE void GemvK45(const uint8_t* const* rows, const int8_t* xq, const fl
   for (int64_t b = 0; b < nsb; ++b) {
     const int8_t* x = xq + b * kQKK;
     const __m256i bs = LoadU256(bsums + 16 * b);
+    PrefetchSpan(rows[0] + ahead + R * b * bytes, R * bytes);
     SIEVE_UNROLL
     for (int r = 0; r < R; ++r) {
       const uint8_t* p = rows[r] + static_cast<size_t>(b) * bytes;
-      PrefetchSpan(p + ahead, bytes);
       const uint8_t* qs = p + (kQ5 ? 48 : 16);
       uint8_t sc8[8], m8[8];
       ScalesMinsK4(p + 4, sc8, m8);
@@ -137,7 +153,7 @@ HWY_NOINLINE void GemvK45(const uint8_t* const* rows, const int8_t* xq, const fl
       std::memcpy(&s64, sc8, 8);
       const __m256i sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(s64)));
       const __m256i qh = kQ5 ? LoadU256(p + 16) : __m256i();
-      VQI isum{_mm256_setzero_si256()};
+      VQI isum{_mm256_setzero_si256()}, isum2 = isum;  // two dependency chains
       SIEVE_UNROLL
       for (int j = 0; j < 4; ++j) {
         const __m256i q = LoadU256(qs + 32 * j);
@@ -149,8 +165,9 @@ HWY_NOINLINE void GemvK45(const uint8_t* const* rows, const int8_t* xq, const fl
           hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * j + 1), one), 4));
         }
         isum = DotScaledAcc(isum, WK{lo, ScaleSplat(sc, 2 * j)}, x + 64 * j);
-        isum = DotScaledAcc(isum, WK{hi, ScaleSplat(sc, 2 * j + 1)}, x + 64 * j + 32);
+        isum2 = DotScaledAcc(isum2, WK{hi, ScaleSplat(sc, 2 * j + 1)}, x + 64 * j + 32);
       }
+      isum = hn::Add(isum, isum2);
       uint16_t h[2];
       std::memcpy(h, p, 4);
       acc[r] = hn::MulAdd(hn::ConvertTo(df, isum), hn::Set(df, fp16_to_f32(h[0]) * xd[b]), acc[r]);
@@ -174,15 +191,16 @@ HWY_NOINLINE void GemvQ6K(const uint8_t* const* rows, const int8_t* xq, const fl
   for (int64_t b = 0; b < nsb; ++b) {
     const int8_t* x = xq + b * kQKK;
     const __m256i bs = LoadU256(bsums + 16 * b);
+    PrefetchSpan(rows[0] + ahead + R * b * sizeof(BlockQ6_K), R * sizeof(BlockQ6_K));
     SIEVE_UNROLL
     for (int r = 0; r < R; ++r) {
       const auto* blk = reinterpret_cast<const BlockQ6_K*>(rows[r] + static_cast<size_t>(b) * sizeof(BlockQ6_K));
-      PrefetchSpan(reinterpret_cast<const uint8_t*>(blk) + ahead, sizeof(BlockQ6_K));
       const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk->scales));
       const __m256i scb = _mm256_broadcastsi128_si256(sc8);
       // -32 * sum_g scale_g * bsum_g: the offset of the unsigned 6-bit levels.
       VQI isum{_mm256_slli_epi32(_mm256_sub_epi32(_mm256_setzero_si256(),
                                                   _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc8), bs)), 5)};
+      VQI isum2{_mm256_setzero_si256()};  // second dependency chain
       SIEVE_UNROLL
       for (int h = 0; h < 2; ++h) {
         const __m256i qh = LoadU256(blk->qh + 32 * h);
@@ -198,9 +216,11 @@ HWY_NOINLINE void GemvQ6K(const uint8_t* const* rows, const int8_t* xq, const fl
           const __m256i pick = _mm256_set_epi64x(0x0101010101010101ll * (g + 1), 0x0101010101010101ll * (g + 1),
                                                  0x0101010101010101ll * g, 0x0101010101010101ll * g);
           const __m256i sc = _mm256_srai_epi16(_mm256_shuffle_epi8(scb, pick), 8);
-          isum = DotScaledAcc(isum, WK{w, sc}, x + 128 * h + 32 * k);
+          VQI& acc_k = (k & 1) ? isum2 : isum;
+          acc_k = DotScaledAcc(acc_k, WK{w, sc}, x + 128 * h + 32 * k);
         }
       }
+      isum = hn::Add(isum, isum2);
       uint16_t d;
       std::memcpy(&d, &blk->d, 2);
       acc[r] = hn::MulAdd(hn::ConvertTo(df, isum), hn::Set(df, fp16_to_f32(d) * xd[b]), acc[r]);
@@ -215,11 +235,11 @@ HWY_INLINE void GemvRows(DType t, const uint8_t* const* rows, const ActView& x, 
                          size_t ahead) {
   const int64_t nb = k / kQK, nsb = k / kQKK;
   switch (t) {
-    case DType::Q4_0: return Gemv32<DType::Q4_0, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
-    case DType::Q4_1: return Gemv32<DType::Q4_1, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
-    case DType::Q5_0: return Gemv32<DType::Q5_0, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
-    case DType::Q5_1: return Gemv32<DType::Q5_1, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
-    case DType::Q8_0: return Gemv32<DType::Q8_0, R>(rows, x.qs, x.d, x.s, nb, out, ahead);
+    case DType::Q4_0: return Gemv32<DType::Q4_0, R>(rows, x, nb, out, ahead);
+    case DType::Q4_1: return Gemv32<DType::Q4_1, R>(rows, x, nb, out, ahead);
+    case DType::Q5_0: return Gemv32<DType::Q5_0, R>(rows, x, nb, out, ahead);
+    case DType::Q5_1: return Gemv32<DType::Q5_1, R>(rows, x, nb, out, ahead);
+    case DType::Q8_0: return Gemv32<DType::Q8_0, R>(rows, x, nb, out, ahead);
     case DType::Q4_K: return GemvK45<false, R>(rows, x.qs, x.d, x.bs, nsb, out, ahead);
     case DType::Q5_K: return GemvK45<true, R>(rows, x.qs, x.d, x.bs, nsb, out, ahead);
     default: return GemvQ6K<R>(rows, x.qs, x.d, x.bs, nsb, out, ahead);

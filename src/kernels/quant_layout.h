@@ -14,7 +14,8 @@ namespace sieve::kernels {
 //   float d[k/B]      block scales (B = 32, or 256 for Q8_K); for Q8_0/Q8_1
 //                     already rounded through half precision as in the blocks
 //   float s[k/32]     Q8_1 only: the half-rounded d * sum(qs) of each block
-//   int16 bsums[k/16] Q8_K only: sums of 16 consecutive quants
+//   int16 bsums[k/16] Q8_K: sums of 16 consecutive quants; Q8_0: k/32 sums of
+//                     the blocks (for Q4_0/Q5_0: sum (q - z) x = sum q x - z sum x)
 // Each array starts on a 64-byte boundary of the row; rows are `stride` apart.
 struct ActLayout {
   DType type = DType::Q8_0;
@@ -31,7 +32,7 @@ inline ActLayout act_layout(DType type, int64_t k) {
   l.d_off = up(k);
   l.s_off = l.d_off + up(k / block * 4);
   l.bs_off = l.s_off + (type == DType::Q8_1 ? up(k / 32 * 4) : 0);
-  l.stride = l.bs_off + (type == DType::Q8_K ? up(k / 16 * 2) : 0);
+  l.stride = l.bs_off + (type == DType::Q8_K ? up(k / 16 * 2) : type == DType::Q8_0 ? up(k / 32 * 2) : 0);
   return l;
 }
 
@@ -51,9 +52,9 @@ inline ActView MakeActView(const ActLayout& l, const uint8_t* acts, int64_t t) {
 
 // One weight row unpacked for the integer kernels, built once per row tile
 // and reused for every token:
-//   w  k bytes: |q| for the signed formats (Q4_0/Q5_0/Q8_0), else the
-//      unsigned level (Q4_1/Q5_1: 0..31, K formats: 0..63)
-//   s  k bytes: the signed q (signed formats only; sign source for x)
+//   w  k bytes: the unsigned level (Q4_0/Q5_0 and Q4_1/Q5_1: 0..31, K
+//      formats: 0..63, Q8_0 with VNNI: q + 128); Q8_0 without VNNI: |q|
+//   s  k bytes: Q8_0 without VNNI only, the signed q (sign source for x)
 //   sc k/2 int16: K formats, each 16-element group's scale repeated 8 times
 //      so that 32 quants meet their two scales in one 16-lane vector
 //   mn k/16 int16: K formats, each 16-group's min multiplier (Q6_K: 32*scale)

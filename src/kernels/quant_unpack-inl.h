@@ -16,6 +16,7 @@
 
 #include "hwy/highway.h"
 #include "kernels/quant.h"
+#include "kernels/quant_dot-inl.h"
 #include "kernels/quant_layout.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -26,7 +27,7 @@ using D8 = hn::CappedTag<uint8_t, 16>;
 using DS8 = hn::RebindToSigned<D8>;
 using V8 = hn::Vec<D8>;
 
-// Stores signed levels q (16 of them, from lane offset i) as s and |q| as w.
+// Stores signed levels q (Q8_0) as s and |q| as w.
 HWY_INLINE void StoreSigned(hn::Vec<DS8> q, UnpackedRow& u, int64_t e) {
   const DS8 ds;
   hn::StoreU(q, ds, u.s + e);
@@ -53,12 +54,12 @@ HWY_INLINE void Q5HighBits(const uint8_t* qh4, uint8_t* out) {
 #endif
 }
 
-// 32-element formats. kBits: 4 or 5; kMin: Q4_1/Q5_1 (unsigned levels plus a
-// min) rather than Q4_0/Q5_0 (levels centred on 8 or 16).
+// 32-element formats. kBits: 4 or 5; kMin: Q4_1/Q5_1 (levels plus a min)
+// rather than Q4_0/Q5_0 (levels minus a zero point of 8 or 16, which the
+// kernels subtract through the activation block sums). Both store the level.
 template <int kBits, bool kMin, class Block>
 void Unpack32(const Block* blocks, int64_t nb, UnpackedRow& u) {
   const D8 d8;
-  const DS8 ds;
   const size_t N = hn::Lanes(d8);
   HWY_ALIGN uint8_t high[32] = {0};
   for (int64_t b = 0; b < nb; ++b) {
@@ -69,25 +70,29 @@ void Unpack32(const Block* blocks, int64_t nb, UnpackedRow& u) {
       const V8 lo = hn::Or(hn::And(q, hn::Set(d8, 0xF)), hn::LoadU(d8, high + i));
       const V8 hi = hn::Or(hn::ShiftRight<4>(q), hn::LoadU(d8, high + 16 + i));
       const int64_t e = b * kQK + static_cast<int64_t>(i);
-      if constexpr (kMin) {
-        hn::StoreU(lo, d8, u.w + e);
-        hn::StoreU(hi, d8, u.w + e + 16);
-      } else {
-        const auto zero = hn::Set(ds, static_cast<int8_t>(1 << (kBits - 1)));
-        StoreSigned(hn::Sub(hn::BitCast(ds, lo), zero), u, e);
-        StoreSigned(hn::Sub(hn::BitCast(ds, hi), zero), u, e + 16);
-      }
+      hn::StoreU(lo, d8, u.w + e);
+      hn::StoreU(hi, d8, u.w + e + 16);
     }
     u.d[b] = fp16_to_f32(blk.d);
     if constexpr (kMin) u.m[b] = fp16_to_f32(blk.m);
   }
 }
 
+// Q8_0: with VNNI (no 16-bit saturation) the level q + 128 and a zero point
+// of 128, like Q4_0; otherwise |q| and q for the sign trick.
 inline void UnpackQ8_0(const BlockQ8_0* blocks, int64_t nb, UnpackedRow& u) {
   const DS8 ds;
   const size_t N = hn::Lanes(ds);
   for (int64_t b = 0; b < nb; ++b) {
-    for (size_t i = 0; i < 32; i += N) StoreSigned(hn::LoadU(ds, blocks[b].qs + i), u, b * kQK + static_cast<int64_t>(i));
+    for (size_t i = 0; i < 32; i += N) {
+      const auto q = hn::LoadU(ds, blocks[b].qs + i);
+      const int64_t e = b * kQK + static_cast<int64_t>(i);
+#if SIEVE_VNNI
+      hn::StoreU(hn::Xor(hn::BitCast(D8(), q), hn::Set(D8(), 0x80)), D8(), u.w + e);
+#else
+      StoreSigned(q, u, e);
+#endif
+    }
     u.d[b] = fp16_to_f32(blocks[b].d);
   }
 }
