@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "format/dtype.h"
+#include "util/half.h"
 
 namespace sieve::kernels {
 
@@ -32,32 +33,9 @@ static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ8_1) == 36);
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176);
 static_assert(sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
-inline float fp16_to_f32(uint16_t h) {
-  _Float16 v;
-  std::memcpy(&v, &h, 2);
-  return static_cast<float>(v);
-}
-// Round to nearest even, as llama.cpp's GGML_FP32_TO_FP16 does on x86.
-inline uint16_t f32_to_fp16(float f) {
-  _Float16 v = static_cast<_Float16>(f);
-  uint16_t h;
-  std::memcpy(&h, &v, 2);
-  return h;
-}
-inline float bf16_to_f32(uint16_t h) {
-  uint32_t u = uint32_t{h} << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-// Round to nearest even; NaNs stay NaNs (quiet).
-inline uint16_t f32_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
+// Half conversions (util/half.h), under the names the kernels use.
+inline float fp16_to_f32(uint16_t h) { return f16_to_f32(h); }
+inline uint16_t f32_to_fp16(float f) { return f32_to_f16(f); }
 
 // The j-th (j < 8) 6-bit scale and min of a Q4_K/Q5_K super-block.
 inline void scale_min_k4(int j, const uint8_t* q, uint8_t* sc, uint8_t* m) {
