@@ -57,7 +57,7 @@ threads=2 prompts=512 gens=128 depths=0 reps=5 cache_type=f16 fa=""
 sieve_bin=${SIEVE_BIN:-} sieve_version="" bw="" wait_load="" json_out="" build_only=0 measure_bw_only=0 model=""
 orig_args=("$@")
 
-need_value() { [[ $# -ge 2 && -n "$2" ]] || die "option $1 needs a value (see --help)"; }
+need_value() { [[ $# -ge 2 && -n "$2" && "$2" != -* ]] || die "option $1 needs a value (see --help)"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -t|--threads) need_value "$@"; threads=$2; shift 2 ;;
@@ -65,7 +65,7 @@ while [[ $# -gt 0 ]]; do
     -n|--n-gen) need_value "$@"; gens=$2; shift 2 ;;
     -d|--n-depth) need_value "$@"; depths=$2; shift 2 ;;
     -r|--repetitions) need_value "$@"; reps=$2; shift 2 ;;
-    --cache-type|-ctk) need_value "$@"; cache_type=$2; shift 2 ;;
+    --cache-type) need_value "$@"; cache_type=$2; shift 2 ;;
     -fa|--flash-attn) need_value "$@"; fa=$2; shift 2 ;;
     --sieve) need_value "$@"; sieve_bin=$2; shift 2 ;;
     --sieve-version) need_value "$@"; sieve_version=$2; shift 2 ;;
@@ -287,14 +287,23 @@ wait_quiet() {
   done
 }
 
+# CPU time the whole machine spent busy (or stolen by the hypervisor), in clock ticks.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
+readonly hz=$(getconf CLK_TCK)
+
 # run_timed NAME CMD...: runs CMD with stdout to $work/NAME.json, stderr to
-# $work/NAME.log and its peak RSS (KiB) in $work/NAME.rss.
+# $work/NAME.log, its peak RSS (KiB) in $work/NAME.rss and, in $work/NAME.bg,
+# how many CPUs other processes kept busy on average while it ran.
 run_timed() {
-  local name=$1; shift
-  if ! /usr/bin/time -f %M -o "$work/$name.rss" "$@" >"$work/$name.json" 2>"$work/$name.log"; then
+  local name=$1 b0 b1; shift
+  b0=$(busy_ticks)
+  if ! /usr/bin/time -f '%M %e %U %S' -o "$work/$name.time" "$@" >"$work/$name.json" 2>"$work/$name.log"; then
     tail -n 20 "$work/$name.log" >&2
     die "failed: $*"
   fi
+  b1=$(busy_ticks)
+  tail -n 1 "$work/$name.time" | awk -v b="$((b1 - b0))" -v hz="$hz" -v rss="$work/$name.rss" -v bg="$work/$name.bg" '
+    { print $1 > rss; x = $2 > 0 ? (b / hz - $3 - $4) / $2 : 0; printf "%.2f\n", x < 0 ? 0 : x > bg }'
 }
 
 IFS=, read -r -a depth_list <<<"$depths"
@@ -324,14 +333,15 @@ for t in "${tests[@]}"; do
   jq -c --arg name "$name" --arg kind "$kind" --argjson size "$size" --argjson depth "$depth" \
      --argjson lrss "$(tail -n 1 "$work/llama$i.rss")" --argjson srss "$(tail -n 1 "$work/sieve$i.rss")" \
      --arg load "${loads[-1]}" --slurpfile s "$work/sieve$i.json" \
+     --argjson lbg "$(cat "$work/llama$i.bg")" --argjson sbg "$(cat "$work/sieve$i.bg")" \
      '(.[0]) as $l | ($s[0][0]) as $s |
       if $l == null or $s == null then error("missing result") else . end |
       {test: $name, kind: $kind, n_tokens: $size, depth: $depth, load_avg_1m: ($load | tonumber),
        llamacpp: {tokens_per_s: $l.avg_ts, tokens_per_s_std: $l.stddev_ts, samples_tokens_per_s: $l.samples_ts,
-                  peak_rss_bytes: ($lrss * 1024), build_commit: $l.build_commit, build_number: $l.build_number,
+                  peak_rss_bytes: ($lrss * 1024), background_cpus: $lbg, build_commit: $l.build_commit, build_number: $l.build_number,
                   flash_attn: $l.flash_attn, type_k: $l.type_k, type_v: $l.type_v, n_threads: $l.n_threads,
                   cpu_info: $l.cpu_info, model_type: $l.model_type, model_size: $l.model_size},
-       sieve: ($s + {peak_rss_bytes_time: ($srss * 1024)})}' \
+       sieve: ($s + {peak_rss_bytes_time: ($srss * 1024), background_cpus: $sbg})}' \
      "$work/llama$i.json" >>"$work/results.jsonl" ||
     die "could not read the results of $name (llama.cpp: $work/llama$i.json, sieve: $work/sieve$i.json)"
 done
@@ -345,32 +355,49 @@ mem_gib=$(awk '/^MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)
 llama_version=$(jq -r '.[0].llamacpp | "\(.build_commit) (build \(.build_number))"' "$work/results.json")
 fa_json=$(jq -r '.[0].llamacpp.flash_attn' "$work/results.json")
 case "$fa_json" in -1) fa_desc=auto ;; 0) fa_desc=off ;; 1) fa_desc=on ;; *) fa_desc=$fa_json ;; esac
-[[ -z "$fa_resolved" ]] || fa_desc+=" (resolved: $fa_resolved)"
-[[ -n "$fa" ]] || fa_desc+=", llama-bench's default"
+[[ -n "$fa" ]] || fa_desc+=" (llama-bench's default)"
+[[ -z "$fa_resolved" ]] || fa_desc+=", resolved to $fa_resolved"
 model_desc=$(jq -r '.[0].llamacpp | "\(.model_type), \(.model_size / 1048576 * 10 | round / 10) MiB"' "$work/results.json")
-load_range=$(printf '%s\n' "${loads[@]}" | sort -g | sed -n '1p;$p' | paste -sd- -)
+load_range=$(printf '%s\n' "${loads[@]}" | sort -g | sed -n '1p;$p' | paste -sd' ' - | awk '{print "min " $1 ", max " $NF}')
 
 echo "**Model:** \`$model\` ($model_desc)  "
 echo "**Machine:** $cpu, $(nproc) CPUs online, $mem_gib GiB RAM; $(uname -sr)  "
 echo "**Date:** $(date -u '+%Y-%m-%d %H:%M UTC')  "
 echo "**llama.cpp:** $llama_version, llama-bench, flash attention $fa_desc, KV cache $cache_type/$cache_type  "
 echo "**sieve:** $sieve_version, sieve bench, attention full, KV cache $cache_type  "
-echo "**Settings:** $threads threads, $reps repetitions, tests interleaved (llama.cpp then sieve, per test); 1-min load average before the tests: $load_range  "
+echo "**Settings:** $threads threads, $reps repetitions, tests interleaved (llama.cpp then sieve, per test)  "
+echo "**Load:** 1-min load average before the tests: $load_range; *other CPU load* = CPUs kept busy by other processes (or stolen by the hypervisor) on average during the llama.cpp / sieve run of the test, from /proc/stat less the run's own CPU time  "
 [[ -z "$bw" ]] || echo "**Bandwidth bound:** $bw_note; bound = bandwidth / (weight + KV bytes per token)  "
-printf '**Command:** `bench/compare-llamacpp.sh'; printf ' %q' "${orig_args[@]}"; printf '`\n\n'
+printf '**Command:** `bench/compare-llamacpp.sh'
+for a in "${orig_args[@]}"; do
+  if [[ "$a" =~ ^[A-Za-z0-9_./,=:+@%-]+$ ]]; then printf ' %s' "$a"; else printf ' %q' "$a"; fi
+done
+printf '`\n\n'
 
-jq -r --arg bw "$bw" '
-  def f(x; d): if x == null then "?" else (x * pow(10; d) | round / pow(10; d) | tostring) end;
-  def ts(o): "\(f(o.tokens_per_s; 2)) ± \(f(o.tokens_per_s_std; 2))";
-  def mib(x): f(x / 1048576; 1);
-  (["test", "llama.cpp t/s", "sieve t/s", "sieve/llama.cpp", "llama.cpp RSS MiB", "sieve RSS MiB",
-    "weight MB/tok", "KV MB/tok", "GFLOP/tok"] + (if $bw != "" then ["bandwidth bound t/s"] else [] end)) as $h
-  | ($h | "| " + join(" | ") + " |"),
-    ($h | map(if . == "test" then "---" else "---:" end) | "| " + join(" | ") + " |"),
-    (.[] | [.test, ts(.llamacpp), ts(.sieve),
-            (if .llamacpp.tokens_per_s > 0 then f(.sieve.tokens_per_s / .llamacpp.tokens_per_s; 2) else "?" end),
-            mib(.llamacpp.peak_rss_bytes), mib(.sieve.peak_rss_bytes_time),
-            f(.sieve.weight_bytes_per_token / 1e6; 2), f(.sieve.kv_bytes_per_token / 1e6; 2),
-            f(.sieve.flops_per_token / 1e9; 3)]
-           + (if $bw != "" then [f(($bw | tonumber) * 1e9 / (.sieve.weight_bytes_per_token + .sieve.kv_bytes_per_token); 0)] else [] end)
-      | "| " + join(" | ") + " |")' "$work/results.json"
+jq -r '.[] | [.test, .llamacpp.tokens_per_s, .llamacpp.tokens_per_s_std, .sieve.tokens_per_s, .sieve.tokens_per_s_std,
+             .llamacpp.peak_rss_bytes, .sieve.peak_rss_bytes_time, .sieve.weight_bytes_per_token,
+             .sieve.kv_bytes_per_token, .sieve.flops_per_token, .llamacpp.background_cpus,
+             .sieve.background_cpus] | map(tostring) | join("\t")' "$work/results.json" |
+  awk -F'\t' -v bw="$bw" '
+    function row(a, n,   i, s) { s = "|"; for (i = 1; i <= n; i++) s = s " " a[i] " |"; print s }
+    BEGIN {
+      n = split("test|llama.cpp t/s|sieve t/s|sieve/llama.cpp|llama.cpp RSS MiB|sieve RSS MiB|weight MB/tok|KV MB/tok|GFLOP/tok|other CPU load", h, "|")
+      if (bw != "") h[++n] = "bandwidth bound t/s"
+      row(h, n)
+      for (i = 1; i <= n; i++) h[i] = i == 1 ? "---" : "---:"
+      row(h, n)
+    }
+    {
+      c[1] = $1
+      c[2] = sprintf("%.2f ± %.2f", $2, $3)
+      c[3] = sprintf("%.2f ± %.2f", $4, $5)
+      c[4] = $2 > 0 ? sprintf("%.2f", $4 / $2) : "?"
+      c[5] = sprintf("%.1f", $6 / 1048576)
+      c[6] = sprintf("%.1f", $7 / 1048576)
+      c[7] = sprintf("%.2f", $8 / 1e6)
+      c[8] = sprintf("%.3f", $9 / 1e6)
+      c[9] = sprintf("%.4f", $10 / 1e9)
+      c[10] = sprintf("%.2f / %.2f", $11, $12)
+      if (bw != "") c[11] = sprintf("%.0f", bw * 1e9 / ($8 + $9))
+      row(c, n)
+    }'
