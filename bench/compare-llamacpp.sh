@@ -6,8 +6,9 @@ set -euo pipefail
 
 readonly NODE_LLAMA_CPP_VERSION=3.21.1   # its llama/gitRelease.bundle is the llama.cpp we compare with
 readonly ME=compare-llamacpp
-readonly SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-readonly REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_DIR=$(cd "$SCRIPT_DIR/.." && pwd)
+readonly SCRIPT_DIR REPO_DIR
 
 usage() {
   cat <<EOF
@@ -85,8 +86,8 @@ done
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 is_list() { [[ "$1" =~ ^[0-9]+(,[0-9]+)*$ ]]; }
 is_num() { [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]]; }
-is_uint "$threads" && ((threads >= 1)) || die "-t must be a positive integer, not '$threads'"
-is_uint "$reps" && ((reps >= 1)) || die "-r must be a positive integer, not '$reps'"
+{ is_uint "$threads" && ((threads >= 1)); } || die "-t must be a positive integer, not '$threads'"
+{ is_uint "$reps" && ((reps >= 1)); } || die "-r must be a positive integer, not '$reps'"
 for l in "-p:$prompts" "-n:$gens" "-d:$depths"; do
   is_list "${l#*:}" || die "${l%%:*} must be a comma-separated list of integers, not '${l#*:}'"
 done
@@ -289,7 +290,7 @@ wait_quiet() {
 
 # CPU time the whole machine spent busy (or stolen by the hypervisor), in clock ticks.
 busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
-readonly hz=$(getconf CLK_TCK)
+hz=$(getconf CLK_TCK)
 
 # run_timed NAME CMD...: runs CMD with stdout to $work/NAME.json, stderr to
 # $work/NAME.log, its peak RSS (KiB) in $work/NAME.rss and, in $work/NAME.bg,
