@@ -79,7 +79,9 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
       r.decode = t.decode;
       std::vector<int32_t> tokens = random_tokens(t.n, c.vocab_size, 42 + t.n);
       std::unique_ptr<AttentionPolicy> policy;
-      for (int rep = 0; rep < o.repetitions; ++rep) {
+      // Repetition -1 is an untimed warm-up (caches, page faults, thread
+      // wake-up), as llama-bench runs one.
+      for (int rep = -1; rep < o.repetitions; ++rep) {
         if (snapshot) cache = *snapshot;
         else cache.truncate(filled);
         policy = make_policy(o.attn, c);
@@ -90,7 +92,7 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
           tf.forward(tokens.data(), t.n, cache, logits.data(), false, policy.get());
         }
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        r.tokens_per_s.push_back(static_cast<double>(t.n) / s);
+        if (rep >= 0) r.tokens_per_s.push_back(static_cast<double>(t.n) / s);
       }
       if (snapshot) cache = *snapshot;
       else cache.truncate(filled);

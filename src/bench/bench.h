@@ -4,9 +4,9 @@
 //   pp N @ dD: prefill N tokens after D tokens already in the cache;
 //   tg N @ dD: decode N tokens one at a time after D tokens in the cache.
 // Each test repeats; the cache is filled to depth D once and rolled back to D
-// before each repetition, as llama-bench restores its saved copy. There is no
-// warm-up repetition (llama-bench runs one), so the first repetition of a
-// test can be cold. Tokens are random ids from a fixed seed.
+// before each repetition, as llama-bench restores its saved copy. Each test
+// starts with an untimed warm-up repetition, as llama-bench's does. Tokens are
+// random ids from a fixed seed.
 #include <cstdint>
 #include <string>
 #include <vector>
