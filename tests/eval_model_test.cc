@@ -100,7 +100,7 @@ TEST(EvalRetrieval, EveryPolicySeesTheSamePrompts) {
   o.task = Task::Passkey;
   o.lengths = {160};
   o.depths = {20, 80};
-  o.samples = 2;
+  o.samples = {2};
   o.policies = {"full", "streaming:sink=4,window=32"};
   const auto cells = run_retrieval(tf, builder, o, nullptr);
   ASSERT_EQ(cells.size(), 4u);
@@ -121,8 +121,8 @@ TEST(EvalRetrieval, EveryPolicySeesTheSamePrompts) {
 TEST(EvalCli, PasskeyJsonAndHeatmap) {
   const auto dir = std::filesystem::temp_directory_path() / ("sieve-eval-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  const std::string cmd = sieve_binary() + " eval -m " + test_model_dir() + "/model-bf16.gguf --task passkey --lengths 160" +
-                          " --depths 0,100 --samples 1 --attn full --attn streaming:sink=4,window=32 -t 1 --json" +
+  const std::string cmd = sieve_binary() + " eval -m " + test_model_dir() + "/model-bf16.gguf --task passkey --lengths 160,192" +
+                          " --depths 0,100 --samples 1,2 --attn full --attn streaming:sink=4,window=32 -t 1 --json" +
                           " --haystack " + source_dir() + "/data/haystack.txt --out-dir " + dir.string() + " 2>/dev/null";
   FILE* p = ::popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
@@ -133,11 +133,11 @@ TEST(EvalCli, PasskeyJsonAndHeatmap) {
   const auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["task"], "passkey");
   EXPECT_EQ(j["seed"], 0);
-  ASSERT_EQ(j["results"].size(), 4u);
+  ASSERT_EQ(j["results"].size(), 8u);  // 2 policies x 2 lengths x 2 depths
   for (const auto& r : j["results"]) {
     for (const char* key : {"attn", "length", "depth", "samples", "correct", "accuracy", "kv_bytes_per_token"})
       EXPECT_TRUE(r.contains(key)) << key;
-    EXPECT_EQ(r["length"], 160);
+    EXPECT_EQ(r["samples"], r["length"] == 160 ? 1 : 2);  // --samples gives one count per length
   }
   EXPECT_TRUE(std::filesystem::exists(dir / "eval-passkey-full.svg"));
   EXPECT_TRUE(std::filesystem::exists(dir / "eval-passkey-streaming_sink_4_window_32.svg"));

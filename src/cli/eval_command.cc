@@ -66,6 +66,14 @@ json segments_json(const std::vector<PplSegment>& segs) {
   return a;
 }
 
+// "10", or "4/4/2" when the lengths have different sample counts.
+std::string samples_text(const RetrievalOptions& o) {
+  std::string text = std::to_string(o.samples[0]);
+  if (std::all_of(o.samples.begin(), o.samples.end(), [&](int64_t n) { return n == o.samples[0]; })) return text;
+  for (size_t i = 1; i < o.samples.size(); ++i) text += "/" + std::to_string(o.samples[i]);
+  return text;
+}
+
 void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::vector<RetrievalCell>& cells,
                       const ModelConfig& config, json& results) {
   const size_t nl = o.lengths.size(), nd = o.depths.size();
@@ -73,8 +81,8 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
   for (size_t p = 0; p < o.policies.size(); ++p) {
     const std::string& attn = cells[p * nl * nd].attn;
     if (!e.json) {
-      std::printf("\n%s, attention %s (%lld samples per cell, seed %llu)\n| %6s |", task_name(o.task), attn.c_str(),
-                  static_cast<long long>(o.samples), static_cast<unsigned long long>(o.seed), "length");
+      std::printf("\n%s, attention %s (%s samples per cell, seed %llu)\n| %6s |", task_name(o.task), attn.c_str(),
+                  samples_text(o).c_str(), static_cast<unsigned long long>(o.seed), "length");
       for (int64_t d : o.depths)
         std::printf(" %6s |", d == kRandomDepth ? "random" : ("d" + std::to_string(d)).c_str());
       std::printf(" %5s | %13s |\n|-------:|", "mean", "KV read/token");
@@ -83,7 +91,7 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
     }
     Heatmap h;
     h.title = std::string(task_name(o.task)) + " accuracy: " + e.model_name + ", " + attn;
-    h.subtitle = std::to_string(o.samples) + " samples per cell, seed " + std::to_string(o.seed) + ", KV cache " +
+    h.subtitle = samples_text(o) + " samples per cell, seed " + std::to_string(o.seed) + ", KV cache " +
                  e.cache_type;
     h.x_title = "context length (tokens)";
     h.y_title = random ? "needle depth" : "needle depth (% of the haystack)";
@@ -121,10 +129,13 @@ void run_retrieval_task(const EvalSetup& e, Transformer& tf, const std::string& 
   // Fail on a too-short length before any model time is spent.
   for (int64_t len : o.lengths) builder.build(o.task, o.seed, len, o.depths[0], 0);
   double work = 0;
-  for (int64_t len : o.lengths) work += static_cast<double>(len);
-  const int64_t per_length = static_cast<int64_t>(o.depths.size() * o.policies.size()) * o.samples;
-  Progress progress("prompts", per_length * static_cast<int64_t>(o.lengths.size()),
-                    work * static_cast<double>(per_length));
+  int64_t prompts = 0;
+  for (size_t l = 0; l < o.lengths.size(); ++l) {
+    const int64_t runs = static_cast<int64_t>(o.depths.size() * o.policies.size()) * o.samples[l];
+    prompts += runs;
+    work += static_cast<double>(runs) * static_cast<double>(o.lengths[l]);
+  }
+  Progress progress("prompts", prompts, work);
   const auto cells = run_retrieval(tf, builder, o, &progress);
   progress.finish();
   report_retrieval(e, o, cells, tf.model().config(), results);
@@ -256,8 +267,8 @@ std::string default_haystack() {
 
 int eval_command(int argc, char** argv) {
   EvalSetup e;
-  std::string task = "passkey", lengths_text, depths_text, haystack_path, pieces = "separate";
-  int64_t samples = 10, threads = std::max(1u, std::thread::hardware_concurrency()), tokens = 0, segment = 1024;
+  std::string task = "passkey", lengths_text, depths_text, haystack_path, pieces = "separate", samples_list = "10";
+  int64_t threads = std::max(1u, std::thread::hardware_concurrency()), tokens = 0, segment = 1024;
   bool random_depth = false, no_plots = false;
   Args args("sieve eval -m MODEL --task passkey|niah|niah-multikey|ppl|ppl-stream [options]",
             "Measures retrieval accuracy or perplexity as EVALUATION.md defines them; several --attn compare\n"
@@ -267,7 +278,8 @@ int eval_command(int argc, char** argv) {
   args.option("--lengths", "LIST", "prompt / window lengths in tokens (default 1024,2048,4096; ppl: 1024)", &lengths_text);
   args.option("--depths", "LIST", "needle depths in % of the hay (default 0,10,...,100)", &depths_text);
   args.flag("--random-depth", "a random needle depth for every sample instead of a depth grid", &random_depth);
-  args.option("--samples", "N", "prompts per (length, depth) cell (default 10)", &samples);
+  args.option("--samples", "N[,N...]", "prompts per (length, depth) cell, or one count per length (default 10)",
+              &samples_list);
   args.option("--seed", "S", "seed of the prompts: the same seed, the same prompts (default 0)", &e.seed);
   args.repeated("--attn", "SPEC", "attention policy, repeatable (default full), e.g. streaming:sink=4,window=2000; policies:\n" + policy_help(), &e.policies);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &e.cache_type);
@@ -286,7 +298,6 @@ int eval_command(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   if (e.model_path.empty()) throw Error("no model: give -m PATH");
   if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
-  if (samples < 1 || samples > 1000000) throw Error("--samples must be between 1 and 1000000");
   if (random_depth && !depths_text.empty()) throw Error("give either --depths or --random-depth, not both");
   if (segment < 1) throw Error("--segment must be positive");
   if (tokens < 0) throw Error("--tokens must not be negative");
@@ -299,6 +310,13 @@ int eval_command(int argc, char** argv) {
       parse_int_list(lengths_text.empty() ? (e.task == Task::Ppl ? "1024" : "1024,2048,4096") : lengths_text, "--lengths");
   for (int64_t len : lengths)
     if (len < 2 || len > (int64_t{1} << 22)) throw Error("--lengths: " + std::to_string(len) + " is out of range");
+  std::vector<int64_t> samples = parse_int_list(samples_list, "--samples");
+  if (samples.size() == 1) samples.assign(lengths.size(), samples[0]);
+  if (samples.size() != lengths.size())
+    throw Error("--samples: give one count, or one per length (" + std::to_string(lengths.size()) + "), not " +
+                std::to_string(samples.size()));
+  for (int64_t n : samples)
+    if (n < 1 || n > 1000000) throw Error("--samples must be between 1 and 1000000");
   std::vector<int64_t> depths{kRandomDepth};
   if (!random_depth) depths = parse_int_list(depths_text.empty() ? "0,10,20,30,40,50,60,70,80,90,100" : depths_text, "--depths");
   for (int64_t d : depths)
@@ -318,9 +336,8 @@ int eval_command(int argc, char** argv) {
 
   json results = json::array();
   if (is_retrieval(e.task)) {
-    if (samples < 10)
-      std::fprintf(stderr, "sieve eval: note: %lld samples per cell; EVALUATION.md asks for at least 10\n",
-                   static_cast<long long>(samples));
+    if (*std::min_element(samples.begin(), samples.end()) < 10)
+      std::fprintf(stderr, "sieve eval: note: fewer than 10 samples per cell; EVALUATION.md asks for at least 10\n");
     RetrievalOptions o;
     o.task = e.task, o.seed = e.seed, o.lengths = lengths, o.depths = depths, o.samples = samples;
     o.policies = e.policies, o.kv_type = kv;

@@ -37,7 +37,7 @@ std::vector<RetrievalCell> run_retrieval(Transformer& tf, const PromptBuilder& p
   KvCache cache(tf.cache_shape(o.kv_type));
   for (size_t l = 0; l < n_len; ++l)
     for (size_t d = 0; d < n_depth; ++d)
-      for (int64_t s = 0; s < o.samples; ++s) {
+      for (int64_t s = 0; s < o.samples[l]; ++s) {
         const Prompt prompt = prompts.build(o.task, o.seed, o.lengths[l], o.depths[d], s);
         for (size_t p = 0; p < o.policies.size(); ++p) {
           // A fresh policy per prompt: policies may keep per-sequence state.

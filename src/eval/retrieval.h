@@ -24,7 +24,7 @@ struct RetrievalOptions {
   uint64_t seed = 0;
   std::vector<int64_t> lengths;
   std::vector<int64_t> depths;  // 0..100, or one kRandomDepth
-  int64_t samples = 10;
+  std::vector<int64_t> samples;  // prompts per (length, depth) cell, one entry per length
   std::vector<std::string> policies;  // specs
   KvType kv_type = KvType::F16;
   int max_new_tokens = 12;
