@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "attention/attention_kernel.h"
 #include "attention/full_attention.h"
 #include "support/simd_targets.h"
 
@@ -82,6 +83,47 @@ TEST(AttentionKernel, MatchesFloat64ReferenceOnEveryTargetAndType) {
     for (KvType type : {KvType::F32, KvType::F16, KvType::BF16, KvType::Q8_0})
       for (const Case& c : cases)
         for (int threads : {1, 3}) check(c, type, threads);
+  });
+}
+
+// score_spans: raw q.k for every slot of odd spans (inside, across and at the
+// ends of pages), in span order, against float64 dots of the read-back keys.
+TEST(AttentionKernel, ScoreSpansMatchesFloat64OnEveryTargetAndType) {
+  const int64_t hd = 96, context = 300, n_rows = 5;
+  const std::vector<SlotSpan> spans = {{3, 17}, {60, 131}, {299, 300}, {128, 129}, {0, 1}};
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  testing::for_each_simd_target([&](int64_t) {
+    for (KvType type : {KvType::F32, KvType::F16, KvType::BF16, KvType::Q8_0}) {
+      KvCache cache({1, 2, hd, 64, type});
+      std::vector<int64_t> pos(context);
+      for (int64_t i = 0; i < context; ++i) pos[i] = i;
+      cache.append_slots(pos.data(), context);
+      std::vector<float> k(2 * hd), v(2 * hd);
+      for (int64_t i = 0; i < context; ++i) {
+        for (float& x : k) x = nd(rng);
+        for (float& x : v) x = nd(rng);
+        cache.write(0, i, k.data(), v.data());
+      }
+      std::vector<float> q(n_rows * hd);
+      for (float& x : q) x = nd(rng);
+      int64_t n_slots = 0;
+      for (const SlotSpan& sp : spans) n_slots += sp.end - sp.begin;
+      std::vector<float> scores(n_rows * n_slots), scratch(attention_scratch_floats(cache.shape(), n_rows));
+      score_spans(cache, 0, 1, spans.data(), static_cast<int64_t>(spans.size()), q.data(), n_rows, scores.data(),
+                  scratch.data());
+      std::vector<float> key(hd);
+      int64_t col = 0;
+      for (const SlotSpan& sp : spans)
+        for (int64_t j = sp.begin; j < sp.end; ++j, ++col) {
+          cache.read_key(0, 1, j, key.data());
+          for (int64_t r = 0; r < n_rows; ++r) {
+            double want = 0;
+            for (int64_t d = 0; d < hd; ++d) want += static_cast<double>(q[r * hd + d]) * key[d];
+            EXPECT_NEAR(scores[r * n_slots + col], want, 1e-4) << kv_type_name(type) << " slot " << j;
+          }
+        }
+    }
   });
 }
 

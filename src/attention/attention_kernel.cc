@@ -24,6 +24,7 @@ using DF = hn::ScalableTag<float>;
 
 // Converts the first n slots of a page's keys (transposed: d-major, page_size
 // apart) and values (row-major) to float32 scratch in the same layouts.
+// v may be null: keys only.
 void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t page, int64_t n, float* kt,
                   float* v) {
   const KvCacheShape& s = cache.shape();
@@ -50,7 +51,7 @@ void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t 
     // Whole key block (n rounded up to the vector width stays inside the page).
     const int64_t cols = std::min(ps, (n + N - 1) / N * N);
     for (int64_t d = 0; d < hd; ++d) convert(kb + d * ps * 2, kt + d * ps, cols);
-    convert(vb, v, n * hd);
+    if (v) convert(vb, v, n * hd);
     return;
   }
   // q8_0: keys and values row by row, keys scattered into the transposed layout.
@@ -58,7 +59,7 @@ void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t 
   for (int64_t j = 0; j < n; ++j) {
     cache.read_key(layer, kv_head, page * ps + j, row);
     for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = row[d];
-    cache.read_value(layer, kv_head, page * ps + j, v + j * hd);
+    if (v) cache.read_value(layer, kv_head, page * ps + j, v + j * hd);
   }
   for (int64_t j = n; j < std::min(ps, (n + N - 1) / N * N); ++j)
     for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = 0.0f;
@@ -223,6 +224,34 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
   }
 }
 
+void ScoreSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
+                const float* q, int64_t n_rows, float* scores, float* scratch) {
+  const KvCacheShape& s = cache.shape();
+  const int64_t hd = s.head_dim, ps = s.page_size;
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  int64_t n_slots = 0;
+  for (int64_t si = 0; si < n_spans; ++si) n_slots += spans[si].end - spans[si].begin;
+  float* kt = scratch;       // hd x ps
+  float* p = kt + hd * ps;   // n_rows x ps
+  int64_t col = 0;           // output column of the current page's first visible slot
+  for (int64_t si = 0; si < n_spans; ++si) {
+    for (int64_t page = spans[si].begin / ps; page * ps < spans[si].end; ++page) {
+      const int64_t base = page * ps;
+      const int64_t j0 = std::max(spans[si].begin, base) - base;
+      const int64_t j1 = std::min(spans[si].end, base + ps) - base;
+      if (j1 <= j0) continue;
+      const float* kpage = kt;
+      if (s.type == KvType::F32) kpage = reinterpret_cast<const float*>(cache.key_block(layer, kv_head, page));
+      else convert_page(cache, layer, kv_head, page, j1, kt, nullptr);
+      score_page(q, n_rows, hd, kpage, ps, std::min(ps, (j1 + N - 1) / N * N), p);
+      for (int64_t r = 0; r < n_rows; ++r)
+        std::copy(p + r * ps + j0, p + r * ps + j1, scores + r * n_slots + col);
+      col += j1 - j0;
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace sieve
 HWY_AFTER_NAMESPACE();
@@ -231,6 +260,12 @@ HWY_AFTER_NAMESPACE();
 namespace sieve {
 
 HWY_EXPORT(AttendSpans);
+HWY_EXPORT(ScoreSpans);
+
+void score_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
+                 const float* q, int64_t n_rows, float* scores, float* scratch) {
+  HWY_DYNAMIC_DISPATCH(ScoreSpans)(cache, layer, kv_head, spans, n_spans, q, n_rows, scores, scratch);
+}
 
 int64_t attention_scratch_floats(const KvCacheShape& shape, int64_t n_rows) {
   return 2 * shape.head_dim * shape.page_size + n_rows * shape.page_size;

@@ -31,6 +31,13 @@ int64_t attention_scratch_floats(const KvCacheShape& shape, int64_t n_rows);
 void attend_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
                   AttentionRows& rows, float* scratch);
 
+// Raw scores q_r . k_j of n_rows queries (as given: rotate and scale them
+// first) against every slot of the spans, in span order: scores is n_rows x
+// (total slots of the spans). For policies that select what to read. Needs
+// attention_scratch_floats(shape, n_rows) floats of scratch.
+void score_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
+                 const float* q, int64_t n_rows, float* scores, float* scratch);
+
 // Folds state b into state a (both for the same rows): the softmax over the
 // union of the slots each has seen.
 void merge_softmax_state(float& m_a, float& l_a, float* acc_a, float m_b, float l_b, const float* acc_b,

@@ -15,6 +15,10 @@ void AttentionPolicy::count_read(const AttentionInput& in, double slots_all_head
   stats_.bytes_read += slots_all_heads * 2.0 * static_cast<double>(in.cache.row_bytes());
 }
 
+void AttentionPolicy::count_extra_bytes(const AttentionInput& in, double bytes) {
+  if (in.n_q == 1) stats_.bytes_read += bytes;
+}
+
 std::string policy_help() {
   return "  full                                 exact attention over the whole cache\n"
          "  streaming:sink=4,window=2000         StreamingLLM: attention sinks + recent window, evicting the rest\n";

@@ -38,7 +38,8 @@ struct AttentionInput {
 struct ReadStats {
   int64_t decoded_tokens = 0;
   double slots_read = 0;  // per layer and KV head, summed over decoded tokens
-  double bytes_read = 0;  // K and V bytes, all layers and heads, summed over decoded tokens
+  double bytes_read = 0;  // K and V bytes (and the summaries a policy reads to select them), all layers
+                          // and heads, summed over decoded tokens
 
   double slots_per_token(int64_t n_layers, int64_t n_kv_heads) const {
     return decoded_tokens ? slots_read / static_cast<double>(decoded_tokens * n_layers * n_kv_heads) : 0;
@@ -67,6 +68,9 @@ class AttentionPolicy {
   // Records what one layer's attention read for a decoded token (prefill
   // batches are not counted): slots summed over the KV heads.
   void count_read(const AttentionInput& in, double slots_all_heads);
+  // Records other bytes a decoded token's attention read besides K/V slots:
+  // page summaries, representative keys, scoring passes.
+  void count_extra_bytes(const AttentionInput& in, double bytes);
 
   ReadStats stats_;
 };

@@ -6,21 +6,29 @@
 #include <limits>
 
 #include "kernels/ops.h"
+#include "util/error.h"
 
 namespace sieve {
 namespace {
 
-constexpr int64_t kQueryBlock = 16;
-
 struct Scratch {
   std::vector<Segment> segments;
-  std::vector<float> q, m, l, acc, kernel, cos, sin;
-  std::vector<int64_t> begin, limit;
+  // Query rows are head-major within a block: row g * n_tokens + i is query
+  // head g of the group for token t0 + i, so one head's rows are contiguous.
+  std::vector<float> q, m, l, acc, kernel, cos, sin, key, value;
+  std::vector<int64_t> begin, limit, no_positions;
+  KvCache gathered{KvCacheShape{1, 1, 1, 64, KvType::F32}};
 };
 
 Scratch& thread_scratch() {
   thread_local Scratch s;
   return s;
+}
+
+int64_t span_slots(const Segment& seg) {
+  int64_t n = 0;
+  for (const SlotSpan& s : seg.spans) n += s.end - s.begin;
+  return n;
 }
 
 // Slots of the spans inside [begin, limit).
@@ -30,20 +38,49 @@ int64_t visible_slots(const Segment& seg, int64_t begin, int64_t limit) {
   return n;
 }
 
+// Copies a segment's slots (span order) into sc.gathered, each key re-rotated
+// from its cached position to seg.key_positions.
+void gather(const AttentionInput& in, int64_t kv_head, const Segment& seg, Scratch& sc) {
+  const KvCacheShape& shape = in.cache.shape();
+  const int64_t hd = shape.head_dim, n = span_slots(seg);
+  if (static_cast<int64_t>(seg.key_positions.size()) != n)
+    throw Error("internal: a gathered attention segment needs one key position per slot");
+  if (sc.gathered.shape().head_dim != hd || sc.gathered.shape().page_size != shape.page_size)
+    sc.gathered = KvCache(KvCacheShape{1, 1, hd, shape.page_size, KvType::F32});
+  sc.gathered.clear();
+  sc.no_positions.assign(static_cast<size_t>(n), 0);  // the scratch's own positions are not used
+  sc.gathered.append_slots(sc.no_positions.data(), n);
+  sc.key.resize(hd);
+  sc.value.resize(hd);
+  const auto& positions = in.cache.positions();
+  int64_t j = 0;
+  for (const SlotSpan& span : seg.spans)
+    for (int64_t slot = span.begin; slot < span.end; ++slot, ++j) {
+      in.cache.read_key(in.layer, kv_head, slot, sc.key.data());
+      in.cache.read_value(in.layer, kv_head, slot, sc.value.data());
+      const double delta = seg.key_positions[j] - static_cast<double>(positions[slot]);
+      if (delta != 0) {
+        in.rope.angles(delta, sc.cos.data(), sc.sin.data());
+        kernels::rope_apply(sc.key.data(), sc.cos.data(), sc.sin.data(), hd, in.rope.interleaved());
+      }
+      sc.gathered.write(0, j, sc.key.data(), sc.value.data());
+    }
+}
+
 }  // namespace
 
 double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, float* out) {
   const KvCacheShape& shape = in.cache.shape();
   const int64_t hd = shape.head_dim, n_kv = shape.n_kv_heads, group = in.n_heads / n_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t n_blocks = (in.n_q + kQueryBlock - 1) / kQueryBlock;
+  const int64_t n_blocks = (in.n_q + kSegmentQueryBlock - 1) / kSegmentQueryBlock;
   std::atomic<int64_t> slots_read{0};
 
   in.pool.parallel_for(n_kv * n_blocks, 1, [&](int, int64_t item_begin, int64_t item_end) {
     Scratch& sc = thread_scratch();
     for (int64_t item = item_begin; item < item_end; ++item) {
-      const int64_t kvh = item / n_blocks, t0 = (item % n_blocks) * kQueryBlock;
-      const int64_t t1 = std::min(in.n_q, t0 + kQueryBlock), n_rows = (t1 - t0) * group;
+      const int64_t kvh = item / n_blocks, t0 = (item % n_blocks) * kSegmentQueryBlock;
+      const int64_t t1 = std::min(in.n_q, t0 + kSegmentQueryBlock), nt = t1 - t0, n_rows = nt * group;
       sc.segments.clear();
       plan(kvh, t0, t1, sc.segments);
       sc.q.resize(n_rows * hd);
@@ -57,30 +94,41 @@ double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, flo
       sc.sin.resize(hd / 2);
       int64_t read = 0;
       for (const Segment& seg : sc.segments) {
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t i = t - t0;
+        const int64_t g0 = seg.head < 0 ? 0 : seg.head, g1 = seg.head < 0 ? group : seg.head + 1;
+        const bool gathered = !seg.key_positions.empty();
+        for (int64_t i = 0; i < nt; ++i) {
           in.rope.angles(seg.q_position[i], sc.cos.data(), sc.sin.data());
-          for (int64_t g = 0; g < group; ++g) {
-            const int64_t r = i * group + g;
+          for (int64_t g = g0; g < g1; ++g) {
+            const int64_t r = g * nt + i;
             float* qr = sc.q.data() + r * hd;
-            const float* src = in.q + (t * in.n_heads + kvh * group + g) * hd;
+            const float* src = in.q + ((t0 + i) * in.n_heads + kvh * group + g) * hd;
             std::copy(src, src + hd, qr);
             kernels::rope_apply(qr, sc.cos.data(), sc.sin.data(), hd, in.rope.interleaved());
             for (int64_t d = 0; d < hd; ++d) qr[d] *= scale;
             sc.begin[r] = seg.begin[i];
             sc.limit[r] = seg.limit[i];
           }
-          if (in.n_q == 1) read += visible_slots(seg, seg.begin[i], seg.limit[i]);
+          if (in.n_q == 1 && !gathered) read += visible_slots(seg, seg.begin[i], seg.limit[i]);
         }
-        AttentionRows rows{sc.q.data(), n_rows, sc.limit.data(), sc.begin.data(),
-                           sc.m.data(), sc.l.data(), sc.acc.data()};
-        attend_spans(in.cache, in.layer, kvh, seg.spans.data(), static_cast<int64_t>(seg.spans.size()), rows,
-                     sc.kernel.data());
+        const int64_t r0 = g0 * nt, rows_here = (g1 - g0) * nt;
+        AttentionRows rows{sc.q.data() + r0 * hd, rows_here, sc.limit.data() + r0, sc.begin.data() + r0,
+                           sc.m.data() + r0, sc.l.data() + r0, sc.acc.data() + r0 * hd};
+        if (gathered) {
+          gather(in, kvh, seg, sc);
+          const int64_t n = sc.gathered.size();
+          if (in.n_q == 1) read += n;
+          const SlotSpan all{0, n};
+          attend_spans(sc.gathered, 0, 0, &all, 1, rows, sc.kernel.data());
+        } else {
+          attend_spans(in.cache, in.layer, kvh, seg.spans.data(), static_cast<int64_t>(seg.spans.size()), rows,
+                       sc.kernel.data());
+        }
       }
-      for (int64_t r = 0; r < n_rows; ++r) {
-        const int64_t t = t0 + r / group, h = kvh * group + r % group;
-        finish_softmax_row(sc.l[r], sc.acc.data() + r * hd, hd, out + (t * in.n_heads + h) * hd);
-      }
+      for (int64_t g = 0; g < group; ++g)
+        for (int64_t i = 0; i < nt; ++i) {
+          const int64_t r = g * nt + i, h = kvh * group + g;
+          finish_softmax_row(sc.l[r], sc.acc.data() + r * hd, hd, out + ((t0 + i) * in.n_heads + h) * hd);
+        }
       slots_read += read;
     }
   });
