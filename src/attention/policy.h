@@ -55,6 +55,9 @@ class AttentionPolicy {
   virtual std::string spec() const = 0;
   // Writes n_q x n_heads x head_dim attention outputs.
   virtual void attend(const AttentionInput& in, float* out) = 0;
+  // A copy with the same per-sequence state (summaries, selections, stats),
+  // to go with a copy of the cache: a snapshot of a sequence.
+  virtual std::unique_ptr<AttentionPolicy> clone() const = 0;
   // Called after a forward batch has run every layer: the place to evict.
   virtual void end_batch(KvCache& cache) {}
   // Whether the policy bounds the cache by evicting; such a policy can run

@@ -24,6 +24,7 @@ class StreamingPolicy : public AttentionPolicy {
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
   void end_batch(KvCache& cache) override;
+  std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<StreamingPolicy>(*this); }
   bool evicts() const override { return true; }
 
   int64_t sink() const { return sink_; }

@@ -58,9 +58,11 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
       std::vector<int32_t> fill = random_tokens(depth, c.vocab_size, 1234);
       tf.forward(fill.data(), depth, cache, logits.data(), false, fill_policy.get());
     }
-    // Each repetition starts from the filled cache: rolled back by truncation,
-    // or, for policies that evict (and so change what the fill left), copied.
+    // Each repetition starts from the filled cache and the policy's state
+    // after the fill (a clone): the cache rolled back by truncation, or, for
+    // policies that evict (and so change what the fill left), copied.
     const int64_t filled = cache.size();
+    fill_policy->reset_stats();
     std::unique_ptr<KvCache> snapshot;
     if (fill_policy->evicts()) snapshot = std::make_unique<KvCache>(cache);
     struct Test {
@@ -84,7 +86,7 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
       for (int rep = -1; rep < o.repetitions; ++rep) {
         if (snapshot) cache = *snapshot;
         else cache.truncate(filled);
-        policy = make_policy(o.attn, c);
+        policy = fill_policy->clone();
         auto t0 = std::chrono::steady_clock::now();
         if (t.decode) {
           for (int64_t i = 0; i < t.n; ++i) tf.forward(&tokens[i], 1, cache, logits.data(), false, policy.get());
