@@ -10,6 +10,9 @@ void rms_norm(const float* x, const float* weight, int64_t n, float eps, float* 
 void silu_mul(float* gate, const float* up, int64_t n);
 // x[i] += y[i]
 void add_inplace(float* x, const float* y, int64_t n);
+// IEEE half conversions of n values (round to nearest even), vectorised.
+void f32_to_f16_row(const float* x, uint16_t* out, int64_t n);
+void f16_to_f32_row(const uint16_t* x, float* out, int64_t n);
 // In-place softmax over n values; returns nothing, handles -inf entries.
 void softmax(float* x, int64_t n);
 

@@ -3,11 +3,14 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/ops.h"
 #include "util/error.h"
 #include "util/half.h"
 
 namespace sieve {
 namespace {
+
+constexpr int64_t kMaxHeadDim = 1024;
 
 size_t element_bytes(KvType t) { return t == KvType::F32 ? 4 : 2; }
 
@@ -75,6 +78,9 @@ const char* kv_type_name(KvType t) {
 KvCache::KvCache(const KvCacheShape& shape) : shape_(shape), pages_(shape.n_layers) {
   if (shape.page_size <= 0 || shape.head_dim <= 0 || shape.n_kv_heads <= 0 || shape.n_layers <= 0)
     throw Error("internal: bad KV cache shape");
+  if (shape.head_dim > kMaxHeadDim)
+    throw Error("KV cache: head dimension " + std::to_string(shape.head_dim) + " is above the supported " +
+                std::to_string(kMaxHeadDim));
   if (shape.page_size % 16 != 0) throw Error("KV cache page size must be a multiple of 16");
   if (shape.type == KvType::Q8_0 && shape.head_dim % 32 != 0)
     throw Error("KV cache type q8_0 needs a head dimension divisible by 32 (the model's is " +
@@ -128,6 +134,14 @@ void KvCache::write(int64_t layer, int64_t slot, const float* k, const float* v)
       quantize_q8_0(v + h * hd, hd, vb);
       continue;
     }
+    if (shape_.type == KvType::F16) {
+      uint16_t halves[kMaxHeadDim];
+      kernels::f32_to_f16_row(k + h * hd, halves, hd);
+      for (int64_t d = 0; d < hd; ++d) std::memcpy(kb + (d * ps + j) * 2, &halves[d], 2);
+      kernels::f32_to_f16_row(v + h * hd, halves, hd);
+      std::memcpy(vb, halves, hd * 2);
+      continue;
+    }
     const size_t es = element_bytes(shape_.type);
     for (int64_t d = 0; d < hd; ++d) {
       store_element(shape_.type, kb + (d * ps + j) * es, k[h * hd + d]);
@@ -141,6 +155,11 @@ void KvCache::read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out)
   const uint8_t* kb = key_block(layer, kv_head, slot / ps);
   const int64_t j = slot % ps;
   if (shape_.type == KvType::Q8_0) return dequantize_q8_0(kb + j * row_bytes_, hd, out);
+  if (shape_.type == KvType::F16) {
+    uint16_t halves[kMaxHeadDim];
+    for (int64_t d = 0; d < hd; ++d) std::memcpy(&halves[d], kb + (d * ps + j) * 2, 2);
+    return kernels::f16_to_f32_row(halves, out, hd);
+  }
   const size_t es = element_bytes(shape_.type);
   for (int64_t d = 0; d < hd; ++d) out[d] = load_element(shape_.type, kb + (d * ps + j) * es);
 }
@@ -149,6 +168,11 @@ void KvCache::read_value(int64_t layer, int64_t kv_head, int64_t slot, float* ou
   const int64_t hd = shape_.head_dim;
   const uint8_t* vb = value_block(layer, kv_head, slot / shape_.page_size) + (slot % shape_.page_size) * row_bytes_;
   if (shape_.type == KvType::Q8_0) return dequantize_q8_0(vb, hd, out);
+  if (shape_.type == KvType::F16) {
+    uint16_t halves[kMaxHeadDim];
+    std::memcpy(halves, vb, hd * 2);
+    return kernels::f16_to_f32_row(halves, out, hd);
+  }
   const size_t es = element_bytes(shape_.type);
   for (int64_t d = 0; d < hd; ++d) out[d] = load_element(shape_.type, vb + d * es);
 }
