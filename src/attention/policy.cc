@@ -1,6 +1,7 @@
 #include "attention/policy.h"
 
 #include "attention/full_policy.h"
+#include "attention/infllm_policy.h"
 #include "attention/policy_spec.h"
 #include "attention/streaming_policy.h"
 #include "model/config.h"
@@ -21,7 +22,10 @@ void AttentionPolicy::count_extra_bytes(const AttentionInput& in, double bytes) 
 
 std::string policy_help() {
   return "  full                                 exact attention over the whole cache\n"
-         "  streaming:sink=4,window=2000         StreamingLLM: attention sinks + recent window, evicting the rest\n";
+         "  streaming:sink=4,window=2000         StreamingLLM: attention sinks + recent window, evicting the rest\n"
+         "  infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32\n"
+         "                                       InfLLM: initial tokens + local window + top-k memory blocks per chunk,\n"
+         "                                       memory at distance `local`, blocks offloaded with an LRU of cache_blocks\n";
 }
 
 std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
@@ -31,8 +35,10 @@ std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const Mode
     return std::make_unique<FullPolicy>();
   }
   if (spec.name() == "streaming") return StreamingPolicy::from_spec(spec);
+  if (spec.name() == "infllm") return InfLLMPolicy::from_spec(spec, config);
   throw Error("unknown attention policy '" + spec.name() +
-              "' (valid policies: full, streaming:sink=4,window=2000; see --help)");
+              "' (valid policies: full, streaming:sink=4,window=2000, "
+              "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32; see --help)");
 }
 
 }  // namespace sieve
