@@ -1,8 +1,10 @@
 #include "attention/policy.h"
 
 #include "attention/full_policy.h"
+#include "attention/longheads_policy.h"
 #include "attention/policy_spec.h"
 #include "attention/streaming_policy.h"
+#include "attention/tokenselect_policy.h"
 #include "model/config.h"
 #include "util/error.h"
 
@@ -21,7 +23,11 @@ void AttentionPolicy::count_extra_bytes(const AttentionInput& in, double bytes) 
 
 std::string policy_help() {
   return "  full                                 exact attention over the whole cache\n"
-         "  streaming:sink=4,window=2000         StreamingLLM: attention sinks + recent window, evicting the rest\n";
+         "  streaming:sink=4,window=2000         StreamingLLM: attention sinks + recent window, evicting the rest\n"
+         "  tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1  TokenSelect: top-k tokens by "
+         "per-head softmax votes + initial + local, contiguous positions; reuse=1: Selection Cache\n"
+         "  longheads:chunk=256,chunks=<trained length/chunk>  LongHeads: each query head reads chunk 0, its top "
+         "chunks and the local chunks, chunks x chunk tokens at contiguous positions\n";
 }
 
 std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
@@ -31,8 +37,12 @@ std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const Mode
     return std::make_unique<FullPolicy>();
   }
   if (spec.name() == "streaming") return StreamingPolicy::from_spec(spec);
+  if (spec.name() == "tokenselect") return TokenSelectPolicy::from_spec(spec);
+  if (spec.name() == "longheads") return LongHeadsPolicy::from_spec(spec, config);
   throw Error("unknown attention policy '" + spec.name() +
-              "' (valid policies: full, streaming:sink=4,window=2000; see --help)");
+              "' (valid policies: full, streaming:sink=4,window=2000, "
+              "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1, "
+              "longheads:chunk=256,chunks=<trained length/chunk>; see --help)");
 }
 
 }  // namespace sieve
