@@ -2,8 +2,10 @@
 
 #include "attention/full_policy.h"
 #include "attention/infllm_policy.h"
+#include "attention/longheads_policy.h"
 #include "attention/policy_spec.h"
 #include "attention/streaming_policy.h"
+#include "attention/tokenselect_policy.h"
 #include "model/config.h"
 #include "util/error.h"
 
@@ -26,6 +28,10 @@ std::string policy_help() {
          "  infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32\n"
          "                                       InfLLM: initial tokens + local window + top-k memory blocks per chunk,\n"
          "                                       memory at distance `local`, blocks offloaded with an LRU of cache_blocks\n";
+         "  tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1  TokenSelect: top-k tokens by "
+         "per-head softmax votes + initial + local, contiguous positions; reuse=1: Selection Cache\n"
+         "  longheads:chunk=256,chunks=<trained length/chunk>  LongHeads: each query head reads chunk 0, its top "
+         "chunks and the local chunks, chunks x chunk tokens at contiguous positions\n";
 }
 
 std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
@@ -39,6 +45,12 @@ std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const Mode
   throw Error("unknown attention policy '" + spec.name() +
               "' (valid policies: full, streaming:sink=4,window=2000, "
               "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32; see --help)");
+  if (spec.name() == "tokenselect") return TokenSelectPolicy::from_spec(spec);
+  if (spec.name() == "longheads") return LongHeadsPolicy::from_spec(spec, config);
+  throw Error("unknown attention policy '" + spec.name() +
+              "' (valid policies: full, streaming:sink=4,window=2000, "
+              "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1, "
+              "longheads:chunk=256,chunks=<trained length/chunk>; see --help)");
 }
 
 }  // namespace sieve
