@@ -2,6 +2,8 @@
 
 #include "attention/full_policy.h"
 #include "attention/policy_spec.h"
+#include "attention/quest_policy.h"
+#include "attention/recycled_policy.h"
 #include "attention/streaming_policy.h"
 #include "model/config.h"
 #include "util/error.h"
@@ -21,7 +23,9 @@ void AttentionPolicy::count_extra_bytes(const AttentionInput& in, double bytes) 
 
 std::string policy_help() {
   return "  full                                 exact attention over the whole cache\n"
-         "  streaming:sink=4,window=2000         StreamingLLM: attention sinks + recent window, evicting the rest\n";
+         "  streaming:sink=4,window=2000         StreamingLLM: attention sinks + recent window, evicting the rest\n"
+         "  quest:page=16,budget=1024,dense_layers=2  Quest: per query head, the pages of highest key min/max bound within the token budget\n"
+         "  recycled:budget=1024,stride=50,dynamic=0,threshold=0.8  Recycled Attention: full attention every `stride` steps, else the top `budget` slots of the last full one (dynamic=1: stride 5, full when query similarity < threshold)\n";
 }
 
 std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
@@ -31,8 +35,11 @@ std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const Mode
     return std::make_unique<FullPolicy>();
   }
   if (spec.name() == "streaming") return StreamingPolicy::from_spec(spec);
+  if (spec.name() == "quest") return QuestPolicy::from_spec(spec);
+  if (spec.name() == "recycled") return RecycledPolicy::from_spec(spec);
   throw Error("unknown attention policy '" + spec.name() +
-              "' (valid policies: full, streaming:sink=4,window=2000; see --help)");
+              "' (valid policies: full, streaming:sink=4,window=2000, quest:page=16,budget=1024,dense_layers=2, "
+              "recycled:budget=1024,stride=50,dynamic=0,threshold=0.8; see --help)");
 }
 
 }  // namespace sieve
