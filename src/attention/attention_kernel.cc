@@ -22,11 +22,13 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
 
-// Converts the first n slots of a page's keys (transposed: d-major, page_size
-// apart) and values (row-major) to float32 scratch in the same layouts.
-// v may be null: keys only.
-void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t page, int64_t n, float* kt,
-                  float* v) {
+// Converts slots [j0, n) of a page's keys (transposed: d-major, page_size
+// apart) and values (row-major) to float32 scratch in the same layouts, at
+// their own columns/rows. Key columns are converted from j0 rounded down to
+// the vector width (what score_page reads), so a short span costs what it
+// holds, not the page before it. v may be null: keys only.
+void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t page, int64_t j0, int64_t n,
+                  float* kt, float* v) {
   const KvCacheShape& s = cache.shape();
   const int64_t hd = s.head_dim, ps = s.page_size;
   const DF df;
@@ -48,15 +50,17 @@ void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t 
         for (; i < count; ++i) dst[i] = bf16_to_f32(reinterpret_cast<const uint16_t*>(src)[i]);
       }
     };
-    // Whole key block (n rounded up to the vector width stays inside the page).
-    const int64_t cols = std::min(ps, (n + N - 1) / N * N);
-    for (int64_t d = 0; d < hd; ++d) convert(kb + d * ps * 2, kt + d * ps, cols);
-    if (v) convert(vb, v, n * hd);
+    // Key columns [c0, n rounded up to the vector width): stays inside the page.
+    const int64_t c0 = j0 / N * N, cols = std::min(ps, (n + N - 1) / N * N);
+    for (int64_t d = 0; d < hd; ++d) convert(kb + (d * ps + c0) * 2, kt + d * ps + c0, cols - c0);
+    if (v) convert(vb + j0 * hd * 2, v + j0 * hd, (n - j0) * hd);
     return;
   }
   // q8_0: keys and values row by row, keys scattered into the transposed layout.
   float row[1024];
-  for (int64_t j = 0; j < n; ++j) {
+  for (int64_t j = j0 / N * N; j < j0; ++j)
+    for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = 0.0f;
+  for (int64_t j = j0; j < n; ++j) {
     cache.read_key(layer, kv_head, page * ps + j, row);
     for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = row[d];
     if (v) cache.read_value(layer, kv_head, page * ps + j, v + j * hd);
@@ -65,16 +69,16 @@ void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t 
     for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = 0.0f;
 }
 
-// scores[r][j] = q_r . k_j for r < n_rows, j < n_cols (a multiple of the
-// vector width). Four rows at a time share each key vector load.
-void score_page(const float* q, int64_t n_rows, int64_t hd, const float* kt, int64_t ps, int64_t n_cols,
+// scores[r][j] = q_r . k_j for r < n_rows, c0 <= j < n_cols (both multiples
+// of the vector width). Four rows at a time share each key vector load.
+void score_page(const float* q, int64_t n_rows, int64_t hd, const float* kt, int64_t ps, int64_t c0, int64_t n_cols,
                 float* scores) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t r = 0;
   for (; r + 4 <= n_rows; r += 4) {
     const float* q0 = q + r * hd;
-    for (int64_t c = 0; c < n_cols; c += N) {
+    for (int64_t c = c0; c < n_cols; c += N) {
       auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
       for (int64_t d = 0; d < hd; ++d) {
         const auto k = hn::LoadU(df, kt + d * ps + c);
@@ -91,7 +95,7 @@ void score_page(const float* q, int64_t n_rows, int64_t hd, const float* kt, int
   }
   for (; r < n_rows; ++r) {
     const float* qr = q + r * hd;
-    for (int64_t c = 0; c < n_cols; c += N) {
+    for (int64_t c = c0; c < n_cols; c += N) {
       auto a = hn::Zero(df);
       for (int64_t d = 0; d < hd; ++d) a = hn::MulAdd(hn::Set(df, qr[d]), hn::LoadU(df, kt + d * ps + c), a);
       hn::StoreU(a, df, scores + r * ps + c);
@@ -205,10 +209,10 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
         kpage = reinterpret_cast<const float*>(cache.key_block(layer, kv_head, page));
         vpage = reinterpret_cast<const float*>(cache.value_block(layer, kv_head, page));
       } else {
-        convert_page(cache, layer, kv_head, page, j1, kt, v);
+        convert_page(cache, layer, kv_head, page, j0, j1, kt, v);
       }
       const int64_t n_cols = std::min(ps, (j1 + N - 1) / N * N);
-      score_page(rows.q, n_rows, hd, kpage, ps, n_cols, p);
+      score_page(rows.q, n_rows, hd, kpage, ps, j0 / N * N, n_cols, p);
       for (int64_t r = 0; r < n_rows; ++r) {
         float* pr = p + r * ps;
         const int64_t visible_end = std::min(j1, rows.limit[r] - base);
@@ -243,8 +247,8 @@ void ScoreSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slot
       if (j1 <= j0) continue;
       const float* kpage = kt;
       if (s.type == KvType::F32) kpage = reinterpret_cast<const float*>(cache.key_block(layer, kv_head, page));
-      else convert_page(cache, layer, kv_head, page, j1, kt, nullptr);
-      score_page(q, n_rows, hd, kpage, ps, std::min(ps, (j1 + N - 1) / N * N), p);
+      else convert_page(cache, layer, kv_head, page, j0, j1, kt, nullptr);
+      score_page(q, n_rows, hd, kpage, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p);
       for (int64_t r = 0; r < n_rows; ++r)
         std::copy(p + r * ps + j0, p + r * ps + j1, scores + r * n_slots + col);
       col += j1 - j0;

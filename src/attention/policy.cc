@@ -1,15 +1,61 @@
 #include "attention/policy.h"
 
+#include <functional>
+
 #include "attention/full_policy.h"
 #include "attention/infllm_policy.h"
 #include "attention/longheads_policy.h"
 #include "attention/policy_spec.h"
+#include "attention/quest_policy.h"
+#include "attention/recycled_policy.h"
 #include "attention/streaming_policy.h"
 #include "attention/tokenselect_policy.h"
 #include "model/config.h"
 #include "util/error.h"
 
 namespace sieve {
+namespace {
+
+struct PolicyEntry {
+  const char* name;
+  const char* defaults;  // the spec with every default spelled out
+  const char* summary;
+  std::function<std::unique_ptr<AttentionPolicy>(PolicySpec&, const ModelConfig&)> make;
+};
+
+const std::vector<PolicyEntry>& registry() {
+  static const std::vector<PolicyEntry> entries = {
+      {"full", "full", "exact attention over the whole cache",
+       [](PolicySpec& spec, const ModelConfig&) -> std::unique_ptr<AttentionPolicy> {
+         spec.finish({});
+         return std::make_unique<FullPolicy>();
+       }},
+      {"streaming", "streaming:sink=4,window=2000",
+       "StreamingLLM: attention sinks + recent window, evicting the rest",
+       [](PolicySpec& spec, const ModelConfig&) { return StreamingPolicy::from_spec(spec); }},
+      {"infllm", "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32",
+       "InfLLM: initial tokens + local window + the top-k memory blocks per chunk, memory at distance `local`, "
+       "blocks offloaded with an LRU of cache_blocks",
+       [](PolicySpec& spec, const ModelConfig& c) { return InfLLMPolicy::from_spec(spec, c); }},
+      {"quest", "quest:page=16,budget=1024,dense_layers=2",
+       "Quest: per query head, the pages of highest key min/max bound within the token budget",
+       [](PolicySpec& spec, const ModelConfig&) { return QuestPolicy::from_spec(spec); }},
+      {"tokenselect", "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1",
+       "TokenSelect: the top-k tokens by per-head softmax votes + initial + local, at contiguous positions; "
+       "reuse=1: the Selection Cache",
+       [](PolicySpec& spec, const ModelConfig&) { return TokenSelectPolicy::from_spec(spec); }},
+      {"longheads", "longheads:chunk=256,chunks=<trained length/chunk>",
+       "LongHeads: each query head reads chunk 0, its top chunks and the local chunks, at contiguous positions",
+       [](PolicySpec& spec, const ModelConfig& c) { return LongHeadsPolicy::from_spec(spec, c); }},
+      {"recycled", "recycled:budget=1024,stride=50,dynamic=0,threshold=0.8",
+       "Recycled Attention: full attention every `stride` steps, else the top `budget` slots of the last full "
+       "step (dynamic=1: stride 5, full when query similarity < threshold)",
+       [](PolicySpec& spec, const ModelConfig&) { return RecycledPolicy::from_spec(spec); }},
+  };
+  return entries;
+}
+
+}  // namespace
 
 void AttentionPolicy::count_read(const AttentionInput& in, double slots_all_heads) {
   if (in.n_q != 1) return;
@@ -23,34 +69,20 @@ void AttentionPolicy::count_extra_bytes(const AttentionInput& in, double bytes) 
 }
 
 std::string policy_help() {
-  return "  full                                 exact attention over the whole cache\n"
-         "  streaming:sink=4,window=2000         StreamingLLM: attention sinks + recent window, evicting the rest\n"
-         "  infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32\n"
-         "                                       InfLLM: initial tokens + local window + top-k memory blocks per chunk,\n"
-         "                                       memory at distance `local`, blocks offloaded with an LRU of cache_blocks\n";
-         "  tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1  TokenSelect: top-k tokens by "
-         "per-head softmax votes + initial + local, contiguous positions; reuse=1: Selection Cache\n"
-         "  longheads:chunk=256,chunks=<trained length/chunk>  LongHeads: each query head reads chunk 0, its top "
-         "chunks and the local chunks, chunks x chunk tokens at contiguous positions\n";
+  std::string text;
+  for (const PolicyEntry& e : registry()) text += "  " + std::string(e.defaults) + "\n      " + e.summary + "\n";
+  return text;
 }
 
 std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
   PolicySpec spec(text);
-  if (spec.name() == "full") {
-    spec.finish({});
-    return std::make_unique<FullPolicy>();
+  std::string names;
+  for (const PolicyEntry& e : registry()) {
+    if (spec.name() == e.name) return e.make(spec, config);
+    names += (names.empty() ? "" : ", ") + std::string(e.name);
   }
-  if (spec.name() == "streaming") return StreamingPolicy::from_spec(spec);
-  if (spec.name() == "infllm") return InfLLMPolicy::from_spec(spec, config);
-  throw Error("unknown attention policy '" + spec.name() +
-              "' (valid policies: full, streaming:sink=4,window=2000, "
-              "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32; see --help)");
-  if (spec.name() == "tokenselect") return TokenSelectPolicy::from_spec(spec);
-  if (spec.name() == "longheads") return LongHeadsPolicy::from_spec(spec, config);
-  throw Error("unknown attention policy '" + spec.name() +
-              "' (valid policies: full, streaming:sink=4,window=2000, "
-              "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1, "
-              "longheads:chunk=256,chunks=<trained length/chunk>; see --help)");
+  throw Error("unknown attention policy '" + spec.name() + "' (valid policies: " + names +
+              "; see --help for their parameters)");
 }
 
 }  // namespace sieve
