@@ -233,17 +233,19 @@ Model* RecycledOnTestModel::model_ = nullptr;
 TEST_F(RecycledOnTestModel, EqualsFullWhenTheBudgetCoversTheContext) {
   ThreadPool pool(2);
   Transformer tf(*model_, pool);
-  KvCache a(tf.cache_shape(KvType::F16));
+  // An f32 cache: with f16 the two runs' last-bit differences flip the
+  // rounding of later keys and grow step by step, hiding what is tested.
+  KvCache a(tf.cache_shape(KvType::F32));
   auto full = make_policy("full", model_->config());
   const auto x = run(tf, a, full.get(), 200, 20);
   for (const char* spec : {"recycled:budget=4096,stride=8", "recycled:budget=4096,dynamic=1,stride=2,threshold=0.99"}) {
-    KvCache b(tf.cache_shape(KvType::F16));
+    KvCache b(tf.cache_shape(KvType::F32));
     auto recycled = make_policy(spec, model_->config());
     const auto y = run(tf, b, recycled.get(), 200, 20);
     // The recycled cache holds the slots in rank order: the same terms as full
     // attention, summed in another order.
     for (size_t s = 0; s < x.size(); ++s)
-      for (size_t i = 0; i < x[s].size(); ++i) ASSERT_NEAR(x[s][i], y[s][i], 1e-3) << spec << " step " << s;
+      for (size_t i = 0; i < x[s].size(); ++i) ASSERT_NEAR(x[s][i], y[s][i], 1e-4) << spec << " step " << s;
     EXPECT_GT(dynamic_cast<const RecycledPolicy&>(*recycled).recycled_steps(), 0) << spec;
   }
 }

@@ -79,10 +79,9 @@ std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const Mode
   std::string names;
   for (const PolicyEntry& e : registry()) {
     if (spec.name() == e.name) return e.make(spec, config);
-    names += (names.empty() ? "" : ", ") + std::string(e.name);
+    names += (names.empty() ? "" : "; ") + std::string(e.defaults);
   }
-  throw Error("unknown attention policy '" + spec.name() + "' (valid policies: " + names +
-              "; see --help for their parameters)");
+  throw Error("unknown attention policy '" + spec.name() + "' (valid policies, with their defaults: " + names + ")");
 }
 
 }  // namespace sieve
