@@ -9,6 +9,7 @@
 
 #include "attention/infllm_policy.h"
 #include "model/transformer.h"
+#include "support/policy_testing.h"
 #include "test_paths.h"
 #include "util/error.h"
 
@@ -17,14 +18,7 @@ namespace {
 
 constexpr int64_t kHd = 64, kKv = 2, kHeads = 4, kGroup = kHeads / kKv;
 
-ModelConfig small_config(double theta) {
-  ModelConfig c;
-  c.head_dim = c.rope_dim = kHd;
-  c.rope_theta = theta;
-  c.n_heads = kHeads;
-  c.n_kv_heads = kKv;
-  return c;
-}
+ModelConfig small_config(double theta) { return testing::small_policy_config(kHd, kHeads, kKv, theta); }
 
 InfLLMPolicy::Options small_options() {
   InfLLMPolicy::Options o;
@@ -320,14 +314,7 @@ TEST(InfLLMPolicy, ParsesSpecsWithDefaultsAndRejectsBadParameters) {
   EXPECT_EQ(make_policy("infllm:local=2048,topk=8,cache_blocks=8", c)->spec(),
             "infllm:init=128,local=2048,block=128,repr=4,topk=8,chunk=512,cache_blocks=8");
   EXPECT_TRUE(make_policy("infllm", c)->evicts());
-  auto message = [&](const std::string& spec) {
-    try {
-      make_policy(spec, c);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
+  auto message = [&](const std::string& spec) { return testing::policy_spec_error(spec, c); };
   EXPECT_NE(message("nope").find("infllm:init=128"), std::string::npos);
   EXPECT_NE(message("infllm:blocks=3")
                 .find("no parameter 'blocks' (valid: init, local, block, repr, topk, chunk, cache_blocks)"),

@@ -8,20 +8,14 @@
 #include "attention/policy.h"
 #include "attention/streaming_policy.h"
 #include "model/transformer.h"
+#include "support/policy_testing.h"
 #include "test_paths.h"
 #include "util/error.h"
 
 namespace sieve {
 namespace {
 
-ModelConfig small_config() {
-  ModelConfig c;
-  c.head_dim = c.rope_dim = 64;
-  c.rope_theta = 10000.0;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  return c;
-}
+ModelConfig small_config() { return testing::small_policy_config(64, 4, 2); }
 
 TEST(PolicySpec, BuildsPoliciesWithDefaultsAndCanonicalSpecs) {
   ModelConfig c = small_config();
@@ -33,14 +27,7 @@ TEST(PolicySpec, BuildsPoliciesWithDefaultsAndCanonicalSpecs) {
 
 TEST(PolicySpec, RejectsBadSpecsNamingTheProblem) {
   ModelConfig c = small_config();
-  auto message = [&](const std::string& spec) {
-    try {
-      make_policy(spec, c);
-    } catch (const Error& e) {
-      return std::string(e.what());
-    }
-    return std::string("no error");
-  };
+  auto message = [&](const std::string& spec) { return testing::policy_spec_error(spec, c); };
   EXPECT_NE(message("nope").find("valid policies"), std::string::npos);
   EXPECT_EQ(message("nope").find('\n'), std::string::npos);
   EXPECT_NE(message("nope").find("streaming"), std::string::npos);

@@ -10,6 +10,7 @@
 #include "attention/policy.h"
 #include "attention/recycled_policy.h"
 #include "model/transformer.h"
+#include "support/policy_testing.h"
 #include "test_paths.h"
 #include "util/error.h"
 
@@ -18,23 +19,9 @@ namespace {
 
 constexpr int64_t kHd = 64, kKv = 2, kHeads = 4, kGroup = kHeads / kKv;
 
-ModelConfig small_config() {
-  ModelConfig c;
-  c.head_dim = c.rope_dim = kHd;
-  c.rope_theta = 10000.0;
-  c.n_heads = kHeads;
-  c.n_kv_heads = kKv;
-  return c;
-}
+ModelConfig small_config() { return testing::small_policy_config(kHd, kHeads, kKv); }
 
-std::string spec_error(const std::string& spec) {
-  try {
-    make_policy(spec, small_config());
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+std::string spec_error(const std::string& spec) { return testing::policy_spec_error(spec, small_config()); }
 
 TEST(RecycledSpec, DefaultsCanonicalSpecsAndErrors) {
   const ModelConfig c = small_config();

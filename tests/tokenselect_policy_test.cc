@@ -15,6 +15,7 @@
 
 #include "attention/policy.h"
 #include "model/transformer.h"
+#include "support/policy_testing.h"
 #include "test_paths.h"
 #include "util/error.h"
 
@@ -23,23 +24,9 @@ namespace {
 
 constexpr int64_t kHd = 64, kKv = 2, kHeads = 4, kGroup = kHeads / kKv;
 
-ModelConfig small_config() {
-  ModelConfig c;
-  c.head_dim = c.rope_dim = kHd;
-  c.rope_theta = 10000.0;
-  c.n_heads = kHeads;
-  c.n_kv_heads = kKv;
-  return c;
-}
+ModelConfig small_config() { return testing::small_policy_config(kHd, kHeads, kKv); }
 
-std::string error_of(const std::string& spec) {
-  try {
-    make_policy(spec, small_config());
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "no error";
-}
+std::string error_of(const std::string& spec) { return testing::policy_spec_error(spec, small_config()); }
 
 TEST(TokenSelectPolicy, SpecDefaultsAndErrors) {
   const ModelConfig c = small_config();
