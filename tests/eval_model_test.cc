@@ -122,7 +122,8 @@ TEST(EvalCli, PasskeyJsonAndHeatmap) {
   const auto dir = std::filesystem::temp_directory_path() / ("sieve-eval-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   const std::string cmd = sieve_binary() + " eval -m " + test_model_dir() + "/model-bf16.gguf --task passkey --lengths 160,192" +
-                          " --depths 0,100 --samples 1,2 --attn full --attn streaming:sink=4,window=32 -t 1 --json" +
+                          " --depths 0,100 --samples 1,2 --attn full --attn streaming:sink=4,window=32" +
+                          " --attn recycled:budget=64,stride=4 -t 1 --json" +
                           " --haystack " + source_dir() + "/data/haystack.txt --out-dir " + dir.string() + " 2>/dev/null";
   FILE* p = ::popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
@@ -133,11 +134,19 @@ TEST(EvalCli, PasskeyJsonAndHeatmap) {
   const auto j = nlohmann::json::parse(out);
   EXPECT_EQ(j["task"], "passkey");
   EXPECT_EQ(j["seed"], 0);
-  ASSERT_EQ(j["results"].size(), 8u);  // 2 policies x 2 lengths x 2 depths
+  ASSERT_EQ(j["results"].size(), 12u);  // 3 policies x 2 lengths x 2 depths
   for (const auto& r : j["results"]) {
     for (const char* key : {"attn", "length", "depth", "samples", "correct", "accuracy", "kv_bytes_per_token"})
       EXPECT_TRUE(r.contains(key)) << key;
     EXPECT_EQ(r["samples"], r["length"] == 160 ? 1 : 2);  // --samples gives one count per length
+    // A policy's own counters, per sample: recycled's steps are its decoded tokens.
+    const bool recycled = r["attn"].get<std::string>().rfind("recycled", 0) == 0;
+    ASSERT_EQ(r.contains("policy_counters"), recycled) << r["attn"];
+    if (recycled) {
+      const auto& c = r["policy_counters"];
+      EXPECT_GT(c["full_steps"].get<double>(), 0);
+      EXPECT_GT(c["recycled_steps"].get<double>(), 0);
+    }
   }
   EXPECT_TRUE(std::filesystem::exists(dir / "eval-passkey-full.svg"));
   EXPECT_TRUE(std::filesystem::exists(dir / "eval-passkey-streaming_sink_4_window_32.svg"));

@@ -540,4 +540,13 @@ size_t InfLLMPolicy::store_bytes() const {
   return n;
 }
 
+std::vector<std::pair<std::string, double>> InfLLMPolicy::counters() const {
+  const double decoded = static_cast<double>(std::max<int64_t>(1, stats().decoded_tokens));
+  const OffloadStats& o = offload_;
+  return {{"blocks_loaded_per_decoded_token", static_cast<double>(o.decode_loads) / decoded},
+          {"decode_lru_hit_rate", o.decode_lookups ? static_cast<double>(o.decode_hits) / static_cast<double>(o.decode_lookups) : 0.0},
+          {"fast_tier_bytes", static_cast<double>(fast_tier_bytes())},
+          {"store_bytes", static_cast<double>(store_bytes())}};
+}
+
 }  // namespace sieve

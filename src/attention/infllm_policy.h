@@ -81,6 +81,7 @@ class InfLLMPolicy : public AttentionPolicy {
 
   const Options& options() const { return opt_; }
   const OffloadStats& offload_stats() const { return offload_; }
+  std::vector<std::pair<std::string, double>> counters() const override;
 
   // Inspection, per layer (empty or 0 before the layer's first attend).
   int64_t n_blocks(int64_t layer) const;

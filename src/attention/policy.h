@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "kernels/thread_pool.h"
 #include "model/rope.h"
@@ -63,6 +65,10 @@ class AttentionPolicy {
   // Whether the policy bounds the cache by evicting; such a policy can run
   // past the context size (the context then bounds only what it keeps).
   virtual bool evicts() const { return false; }
+
+  // The policy's own counters for reports, as (name, value) pairs: what it
+  // did besides reading (selections reused, blocks loaded, full steps, ...).
+  virtual std::vector<std::pair<std::string, double>> counters() const { return {}; }
 
   const ReadStats& stats() const { return stats_; }
   void reset_stats() { stats_ = {}; }

@@ -64,6 +64,9 @@ class RecycledPolicy : public AttentionPolicy {
   // Decoded layer steps done with full attention and with the recycled cache.
   int64_t full_steps() const { return full_steps_; }
   int64_t recycled_steps() const { return recycled_steps_; }
+  std::vector<std::pair<std::string, double>> counters() const override {
+    return {{"full_steps", static_cast<double>(full_steps_)}, {"recycled_steps", static_cast<double>(recycled_steps_)}};
+  }
   // The slot of the query of a layer's last full step (-1: none yet).
   int64_t full_step_slot(int64_t layer) const {
     return layer < static_cast<int64_t>(layers_.size()) ? layers_[layer].full_slot : -1;

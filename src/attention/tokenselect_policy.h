@@ -65,6 +65,10 @@ class TokenSelectPolicy : public AttentionPolicy {
 
   const Options& options() const { return o_; }
   const ReuseStats& reuse_stats() const { return reuse_; }
+  std::vector<std::pair<std::string, double>> counters() const override {
+    return {{"selections", static_cast<double>(reuse_.selections)},
+            {"selections_reused", static_cast<double>(reuse_.reused)}};
+  }
   // The slots the layer's current selection holds (sorted, the initial and
   // local tokens not included); empty before any selection.
   const std::vector<int64_t>& selected(int64_t layer) const;

@@ -109,6 +109,7 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
                                  : static_cast<size_t>(ctx * static_cast<double>(cache.bytes_per_token()));
       r.flops_per_token = matmul_flops + attn_flops_per_slot * ctx;
       r.peak_rss_bytes = peak_rss_bytes();
+      r.policy_counters = policy->counters();
       if (progress) progress(r);
       results.push_back(r);
     }

@@ -36,6 +36,7 @@ struct BenchResult {
   size_t kv_bytes_per_token = 0;      // KV bytes read per token, averaged over the test
   double flops_per_token = 0;         // matmul + attention FLOPs per token, averaged over the test
   size_t peak_rss_bytes = 0;
+  std::vector<std::pair<std::string, double>> policy_counters;  // the last repetition's policy's
 };
 
 // Runs every (size, depth) test; calls progress(result) after each.

@@ -80,12 +80,18 @@ int bench_command(int argc, char** argv) {
   auto results = run_bench(tf, o, json ? nullptr : print_row);
   if (json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const BenchResult& r : results)
+    for (const BenchResult& r : results) {
       out.push_back({{"model", model_path}, {"test", r.test}, {"n_tokens", r.n_tokens}, {"depth", r.depth},
                      {"threads", threads}, {"attn", attn}, {"cache_type", cache_type},
                      {"tokens_per_s", r.mean}, {"tokens_per_s_std", r.stddev}, {"samples_tokens_per_s", r.tokens_per_s},
                      {"weight_bytes_per_token", r.weight_bytes_per_token}, {"kv_bytes_per_token", r.kv_bytes_per_token},
                      {"flops_per_token", r.flops_per_token}, {"peak_rss_bytes", r.peak_rss_bytes}, {"machine", machine}});
+      if (!r.policy_counters.empty()) {
+        nlohmann::json counters = nlohmann::json::object();
+        for (const auto& [name, value] : r.policy_counters) counters[name] = value;
+        out.back()["policy_counters"] = counters;
+      }
+    }
     std::puts(out.dump(1).c_str());
   }
   return 0;

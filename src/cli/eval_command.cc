@@ -114,6 +114,11 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
                            {"samples", c.samples}, {"correct", c.correct}, {"accuracy", c.accuracy()},
                            {"kv_bytes_per_token", c.kv_bytes_per_token()}, {"kv_slots_per_token", slots},
                            {"expected", c.expected}, {"outputs", c.outputs}});
+        if (!c.counters.empty()) {
+          json counters = json::object();  // per sample
+          for (const auto& [name, sum] : c.counters) counters[name] = sum / static_cast<double>(std::max<int64_t>(1, c.samples));
+          results.back()["policy_counters"] = counters;
+        }
       }
       if (!e.json)
         std::printf(" %5.2f | %13s |\n", samples ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0,

@@ -51,6 +51,10 @@ std::vector<RetrievalCell> run_retrieval(Transformer& tf, const PromptBuilder& p
           c.decoded_tokens += policy->stats().decoded_tokens;
           c.kv_bytes_read += policy->stats().bytes_read;
           c.kv_slots_read += policy->stats().slots_read;
+          const auto counters = policy->counters();
+          if (c.counters.empty()) c.counters = counters;
+          else
+            for (size_t i = 0; i < counters.size() && i < c.counters.size(); ++i) c.counters[i].second += counters[i].second;
           c.expected.push_back(prompt.expected);
           c.outputs.push_back(text);
           if (progress) progress->advance(1, static_cast<double>(o.lengths[l]));

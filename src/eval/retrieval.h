@@ -37,6 +37,7 @@ struct RetrievalCell {
   int64_t samples = 0, correct = 0;
   int64_t decoded_tokens = 0;
   double kv_bytes_read = 0, kv_slots_read = 0;  // summed over decoded tokens (policy stats)
+  std::vector<std::pair<std::string, double>> counters;  // the policy's counters, summed over samples
   std::vector<std::string> expected, outputs;   // per sample
 
   double accuracy() const { return samples ? static_cast<double>(correct) / static_cast<double>(samples) : 0; }
