@@ -23,6 +23,7 @@ struct SummaryScratch {
 struct PlanScratch {
   std::vector<float> scores;
   std::vector<int64_t> order, segment_of;
+  std::vector<std::pair<int64_t, size_t>> by_chunk;  // (chunk's first slot, segment index)
 };
 
 SummaryScratch& summary_scratch() {
@@ -33,6 +34,39 @@ SummaryScratch& summary_scratch() {
 PlanScratch& plan_scratch() {
   thread_local PlanScratch s;
   return s;
+}
+
+// A chunk that every query head of the group reads at the same positions
+// (for every token of the block) is read once for the group instead of once
+// per head: with 4 query heads per KV head and overlapping selections, most
+// chunks are. Per-head segments [from, end) hold one chunk each.
+void merge_shared_chunks(std::vector<Segment>& segments, size_t from, int64_t group, PlanScratch& ps) {
+  ps.by_chunk.clear();
+  for (size_t k = from; k < segments.size(); ++k) ps.by_chunk.push_back({segments[k].spans[0].begin, k});
+  std::sort(ps.by_chunk.begin(), ps.by_chunk.end());
+  bool merged = false;
+  for (size_t a = 0; a < ps.by_chunk.size();) {
+    size_t b = a;
+    while (b < ps.by_chunk.size() && ps.by_chunk[b].first == ps.by_chunk[a].first) ++b;
+    if (static_cast<int64_t>(b - a) == group) {
+      const Segment& s0 = segments[ps.by_chunk[a].second];
+      bool same = true;
+      for (size_t k = a + 1; k < b && same; ++k) {
+        const Segment& sk = segments[ps.by_chunk[k].second];
+        same = sk.q_position == s0.q_position && sk.begin == s0.begin && sk.limit == s0.limit;
+      }
+      if (same) {
+        segments[ps.by_chunk[a].second].head = -1;
+        for (size_t k = a + 1; k < b; ++k) segments[ps.by_chunk[k].second].spans.clear();
+        merged = true;
+      }
+    }
+    a = b;
+  }
+  if (merged)
+    segments.erase(std::remove_if(segments.begin() + static_cast<std::ptrdiff_t>(from), segments.end(),
+                                  [](const Segment& seg) { return seg.spans.empty(); }),
+                   segments.end());
 }
 
 }  // namespace
@@ -302,6 +336,7 @@ void LongHeadsPolicy::attend(const AttentionInput& in, float* out) {
     // Reset the chunk-to-segment map for the next call.
     for (size_t k = per_head_start; k < segments.size(); ++k)
       ps.segment_of[segments[k].head * stride + segments[k].spans[0].begin / w] = -1;
+    merge_shared_chunks(segments, per_head_start, group, ps);
     local.spans.push_back({lo, hi});
     segments[1] = std::move(local);
     if (any_selective) {
