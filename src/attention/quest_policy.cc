@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <limits>
 
-#include "attention/full_attention.h"
+#include "attention/full_policy.h"
 #include "attention/policy_spec.h"
 #include "attention/segmented_attention.h"
 #include "util/error.h"
@@ -113,13 +113,7 @@ void QuestPolicy::update_summaries(const AttentionInput& in) {
 }
 
 void QuestPolicy::attend_dense(const AttentionInput& in, float* out) {
-  const int64_t hd = in.cache.shape().head_dim;
-  rotated_.assign(in.q, in.q + in.n_q * in.n_heads * hd);
-  for (int64_t i = 0; i < in.n_q; ++i)
-    in.rope.rotate(rotated_.data() + i * in.n_heads * hd, in.n_heads,
-                   static_cast<double>(in.cache.positions()[in.first_slot + i]));
-  attend_full(in.cache, in.layer, rotated_.data(), in.n_q, in.first_slot, in.n_heads, out, in.pool);
-  count_read(in, static_cast<double>((in.first_slot + 1) * in.cache.shape().n_kv_heads));
+  count_read(in, sieve::attend_dense(in, rotated_, out));
 }
 
 void QuestPolicy::attend(const AttentionInput& in, float* out) {

@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "attention/attention_kernel.h"
-#include "attention/full_attention.h"
+#include "attention/full_policy.h"
 #include "attention/policy_spec.h"
 #include "util/error.h"
 
@@ -52,13 +52,7 @@ std::string RecycledPolicy::spec() const {
 }
 
 void RecycledPolicy::attend_full_cache(const AttentionInput& in, float* out) {
-  const int64_t hd = in.cache.shape().head_dim;
-  rotated_.assign(in.q, in.q + in.n_q * in.n_heads * hd);
-  for (int64_t i = 0; i < in.n_q; ++i)
-    in.rope.rotate(rotated_.data() + i * in.n_heads * hd, in.n_heads,
-                   static_cast<double>(in.cache.positions()[in.first_slot + i]));
-  attend_full(in.cache, in.layer, rotated_.data(), in.n_q, in.first_slot, in.n_heads, out, in.pool);
-  count_read(in, static_cast<double>((in.first_slot + 1) * in.cache.shape().n_kv_heads));
+  count_read(in, attend_dense(in, rotated_, out));
 }
 
 void RecycledPolicy::mean_query(const AttentionInput& in, int64_t token, std::vector<float>& out) const {
