@@ -194,30 +194,11 @@ class QuestOnTestModel : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { model_ = Model::load(test_model_dir() + "/model-bf16.gguf").release(); }
   static void TearDownTestSuite() { delete model_; }
-  static std::vector<int32_t> prompt(int64_t n) {
-    std::vector<int32_t> p(n);
-    for (int64_t i = 0; i < n; ++i) p[i] = i == 0 ? 1 : static_cast<int32_t>(100 + (i * 37) % 7000);
-    return p;
-  }
+  static std::vector<int32_t> prompt(int64_t n) { return testing::synthetic_prompt(n); }
   // Prefills `prompt_len` tokens, then greedily decodes `steps`; returns the logits of every step.
   static std::vector<std::vector<float>> run(Transformer& tf, KvCache& cache, AttentionPolicy* policy,
                                              int64_t prompt_len, int steps) {
-    std::vector<float> logits(model_->config().vocab_size);
-    std::vector<std::vector<float>> all;
-    if (prompt_len > 0) {
-      const std::vector<int32_t> p = prompt(prompt_len);
-      tf.forward(p.data(), prompt_len, cache, logits.data(), false, policy);
-      all.push_back(logits);
-    }
-    for (int s = 0; s < steps; ++s) {
-      const int32_t next = s == 0 && prompt_len == 0
-                               ? 7
-                               : static_cast<int32_t>(std::max_element(all.back().begin(), all.back().end()) -
-                                                      all.back().begin());
-      tf.forward(&next, 1, cache, logits.data(), false, policy);
-      all.push_back(logits);
-    }
-    return all;
+    return testing::run_greedy(tf, cache, policy, prompt_len, steps);
   }
   static Model* model_;
 };

@@ -196,22 +196,7 @@ class RecycledOnTestModel : public ::testing::Test {
   // decodes `steps` from `first` or the prefill's logits; returns every step's logits.
   static std::vector<std::vector<float>> run(Transformer& tf, KvCache& cache, AttentionPolicy* policy,
                                              int64_t prompt_len, int steps, int32_t first = 7) {
-    std::vector<float> logits(model_->config().vocab_size);
-    std::vector<std::vector<float>> all;
-    if (prompt_len > 0) {
-      std::vector<int32_t> p(prompt_len);
-      for (int64_t i = 0; i < prompt_len; ++i) p[i] = i == 0 ? 1 : static_cast<int32_t>(100 + (i * 37) % 7000);
-      tf.forward(p.data(), prompt_len, cache, logits.data(), false, policy);
-      all.push_back(logits);
-    }
-    for (int s = 0; s < steps; ++s) {
-      const int32_t next = all.empty() ? first
-                                       : static_cast<int32_t>(std::max_element(all.back().begin(), all.back().end()) -
-                                                              all.back().begin());
-      tf.forward(&next, 1, cache, logits.data(), false, policy);
-      all.push_back(logits);
-    }
-    return all;
+    return testing::run_greedy(tf, cache, policy, prompt_len, steps, first);
   }
   static Model* model_;
 };

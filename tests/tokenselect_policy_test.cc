@@ -307,18 +307,7 @@ class TokenSelectOnTestModel : public ::testing::Test {
     ThreadPool pool(2);
     Transformer tf(*model_, pool);
     KvCache cache(tf.cache_shape(KvType::F32));
-    std::vector<int32_t> prompt(prompt_len);
-    for (int64_t i = 0; i < prompt_len; ++i) prompt[i] = i == 0 ? 1 : static_cast<int32_t>(100 + (i * 37) % 7000);
-    std::vector<float> logits(model_->config().vocab_size);
-    std::vector<std::vector<float>> all;
-    tf.forward(prompt.data(), prompt_len, cache, logits.data(), false, policy);
-    all.push_back(logits);
-    for (int s = 0; s < steps; ++s) {
-      int32_t next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-      tf.forward(&next, 1, cache, logits.data(), false, policy);
-      all.push_back(logits);
-    }
-    return all;
+    return testing::run_greedy(tf, cache, policy, prompt_len, steps);
   }
   static Model* model_;
 };
