@@ -25,10 +25,14 @@
 namespace sieve::kernels {
 namespace {
 
+// Float weights here are checked with float32 activations; the bf16-dot
+// prefill path has its own test (Bf16DotAgainstRoundedReference).
 struct TargetScope {
+  TargetScope() { detail::set_bf16_dot_enabled(false); }
   ~TargetScope() {
     hwy::SetSupportedTargetsForTest(0);
     detail::set_gemm_min_tokens(detail::kDefaultGemmMinTokens);
+    detail::set_bf16_dot_enabled(true);
   }
 };
 
@@ -173,7 +177,81 @@ TEST(KernelMatmul, AllTypesAllTargetsRowDotPath) { run_all(1 << 30, {1, 2, 3, 5,
 
 TEST(KernelMatmul, AllTypesAllTargetsPanelPath) { run_all(1, {1, 2, 3, 5, 17, 40}); }
 
+// bf16 rounding as vcvtne2ps2bf16 does it (nearest even; inputs here are
+// normal numbers, so its flushing of denormals does not arise).
+float round_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+// The AVX512_BF16 prefill path: against float64 sums of the bf16 weights and
+// the bf16-rounded activations (float32 summation error only), and against
+// the unrounded activations within the rounding's bound (2^-8 relative per
+// activation). Odd and short row lengths cover the zero-padded last pair.
+TEST(KernelMatmul, Bf16DotAgainstRoundedReference) {
+  if (!detail::bf16_dot_supported()) GTEST_SKIP() << "this CPU has no AVX512_BF16";
+  std::mt19937 rng(11);
+  struct Shape {
+    int64_t rows, cols, tokens;
+  };
+  for (const Shape sh : {Shape{37, 100, 5}, Shape{67, 96, 17}, Shape{130, 33, 40}, Shape{64, 512, 7}, Shape{1, 1, 1},
+                         Shape{65, 31, 6}}) {
+    SCOPED_TRACE(testing::Message() << "rows=" << sh.rows << " cols=" << sh.cols << " tokens=" << sh.tokens);
+    const Weights w = make_weights(DType::BF16, sh.rows, sh.cols, rng);
+    std::normal_distribution<float> nd(0.f, 1.f);
+    std::vector<float> x(sh.tokens * sh.cols);
+    for (auto& v : x) v = nd(rng);
+    std::vector<float> y1(sh.tokens * sh.rows, NAN), y2(sh.tokens * sh.rows, NAN);
+    ThreadPool one(1), two(2);
+    detail::matmul_bf16_dot(w.t, x.data(), sh.tokens, y1.data(), one);
+    detail::matmul_bf16_dot(w.t, x.data(), sh.tokens, y2.data(), two);
+    ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << "1 vs 2 threads differ";
+    std::vector<float> wf(sh.cols);
+    for (int64_t r = 0; r < sh.rows; ++r) {
+      dequantize_row_ref(DType::BF16, w.t.row(r), wf.data(), sh.cols);
+      for (int64_t t = 0; t < sh.tokens; ++t) {
+        const float* xt = x.data() + t * sh.cols;
+        double rounded = 0, exact = 0, mag = 0;
+        for (int64_t c = 0; c < sh.cols; ++c) {
+          rounded += static_cast<double>(wf[c]) * round_to_bf16(xt[c]);
+          exact += static_cast<double>(wf[c]) * xt[c];
+          mag += std::fabs(static_cast<double>(wf[c]) * xt[c]);
+        }
+        const double got = y1[t * sh.rows + r];
+        const double fsum = 4e-7 * std::sqrt(static_cast<double>(sh.cols)) * mag + 1e-6;
+        ASSERT_NEAR(got, rounded, fsum) << "row " << r << " token " << t;
+        ASSERT_NEAR(got, exact, mag / 256 + fsum) << "row " << r << " token " << t;
+      }
+    }
+  }
+}
+
+// matmul() takes the bf16-dot path for bf16 weights from gemm_min_tokens on,
+// unless it is disabled; both give the float32 result within the rounding bound.
+TEST(KernelMatmul, Bf16DotIsTakenFromGemmMinTokens) {
+  if (!detail::bf16_dot_supported()) GTEST_SKIP() << "this CPU has no AVX512_BF16";
+  std::mt19937 rng(12);
+  const int64_t rows = 64, cols = 128, n = detail::gemm_min_tokens();
+  const Weights w = make_weights(DType::BF16, rows, cols, rng);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  std::vector<float> x(n * cols);
+  for (auto& v : x) v = nd(rng);
+  std::vector<float> dot(n * rows), plain(n * rows), direct(n * rows);
+  ThreadPool pool(2);
+  matmul(w.t, x.data(), n, dot.data(), pool);
+  detail::matmul_bf16_dot(w.t, x.data(), n, direct.data(), pool);
+  EXPECT_EQ(0, std::memcmp(dot.data(), direct.data(), dot.size() * 4));
+  detail::set_bf16_dot_enabled(false);
+  matmul(w.t, x.data(), n, plain.data(), pool);
+  detail::set_bf16_dot_enabled(true);
+  EXPECT_NE(0, std::memcmp(dot.data(), plain.data(), dot.size() * 4));
+}
+
 TEST(KernelMatmul, SingleRowAndLargeValues) {
+  TargetScope scope;
   std::mt19937 rng(9);
   check_matmul(DType::BF16, 1, 64, 1, rng);
   check_matmul(DType::Q8_0, 1, 32, 3, rng);

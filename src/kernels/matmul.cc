@@ -17,9 +17,12 @@ void dequantize_row(DType t, const uint8_t* src, float* dst, int64_t n) {
 void matmul(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (n_tokens <= 0) return;
   switch (w.type) {
+    case DType::BF16:
+      if (n_tokens >= detail::gemm_min_tokens() && detail::bf16_dot_enabled())
+        return detail::matmul_bf16_dot(w, x, n_tokens, y, pool);
+      return detail::matmul_float(w, x, n_tokens, y, pool);
     case DType::F32:
-    case DType::F16:
-    case DType::BF16: return detail::matmul_float(w, x, n_tokens, y, pool);
+    case DType::F16: return detail::matmul_float(w, x, n_tokens, y, pool);
     case DType::Q4_0:
     case DType::Q4_1:
     case DType::Q5_0:

@@ -30,6 +30,15 @@ constexpr int kDefaultGemmMinTokens = 96;
 int gemm_min_tokens();
 void set_gemm_min_tokens(int n);
 
+// Prefill of BF16 weights with bf16-rounded activations and AVX512_BF16 dot
+// products (matmul_bf16_dot.cc), taken from gemm_min_tokens on when the CPU
+// has them and it is enabled (the default; `set_bf16_dot_enabled(false)` or
+// SIEVE_BF16_DOT=0 in the environment keep float32 activations).
+bool bf16_dot_supported();
+bool bf16_dot_enabled();
+void set_bf16_dot_enabled(bool on);
+void matmul_bf16_dot(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
 // Highway targets (HWY_AVX2, ...) compiled into the kernels and supported by
 // this CPU, best first. Tests pass each to hwy::SetSupportedTargetsForTest.
 std::vector<int64_t> kernel_targets();
