@@ -17,6 +17,14 @@ struct Scratch {
   // head g of the group for token t0 + i, so one head's rows are contiguous.
   std::vector<float> q, m, l, acc, kernel, cos, sin, key, value;
   std::vector<int64_t> begin, limit, no_positions;
+  // Rotation angles of each query row's last position (q_cos/q_sin, hd/2 per
+  // token of the block) and of the last key delta: segments usually repeat a
+  // query's position and a span shares one delta, and the sin/cos behind the
+  // angles dominated gathered attention before they were reused.
+  std::vector<float> q_cos, q_sin;
+  std::vector<double> q_angle_position;
+  double key_angle_delta = 0;
+  bool key_angles_valid = false;
   KvCache gathered{KvCacheShape{1, 1, 1, 64, KvType::F32}};
 };
 
@@ -60,7 +68,11 @@ void gather(const AttentionInput& in, int64_t kv_head, const Segment& seg, Scrat
       in.cache.read_value(in.layer, kv_head, slot, sc.value.data());
       const double delta = seg.key_positions[j] - static_cast<double>(positions[slot]);
       if (delta != 0) {
-        in.rope.angles(delta, sc.cos.data(), sc.sin.data());
+        if (!sc.key_angles_valid || delta != sc.key_angle_delta) {
+          in.rope.angles(delta, sc.cos.data(), sc.sin.data());
+          sc.key_angle_delta = delta;
+          sc.key_angles_valid = true;
+        }
         kernels::rope_apply(sc.key.data(), sc.cos.data(), sc.sin.data(), hd, in.rope.interleaved());
       }
       sc.gathered.write(0, j, sc.key.data(), sc.value.data());
@@ -92,18 +104,27 @@ double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, flo
       sc.kernel.resize(attention_scratch_floats(shape, n_rows));
       sc.cos.resize(hd / 2);
       sc.sin.resize(hd / 2);
+      sc.key_angles_valid = false;
+      sc.q_cos.resize(nt * hd / 2);
+      sc.q_sin.resize(nt * hd / 2);
+      sc.q_angle_position.assign(nt, std::numeric_limits<double>::quiet_NaN());
       int64_t read = 0;
       for (const Segment& seg : sc.segments) {
         const int64_t g0 = seg.head < 0 ? 0 : seg.head, g1 = seg.head < 0 ? group : seg.head + 1;
         const bool gathered = !seg.key_positions.empty();
         for (int64_t i = 0; i < nt; ++i) {
-          in.rope.angles(seg.q_position[i], sc.cos.data(), sc.sin.data());
+          float* q_cos = sc.q_cos.data() + i * hd / 2;
+          float* q_sin = sc.q_sin.data() + i * hd / 2;
+          if (sc.q_angle_position[i] != seg.q_position[i]) {  // NaN: none yet
+            in.rope.angles(seg.q_position[i], q_cos, q_sin);
+            sc.q_angle_position[i] = seg.q_position[i];
+          }
           for (int64_t g = g0; g < g1; ++g) {
             const int64_t r = g * nt + i;
             float* qr = sc.q.data() + r * hd;
             const float* src = in.q + ((t0 + i) * in.n_heads + kvh * group + g) * hd;
             std::copy(src, src + hd, qr);
-            kernels::rope_apply(qr, sc.cos.data(), sc.sin.data(), hd, in.rope.interleaved());
+            kernels::rope_apply(qr, q_cos, q_sin, hd, in.rope.interleaved());
             for (int64_t d = 0; d < hd; ++d) qr[d] *= scale;
             sc.begin[r] = seg.begin[i];
             sc.limit[r] = seg.limit[i];
