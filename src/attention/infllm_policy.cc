@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <numeric>
 
 #include "attention/attention_kernel.h"
 #include "attention/infllm_kernels.h"
 #include "attention/policy_spec.h"
+#include "attention/slot_copy.h"
 #include "kernels/ops.h"
 #include "model/config.h"
 #include "util/error.h"
@@ -29,35 +29,6 @@ struct Scratch {
 Scratch& thread_scratch() {
   thread_local Scratch s;
   return s;
-}
-
-// Keys and values of one slot for every KV head (n_kv_heads x head_dim each).
-void read_slot(const KvCache& c, int64_t layer, int64_t slot, float* k, float* v) {
-  const int64_t hd = c.shape().head_dim;
-  for (int64_t h = 0; h < c.shape().n_kv_heads; ++h) {
-    c.read_key(layer, h, slot, k + h * hd);
-    c.read_value(layer, h, slot, v + h * hd);
-  }
-}
-
-// Copies slots [from, from + n) of one of the policy's buffers to slots
-// [to, to + n) of another of the same shape (or the same one, moving slots
-// down): whole pages as bytes where both sides start on a page (the page
-// layout is per page, so a page copies as one block), the rest slot by slot.
-// k and v hold one slot of keys and values.
-void copy_slots(const KvCache& src, int64_t from, KvCache& dst, int64_t to, int64_t n, float* k, float* v) {
-  const int64_t ps = src.shape().page_size;
-  int64_t done = 0;
-  if (from % ps == 0 && to % ps == 0) {
-    const size_t page_bytes = 2 * static_cast<size_t>(src.shape().n_kv_heads * ps) * src.row_bytes();
-    for (; done + ps <= n; done += ps)
-      std::memcpy(const_cast<uint8_t*>(dst.key_block(0, 0, (to + done) / ps)), src.key_block(0, 0, (from + done) / ps),
-                  page_bytes);
-  }
-  for (; done < n; ++done) {
-    read_slot(src, 0, from + done, k, v);
-    dst.write(0, to + done, k, v);
-  }
 }
 
 void append_unpositioned(KvCache& c, int64_t n) {
