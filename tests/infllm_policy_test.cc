@@ -1,7 +1,8 @@
 // `infllm`: InfLLM's read set and positions against a float64 softmax on
 // hand-built caches, its representative keys and block selection on a cache
 // built so that the answer is known, the LRU of resident blocks, spec
-// parsing, clone(), rolled-back caches, and runs on the test model.
+// parsing, clone(), rolled-back caches, the file-backed store, and runs on
+// the test model.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -305,20 +306,162 @@ TEST(InfLLMPolicy, KeepsRecentlyReadBlocksInFramesLeastRecentlyUsedOut) {
   EXPECT_GT(policy.fast_tier_bytes(), 0u);
 }
 
+// The file store (store=file) against the memory store: the same batches
+// through both give bit-identical outputs, with blocks loaded and frames
+// replaced (topk 2 of many blocks, 3 frames). Blocks of 8 slots move through
+// the staging buffer; blocks of 64 slots on page boundaries move as pages.
+void expect_file_store_equals_memory(InfLLMPolicy::Options o, KvType type, const std::vector<int64_t>& batches) {
+  int64_t n = 0;
+  for (int64_t b : batches) n += b;
+  std::mt19937 rng(21);
+  Sequence mem(10000.0, type), file(10000.0, type);
+  mem.add_random(n, rng);
+  file.k = mem.k, file.v = mem.v, file.q = mem.q;
+  o.store = BlockStore::Kind::Memory;
+  InfLLMPolicy in_memory(o);
+  o.store = BlockStore::Kind::File;
+  InfLLMPolicy in_file(o);
+  for (int64_t b : batches) {
+    mem.feed(in_memory, b);
+    file.feed(in_file, b);
+  }
+  for (int64_t t = 0; t < n; ++t) ASSERT_EQ(mem.out[t], file.out[t]) << "token " << t;
+  const InfLLMPolicy::OffloadStats& st = in_file.offload_stats();
+  EXPECT_GT(st.loads, o.cache_blocks) << "frames must be replaced";
+  EXPECT_EQ(st.loads, in_memory.offload_stats().loads);
+  EXPECT_EQ(in_file.resident_blocks(0), in_memory.resident_blocks(0));
+  EXPECT_EQ(in_file.fast_tier_bytes(), in_memory.fast_tier_bytes());
+  // Both report the blocks' bytes; only the memory store holds them.
+  EXPECT_GT(in_file.store_bytes(), 0u);
+  EXPECT_EQ(in_memory.store_resident_bytes(), in_memory.store_bytes());
+  const size_t page = static_cast<size_t>(2 * kKv * 64) * mem.cache.row_bytes();
+  EXPECT_EQ(in_file.store_resident_bytes(), o.block % 64 == 0 ? 0 : page);  // the staging block
+}
+
+TEST(InfLLMPolicy, FileStoreEqualsMemoryStoreWithStagedBlocks) {
+  expect_file_store_equals_memory(small_options(), KvType::F32, {12, 12, 12, 1, 1, 20, 1, 12, 1, 30, 1, 1, 12, 1, 1});
+  expect_file_store_equals_memory(small_options(), KvType::Q8_0, {12, 12, 12, 1, 1, 20, 1, 12, 1, 30, 1, 1, 12, 1});
+}
+
+TEST(InfLLMPolicy, FileStoreEqualsMemoryStoreWithPageAlignedBlocks) {
+  InfLLMPolicy::Options o;
+  o.init = 64;
+  o.local = 128;
+  o.block = 64;
+  o.repr = 4;
+  o.chunk = 32;
+  o.topk = 2;
+  o.cache_blocks = 3;
+  expect_file_store_equals_memory(o, KvType::F16, {100, 100, 100, 100, 100, 1, 1, 64, 1, 100, 1, 100, 1, 1});
+}
+
+// Clones of a file-store policy share its file: the original and a clone,
+// continued with different tokens (their new blocks interleaved in the file),
+// each equal a memory-store policy run on the same tokens; the clone goes on
+// reading the file once the original is gone.
+TEST(InfLLMPolicy, FileStoreClonesContinueIndependently) {
+  constexpr int64_t kPrefix = 60, kMore = 70;
+  std::mt19937 rng(17);
+  Sequence a(10000.0), b(10000.0);
+  a.add_random(kPrefix + kMore, rng);
+  b.k = a.k, b.v = a.v, b.q = a.q;
+  Sequence other(10000.0);
+  other.add_random(kMore, rng);  // b's own continuation
+  std::copy(other.k.begin(), other.k.end(), b.k.begin() + kPrefix);
+  std::copy(other.v.begin(), other.v.end(), b.v.begin() + kPrefix);
+  std::copy(other.q.begin(), other.q.end(), b.q.begin() + kPrefix);
+
+  InfLLMPolicy::Options o = small_options();
+  o.store = BlockStore::Kind::File;
+  auto original = std::make_unique<InfLLMPolicy>(o);
+  for (int64_t n : {12, 12, 12, 12, 12}) a.feed(*original, n);
+  b.cache = a.cache, b.out = a.out;
+  std::unique_ptr<AttentionPolicy> copy = original->clone();
+  const std::vector<int64_t> steps = {12, 1, 1, 12, 1, 20, 1, 1, 12, 1, 1, 1, 1, 1, 1};
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (i == 8) original.reset();  // the clone keeps the file
+    if (original) a.feed(*original, steps[i]);
+    b.feed(*copy, steps[i]);
+  }
+  EXPECT_GT(static_cast<InfLLMPolicy&>(*copy).offload_stats().loads, o.cache_blocks);
+
+  // References: memory stores fed the same batches, no clone.
+  auto reference = [&](Sequence& s, size_t n_steps) {
+    Sequence r(10000.0);
+    r.k = s.k, r.v = s.v, r.q = s.q;
+    o.store = BlockStore::Kind::Memory;
+    InfLLMPolicy p(o);
+    for (int64_t n : {12, 12, 12, 12, 12}) r.feed(p, n);
+    for (size_t i = 0; i < n_steps; ++i) r.feed(p, steps[i]);
+    return r.out;
+  };
+  const std::vector<std::vector<float>> want_a = reference(a, 8), want_b = reference(b, steps.size());
+  ASSERT_EQ(a.out.size(), want_a.size());
+  ASSERT_EQ(b.out.size(), want_b.size());
+  for (size_t t = 0; t < want_a.size(); ++t) ASSERT_EQ(a.out[t], want_a[t]) << "original, token " << t;
+  for (size_t t = 0; t < want_b.size(); ++t) ASSERT_EQ(b.out[t], want_b[t]) << "clone, token " << t;
+}
+
+// With store=file, what the policy holds in memory stays within the bound of
+// docs/attention.md (per layer: the near buffer, frames, scores and the
+// representative keys, which alone grow: one vector per block and query
+// head) while the store grows with the sequence.
+TEST(InfLLMPolicy, FileStoreKeepsResidentMemoryBounded) {
+  InfLLMPolicy::Options o;
+  o.init = 64;
+  o.local = 256;
+  o.block = 64;
+  o.repr = 4;
+  o.chunk = 64;
+  o.topk = 2;
+  o.cache_blocks = 4;
+  o.store = BlockStore::Kind::File;
+  InfLLMPolicy policy(o);
+  Sequence s(10000.0, KvType::F16);
+  std::mt19937 rng(29);
+  s.add_random(4000, rng);
+  auto pages = [](int64_t slots) { return (slots + 63) / 64; };
+  const size_t page = static_cast<size_t>(2 * kKv * 64) * s.cache.row_bytes();
+  size_t last_store = 0;
+  for (int64_t fed = 0; fed < 4000;) {
+    const int64_t n = fed % 1000 < 900 ? 100 : 1;
+    s.feed(policy, n);
+    fed += n;
+    const size_t blocks = static_cast<size_t>(policy.n_blocks(0));
+    const size_t bound =
+        page * static_cast<size_t>(pages(o.init + o.block + o.chunk) + pages(o.cache_blocks * o.block)) +
+        sizeof(float) * kHeads * static_cast<size_t>(o.local + o.block + o.chunk) +
+        blocks * kHeads * (kHd * sizeof(float) + o.repr * sizeof(int64_t));
+    ASSERT_LE(policy.fast_tier_bytes(), bound) << "after " << fed << " tokens";
+    ASSERT_EQ(policy.store_resident_bytes(), 0u);
+    ASSERT_LE(s.cache.size(), o.local + 63 + n);
+    ASSERT_EQ(policy.store_bytes(), blocks * page);  // a block of 64 slots is one page
+    last_store = policy.store_bytes();
+  }
+  EXPECT_GT(last_store, 50 * page);
+}
+
 ModelConfig spec_config() { return small_config(10000.0); }
 
 TEST(InfLLMPolicy, ParsesSpecsWithDefaultsAndRejectsBadParameters) {
   const ModelConfig c = spec_config();
   EXPECT_EQ(make_policy("infllm", c)->spec(),
-            "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32");
+            "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32,store=memory");
   EXPECT_EQ(make_policy("infllm:local=2048,topk=8,cache_blocks=8", c)->spec(),
-            "infllm:init=128,local=2048,block=128,repr=4,topk=8,chunk=512,cache_blocks=8");
+            "infllm:init=128,local=2048,block=128,repr=4,topk=8,chunk=512,cache_blocks=8,store=memory");
+  EXPECT_EQ(make_policy("infllm:store=file", c)->spec(),
+            "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32,store=file");
+  EXPECT_EQ(static_cast<const InfLLMPolicy&>(*make_policy("infllm:store=file", c)).options().store,
+            BlockStore::Kind::File);
+  EXPECT_EQ(static_cast<const InfLLMPolicy&>(*make_policy("infllm:store=memory", c)).options().store,
+            BlockStore::Kind::Memory);
   EXPECT_TRUE(make_policy("infllm", c)->evicts());
   auto message = [&](const std::string& spec) { return testing::policy_spec_error(spec, c); };
   EXPECT_NE(message("nope").find("infllm:init=128"), std::string::npos);
   EXPECT_NE(message("infllm:blocks=3")
-                .find("no parameter 'blocks' (valid: init, local, block, repr, topk, chunk, cache_blocks)"),
+                .find("no parameter 'blocks' (valid: init, local, block, repr, topk, chunk, cache_blocks, store)"),
             std::string::npos);
+  EXPECT_NE(message("infllm:store=disk").find("store must be one of memory, file (got 'disk')"), std::string::npos);
   EXPECT_NE(message("infllm:repr=0").find("repr must be >= 1"), std::string::npos);
   EXPECT_NE(message("infllm:block=8,repr=9").find("repr must be between 1 and block (8)"), std::string::npos);
   EXPECT_NE(message("infllm:local=256").find("chunk must be between 1 and local (256)"), std::string::npos);
@@ -463,6 +606,20 @@ TEST_F(InfLLMOnTestModel, BoundsTheCacheAndCountsWhatItReads) {
   EXPECT_EQ(p.n_blocks(0), (759 - 128 + 1 - 4) / 32);
   // Fast tier per layer: 3 frames of 32 slots (pages of 64) plus the near buffer; the store holds every block.
   EXPECT_GE(p.store_bytes(), static_cast<size_t>(p.n_blocks(0) * 32 * layers) * 2 * 2 * 64 * 4);
+}
+
+// Greedy decoding on the test model with store=file equals store=memory:
+// identical logits at every step (blocks of 32 slots, 3 frames, loads and
+// replacements every token).
+TEST_F(InfLLMOnTestModel, FileStoreGivesTheSameLogitsAsMemory) {
+  const std::string spec = "infllm:init=4,local=128,block=32,repr=4,topk=2,chunk=64,cache_blocks=3";
+  auto mem = make_policy(spec + ",store=memory", model_->config());
+  auto file = make_policy(spec + ",store=file", model_->config());
+  const Run x = run(mem.get(), 700, 40), y = run(file.get(), 700, 40);
+  for (size_t s = 0; s < x.logits.size(); ++s) ASSERT_EQ(x.logits[s], y.logits[s]) << "step " << s;
+  const auto& f = static_cast<const InfLLMPolicy&>(*file);
+  EXPECT_GT(f.offload_stats().decode_loads, 0);
+  EXPECT_EQ(f.offload_stats().decode_loads, static_cast<const InfLLMPolicy&>(*mem).offload_stats().decode_loads);
 }
 
 TEST_F(InfLLMOnTestModel, ACloneWithACopiedCacheContinuesIdentically) {

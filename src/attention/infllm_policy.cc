@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <numeric>
 
 #include "attention/attention_kernel.h"
 #include "attention/infllm_kernels.h"
 #include "attention/policy_spec.h"
+#include "attention/slot_copy.h"
 #include "kernels/ops.h"
 #include "model/config.h"
 #include "util/error.h"
@@ -31,38 +31,11 @@ Scratch& thread_scratch() {
   return s;
 }
 
-// Keys and values of one slot for every KV head (n_kv_heads x head_dim each).
-void read_slot(const KvCache& c, int64_t layer, int64_t slot, float* k, float* v) {
-  const int64_t hd = c.shape().head_dim;
-  for (int64_t h = 0; h < c.shape().n_kv_heads; ++h) {
-    c.read_key(layer, h, slot, k + h * hd);
-    c.read_value(layer, h, slot, v + h * hd);
-  }
-}
-
-// Copies slots [from, from + n) of one of the policy's buffers to slots
-// [to, to + n) of another of the same shape (or the same one, moving slots
-// down): whole pages as bytes where both sides start on a page (the page
-// layout is per page, so a page copies as one block), the rest slot by slot.
-// k and v hold one slot of keys and values.
-void copy_slots(const KvCache& src, int64_t from, KvCache& dst, int64_t to, int64_t n, float* k, float* v) {
-  const int64_t ps = src.shape().page_size;
-  int64_t done = 0;
-  if (from % ps == 0 && to % ps == 0) {
-    const size_t page_bytes = 2 * static_cast<size_t>(src.shape().n_kv_heads * ps) * src.row_bytes();
-    for (; done + ps <= n; done += ps)
-      std::memcpy(const_cast<uint8_t*>(dst.key_block(0, 0, (to + done) / ps)), src.key_block(0, 0, (from + done) / ps),
-                  page_bytes);
-  }
-  for (; done < n; ++done) {
-    read_slot(src, 0, from + done, k, v);
-    dst.write(0, to + done, k, v);
-  }
-}
-
 void append_unpositioned(KvCache& c, int64_t n) {
   for (int64_t i = 0; i < n; ++i) c.append_slots(&kNoPosition, 1);
 }
+
+const char* store_name(BlockStore::Kind k) { return k == BlockStore::Kind::File ? "file" : "memory"; }
 
 bool higher_first(const std::vector<float>& score, int64_t a, int64_t b) {
   return score[a] != score[b] ? score[a] > score[b] : a < b;
@@ -92,7 +65,9 @@ std::unique_ptr<AttentionPolicy> InfLLMPolicy::from_spec(PolicySpec& spec, const
   o.topk = spec.take_int("topk", o.topk, 1);
   o.chunk = spec.take_int("chunk", o.chunk, 1);
   o.cache_blocks = spec.take_int("cache_blocks", o.cache_blocks, 1);
-  spec.finish({"init", "local", "block", "repr", "topk", "chunk", "cache_blocks"});
+  o.store = spec.take_choice("store", store_name(o.store), {"memory", "file"}) == "file" ? BlockStore::Kind::File
+                                                                                          : BlockStore::Kind::Memory;
+  spec.finish({"init", "local", "block", "repr", "topk", "chunk", "cache_blocks", "store"});
   // Memory sits `local` positions from the query: within what the model was trained on.
   if (config.max_context > 0 && o.local >= config.max_context)
     throw Error("attention policy 'infllm': local must be below the model's trained context (" +
@@ -104,7 +79,7 @@ std::string InfLLMPolicy::spec() const {
   return "infllm:init=" + std::to_string(opt_.init) + ",local=" + std::to_string(opt_.local) +
          ",block=" + std::to_string(opt_.block) + ",repr=" + std::to_string(opt_.repr) +
          ",topk=" + std::to_string(opt_.topk) + ",chunk=" + std::to_string(opt_.chunk) +
-         ",cache_blocks=" + std::to_string(opt_.cache_blocks);
+         ",cache_blocks=" + std::to_string(opt_.cache_blocks) + ",store=" + store_name(opt_.store);
 }
 
 void InfLLMPolicy::setup(Layer& L, const KvCache& cache, int64_t n_heads) const {
@@ -112,7 +87,7 @@ void InfLLMPolicy::setup(Layer& L, const KvCache& cache, int64_t n_heads) const 
   const KvCacheShape own{1, s.n_kv_heads, s.head_dim, 64, s.type};
   L = Layer();
   L.near = KvCache(own);
-  L.store = KvCache(own);
+  L.store = BlockStore(opt_.store, own, opt_.block);
   L.frames = KvCache(own);
   L.n_heads = n_heads;
   L.ready = true;
@@ -205,8 +180,7 @@ void InfLLMPolicy::form_blocks(Layer& L, const AttentionInput& in) {
       }
       for (int64_t d = 0; d < hd; ++d) r[d] /= static_cast<float>(opt_.repr);
     }
-    append_unpositioned(L.store, B);
-    copy_slots(L.near, near0, L.store, b * B, B, k, v);
+    L.store.append(L.near, near0);
     L.block_frame.push_back(-1);
   }
   // The near buffer keeps the initial tokens and what is left after the new blocks.
@@ -269,10 +243,6 @@ void InfLLMPolicy::select(Layer& L, const AttentionInput& in, int64_t c0, int64_
       ++offload_.hits;
       if (decode) ++offload_.decode_hits;
     }
-  Scratch& sc = thread_scratch();
-  sc.io.resize(2 * n_kv * hd);
-  float* k = sc.io.data();
-  float* v = k + n_kv * hd;
   for (int64_t b : L.selected) {
     ++offload_.lookups;
     if (decode) ++offload_.decode_lookups;
@@ -292,7 +262,7 @@ void InfLLMPolicy::select(Layer& L, const AttentionInput& in, int64_t c0, int64_
       }
       L.block_frame[L.frame_block[f]] = -1;
     }
-    copy_slots(L.store, b * B, L.frames, f * B, B, k, v);
+    L.store.load(b, L.frames, f * B);
     L.frame_block[f] = b;
     L.block_frame[b] = f;
     L.frame_used[f] = L.clock;
@@ -536,7 +506,13 @@ size_t InfLLMPolicy::fast_tier_bytes() const {
 
 size_t InfLLMPolicy::store_bytes() const {
   size_t n = 0;
-  for (const Layer& L : layers_) n += L.store.bytes_allocated();
+  for (const Layer& L : layers_) n += L.store.bytes();
+  return n;
+}
+
+size_t InfLLMPolicy::store_resident_bytes() const {
+  size_t n = 0;
+  for (const Layer& L : layers_) n += L.store.resident_bytes();
   return n;
 }
 
@@ -546,7 +522,8 @@ std::vector<std::pair<std::string, double>> InfLLMPolicy::counters() const {
   return {{"blocks_loaded_per_decoded_token", static_cast<double>(o.decode_loads) / decoded},
           {"decode_lru_hit_rate", o.decode_lookups ? static_cast<double>(o.decode_hits) / static_cast<double>(o.decode_lookups) : 0.0},
           {"fast_tier_bytes", static_cast<double>(fast_tier_bytes())},
-          {"store_bytes", static_cast<double>(store_bytes())}};
+          {"store_bytes", static_cast<double>(store_bytes())},
+          {"store_resident_bytes", static_cast<double>(store_resident_bytes())}};
 }
 
 }  // namespace sieve

@@ -29,6 +29,9 @@
 // cache, least recently used evicted first). Attention reads only the KvCache,
 // the near buffer and the frames; a selected block not in a frame is first
 // copied from the store (a load). All three use the KvCache's element type.
+// With `store=file` the store is an anonymous temporary file
+// (attention/block_store.h): of what the policy holds, only the
+// representative keys then grow in process memory with the sequence.
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -36,6 +39,7 @@
 #include <vector>
 
 #include "attention/attention_kernel.h"
+#include "attention/block_store.h"
 #include "attention/policy.h"
 
 namespace sieve {
@@ -49,7 +53,8 @@ class InfLLMPolicy : public AttentionPolicy {
   // 8K-context model like the test model (config/llama-3-inf-llm.yaml; the
   // Mistral-7B configuration uses the same values): 128 initial tokens, a
   // 4096-token local window, 128-token blocks, 4 representative tokens, the
-  // top 16 blocks per 512-token chunk, 32 blocks in the fast tier.
+  // top 16 blocks per 512-token chunk, 32 blocks in the fast tier; the
+  // store in memory.
   struct Options {
     int64_t init = 128;
     int64_t local = 4096;
@@ -58,6 +63,7 @@ class InfLLMPolicy : public AttentionPolicy {
     int64_t topk = 16;
     int64_t chunk = 512;
     int64_t cache_blocks = 32;
+    BlockStore::Kind store = BlockStore::Kind::Memory;
   };
   // Block lookups of the fast tier, summed over layers. `decode_*` count
   // decoded tokens only (ReadStats::decoded_tokens tokens).
@@ -93,9 +99,12 @@ class InfLLMPolicy : public AttentionPolicy {
   std::vector<int64_t> representative_tokens(int64_t layer, int64_t block, int64_t head) const;
   // Bytes the policy holds outside the KvCache: the fast tier (near buffers,
   // frames, representative keys, attention scores of unformed tokens) and
-  // the slow tier (the block store).
+  // the slow tier (the block store; for a file store, the bytes written for
+  // this policy's blocks), and how much of the store is in process memory
+  // (all of it in memory; with store=file, at most a staging block per layer).
   size_t fast_tier_bytes() const;
   size_t store_bytes() const;
+  size_t store_resident_bytes() const;
 
  private:
   struct Layer {
@@ -108,7 +117,7 @@ class InfLLMPolicy : public AttentionPolicy {
     // holds the initial tokens then the tokens of the block being filled;
     // store holds every block; frames hold cache_blocks blocks.
     KvCache near{KvCacheShape{1, 1, 1, 64, KvType::F32}};
-    KvCache store{KvCacheShape{1, 1, 1, 64, KvType::F32}};
+    BlockStore store{BlockStore::Kind::Memory, KvCacheShape{1, 1, 1, 64, KvType::F32}, 1};
     KvCache frames{KvCacheShape{1, 1, 1, 64, KvType::F32}};
     std::vector<float> repr;              // n_blocks x n_heads x head_dim
     std::vector<int64_t> repr_tokens;     // n_blocks x n_heads x repr

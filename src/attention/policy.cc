@@ -33,9 +33,9 @@ const std::vector<PolicyEntry>& registry() {
       {"streaming", "streaming:sink=4,window=2000",
        "StreamingLLM: attention sinks + recent window, evicting the rest",
        [](PolicySpec& spec, const ModelConfig&) { return StreamingPolicy::from_spec(spec); }},
-      {"infllm", "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32",
+      {"infllm", "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32,store=memory",
        "InfLLM: initial tokens + local window + the top-k memory blocks per chunk, memory at distance `local`, "
-       "blocks offloaded with an LRU of cache_blocks",
+       "blocks offloaded with an LRU of cache_blocks; store=file: the block store in a temporary file",
        [](PolicySpec& spec, const ModelConfig& c) { return InfLLMPolicy::from_spec(spec, c); }},
       {"quest", "quest:page=16,budget=1024,dense_layers=2",
        "Quest: per query head, the pages of highest key min/max bound within the token budget",

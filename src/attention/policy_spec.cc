@@ -60,6 +60,19 @@ bool PolicySpec::take_bool(const std::string& key, bool fallback) {
   throw Error("attention policy '" + text_ + "': " + key + " must be on or off");
 }
 
+std::string PolicySpec::take_choice(const std::string& key, const std::string& fallback,
+                                    const std::vector<std::string>& valid) {
+  auto it = params_.find(key);
+  if (it == params_.end()) return fallback;
+  used_[key] = true;
+  std::string list;
+  for (const std::string& v : valid) {
+    if (v == it->second) return v;
+    list += (list.empty() ? "" : ", ") + v;
+  }
+  throw Error("attention policy '" + text_ + "': " + key + " must be one of " + list + " (got '" + it->second + "')");
+}
+
 void PolicySpec::finish(const std::vector<std::string>& valid) const {
   for (const auto& [key, value] : params_) {
     if (used_.count(key)) continue;
