@@ -7,6 +7,7 @@
 
 #include "attention/policy.h"
 #include "attention/streaming_policy.h"
+#include "kernels/matmul_internal.h"
 #include "model/transformer.h"
 #include "support/policy_testing.h"
 #include "test_paths.h"
@@ -100,8 +101,18 @@ TEST(StreamingPolicy, AssignsPositionsInsideTheCache) {
 
 class PolicyOnTestModel : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { model_ = Model::load(test_model_dir() + "/model-bf16.gguf").release(); }
-  static void TearDownTestSuite() { delete model_; }
+  // Float32 activations in every matmul: streaming prefills in smaller
+  // batches than full, and batches from gemm_min_tokens on would otherwise
+  // round activations to bf16 (matmul_bf16_dot.cc), which these comparisons
+  // of attention would see.
+  static void SetUpTestSuite() {
+    model_ = Model::load(test_model_dir() + "/model-bf16.gguf").release();
+    kernels::detail::set_bf16_dot_enabled(false);
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    kernels::detail::set_bf16_dot_enabled(true);
+  }
   // Greedy continuation of a 200-token haystack prompt; returns the logits of every step.
   std::vector<std::vector<float>> run(AttentionPolicy* policy, int64_t prompt_len, int steps,
                                       std::vector<int64_t>* positions_left = nullptr) {
