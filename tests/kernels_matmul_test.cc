@@ -28,11 +28,17 @@ namespace {
 // Float weights here are checked with float32 activations; the bf16-dot
 // prefill path has its own test (Bf16DotAgainstRoundedReference).
 struct TargetScope {
-  TargetScope() { detail::set_bf16_dot_enabled(false); }
+  // Quantized weights likewise keep the integer kernels here; the
+  // dequantized-panel path has its own test (AllQuantTypesDequantPanelPath).
+  TargetScope() {
+    detail::set_bf16_dot_enabled(false);
+    detail::set_dequant_panel_min_tokens(1 << 30);
+  }
   ~TargetScope() {
     hwy::SetSupportedTargetsForTest(0);
     detail::set_gemm_min_tokens(detail::kDefaultGemmMinTokens);
     detail::set_bf16_dot_enabled(true);
+    detail::set_dequant_panel_min_tokens(detail::kDequantPanelMinTokens);
   }
 };
 
@@ -176,6 +182,48 @@ void run_all(int gemm_min_tokens, const std::vector<int64_t>& token_counts) {
 TEST(KernelMatmul, AllTypesAllTargetsRowDotPath) { run_all(1 << 30, {1, 2, 3, 5, 17}); }
 
 TEST(KernelMatmul, AllTypesAllTargetsPanelPath) { run_all(1, {1, 2, 3, 5, 17, 40}); }
+
+// Quantized weights through dequantized float panels: exact float32
+// activations, so against dequantized weights . original activations with
+// float32 summation error only, on every target, with row and token tails.
+TEST(KernelMatmul, AllQuantTypesDequantPanelPath) {
+  TargetScope scope;
+  detail::set_dequant_panel_min_tokens(1);
+  std::mt19937 rng(13);
+  for (int64_t target : detail::kernel_targets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(hwy::TargetName(target));
+    for (DType type : kAllTypes) {
+      if (dtype_info(type).block_elems == 1 || type == DType::Q5_K || type == DType::Q6_K) continue;  // not routed there
+      const int64_t cols = dtype_info(type).block_elems == 256 ? 512 : 96;
+      for (int64_t n : {1, 7, 40}) {
+        for (int64_t rows : {37, 67}) {
+          SCOPED_TRACE(testing::Message() << dtype_name(type) << " rows=" << rows << " tokens=" << n);
+          const Weights w = make_weights(type, rows, cols, rng);
+          std::normal_distribution<float> nd(0.f, 1.f);
+          std::vector<float> x(n * cols), y(n * rows, NAN), y2(n * rows, NAN), wf(cols);
+          for (auto& v : x) v = nd(rng);
+          ThreadPool one(1), two(2);
+          matmul(w.t, x.data(), n, y.data(), one);
+          matmul(w.t, x.data(), n, y2.data(), two);
+          ASSERT_EQ(0, std::memcmp(y.data(), y2.data(), y.size() * 4)) << "1 vs 2 threads differ";
+          for (int64_t r = 0; r < rows; ++r) {
+            dequantize_row_ref(type, w.t.row(r), wf.data(), cols);
+            for (int64_t t = 0; t < n; ++t) {
+              double exact = 0, mag = 0;
+              for (int64_t c = 0; c < cols; ++c) {
+                exact += static_cast<double>(wf[c]) * x[t * cols + c];
+                mag += std::fabs(static_cast<double>(wf[c]) * x[t * cols + c]);
+              }
+              const double fsum = 4e-7 * std::sqrt(static_cast<double>(cols)) * mag + 1e-6;
+              ASSERT_NEAR(y[t * rows + r], exact, fsum) << "row " << r << " token " << t;
+            }
+          }
+        }
+      }
+    }
+  }
+}
 
 // bf16 rounding as vcvtne2ps2bf16 does it (nearest even; inputs here are
 // normal numbers, so its flushing of denormals does not arise).

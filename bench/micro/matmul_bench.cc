@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/matmul.h"
+#include "kernels/matmul_internal.h"
 #include "kernels/quant.h"
 
 namespace sieve::kernels {
@@ -38,6 +39,14 @@ int bench_threads() {
   const char* e = std::getenv("SIEVE_BENCH_THREADS");
   return e ? std::max(1, std::atoi(e)) : 2;
 }
+
+// SIEVE_DEQUANT_PANEL_MIN_TOKENS moves the batch size from which quantized
+// weights take the dequantized-panel GEMM (to compare it with the integer
+// kernels on the same shapes).
+const bool kDequantThresholdSet = [] {
+  if (const char* e = std::getenv("SIEVE_DEQUANT_PANEL_MIN_TOKENS")) detail::set_dequant_panel_min_tokens(std::atoi(e));
+  return true;
+}();
 
 // Args: type index, rows, cols, tokens, threads, cold. Cold runs rotate over
 // copies of the weights totalling 128 MB, so they come from DRAM as in real

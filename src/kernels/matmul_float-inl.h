@@ -240,8 +240,10 @@ HWY_NOINLINE void PanelTile(const float* HWY_RESTRICT panel, int64_t k, const fl
     for (int j = 0; j < kRV; ++j) hn::StoreU(acc[t][j], df, out + t * NR + j * N);
 }
 
-template <DType kT>
-void PanelPath(const Tensor& w, const float* x, int64_t n_tokens, float* y, int64_t p0, int64_t p1) {
+// Panels [p0, p1) of the GEMM; pack(r0, nr, panel) fills one panel.
+template <class PackFn>
+void PanelLoop(const Tensor& w, const float* x, int64_t n_tokens, float* y, int64_t p0, int64_t p1,
+               const PackFn& pack) {
   const DF df;
   const int64_t k = w.row_length(), rows = w.rows();
   const int64_t NR = kRV * static_cast<int64_t>(hn::Lanes(df));
@@ -250,7 +252,7 @@ void PanelPath(const Tensor& w, const float* x, int64_t n_tokens, float* y, int6
   tile.resize(static_cast<size_t>(kMR * NR));
   for (int64_t p = p0; p < p1; ++p) {
     const int64_t r0 = p * NR, nr = std::min(NR, rows - r0);
-    PackPanel<kT>(w.row(r0), w.row_bytes(), nr, k, NR, panel.data());
+    pack(r0, nr, panel.data());
     for (int64_t t0 = 0; t0 < n_tokens; t0 += kMR) {
       const int64_t nt = std::min<int64_t>(kMR, n_tokens - t0);
       const float* xs[kMR];  // a short last tile repeats its last token
@@ -261,6 +263,34 @@ void PanelPath(const Tensor& w, const float* x, int64_t n_tokens, float* y, int6
         std::memcpy(y + (t0 + t) * rows + r0, tile.data() + t * NR, static_cast<size_t>(nr) * 4);
     }
   }
+}
+
+template <DType kT>
+void PanelPath(const Tensor& w, const float* x, int64_t n_tokens, float* y, int64_t p0, int64_t p1) {
+  const int64_t k = w.row_length(), NR = kRV * static_cast<int64_t>(hn::Lanes(DF()));
+  PanelLoop(w, x, n_tokens, y, p0, p1, [&](int64_t r0, int64_t nr, float* panel) {
+    PackPanel<kT>(w.row(r0), w.row_bytes(), nr, k, NR, panel);
+  });
+}
+
+// Block-quantized weights in a large batch: each panel's rows are first
+// dequantized exactly into float32, then packed and multiplied as F32
+// weights. The integer kernels (matmul_quant-inl.h) spend about three
+// instructions per block on each row and token (dot product, conversion,
+// scale), so from a few hundred tokens on, dequantizing once per panel and
+// running the float micro-kernel is faster, and exact in the activations.
+void MatmulDequantPanels(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  const int64_t k = w.row_length(), rows = w.rows();
+  const int64_t NR = kRV * static_cast<int64_t>(hn::Lanes(DF()));
+  pool.parallel_for((rows + NR - 1) / NR, 1, [&](int, int64_t p0, int64_t p1) {
+    thread_local std::vector<float> dequantized;
+    dequantized.resize(static_cast<size_t>(NR * k));
+    PanelLoop(w, x, n_tokens, y, p0, p1, [&](int64_t r0, int64_t nr, float* panel) {
+      for (int64_t r = 0; r < nr; ++r) dequantize_row_ref(w.type, w.row(r0 + r), dequantized.data() + r * k, k);
+      PackPanel<DType::F32>(reinterpret_cast<const uint8_t*>(dequantized.data()), static_cast<size_t>(k) * 4, nr, k,
+                            NR, panel);
+    });
+  });
 }
 
 template <DType kT>

@@ -16,17 +16,26 @@
 
 namespace sieve::kernels {
 HWY_EXPORT(MatmulFloat);
+HWY_EXPORT(MatmulDequantPanels);
 
 namespace detail {
 namespace {
 std::atomic<int> g_gemm_min_tokens{kDefaultGemmMinTokens};
+std::atomic<int> g_dequant_panel_min_tokens{kDequantPanelMinTokens};
 }  // namespace
+
+int dequant_panel_min_tokens() { return g_dequant_panel_min_tokens.load(std::memory_order_relaxed); }
+void set_dequant_panel_min_tokens(int n) { g_dequant_panel_min_tokens.store(n, std::memory_order_relaxed); }
 
 int gemm_min_tokens() { return g_gemm_min_tokens.load(std::memory_order_relaxed); }
 void set_gemm_min_tokens(int n) { g_gemm_min_tokens.store(n, std::memory_order_relaxed); }
 
 void matmul_float(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   HWY_DYNAMIC_DISPATCH(MatmulFloat)(w, x, n_tokens, y, pool, gemm_min_tokens());
+}
+
+void matmul_dequant_panels(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  HWY_DYNAMIC_DISPATCH(MatmulDequantPanels)(w, x, n_tokens, y, pool);
 }
 
 std::vector<int64_t> kernel_targets() {

@@ -16,6 +16,18 @@ void matmul_float(const Tensor& w, const float* x, int64_t n_tokens, float* y, T
 // once per call, then integer dot products per block.
 void matmul_quant(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
+// Block-quantized weights from kDequantPanelMinTokens tokens on: each panel
+// of rows dequantized to float32 and multiplied by the float panel GEMM with
+// float32 activations (matmul_float-inl.h). Measured on Zen 4 (1408x512,
+// one core, 512 tokens): ~100 GFLOP/s against ~60 for the integer kernels,
+// the dequantization (1-3 ns per weight) included; with fewer tokens it
+// does not amortize, so the integer kernels keep smaller batches.
+// Tests move the threshold to cover both paths.
+constexpr int kDequantPanelMinTokens = 256;
+int dequant_panel_min_tokens();
+void set_dequant_panel_min_tokens(int n);
+void matmul_dequant_panels(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
 // Activations quantized by the dispatched SIMD code, unpacked into llama.cpp
 // blocks of activation_type(weight) (n_tokens rows of k/block blocks). For
 // tests: it must equal quantize_row_q8_*_ref bit for bit.
