@@ -24,16 +24,19 @@ std::string spec_error(const std::string& spec) { return testing::policy_spec_er
 
 TEST(QuestSpec, DefaultsCanonicalSpecsAndErrors) {
   const ModelConfig c = small_config();
-  EXPECT_EQ(make_policy("quest", c)->spec(), "quest:page=16,budget=1024,dense_layers=2");
-  EXPECT_EQ(make_policy("quest:budget=512,dense_layers=0", c)->spec(), "quest:page=16,budget=512,dense_layers=0");
-  EXPECT_EQ(make_policy("quest:page=32,budget=2048", c)->spec(), "quest:page=32,budget=2048,dense_layers=2");
+  EXPECT_EQ(make_policy("quest", c)->spec(), "quest:page=16,budget=1024,dense_layers=2,select=head");
+  EXPECT_EQ(make_policy("quest:budget=512,dense_layers=0", c)->spec(),
+            "quest:page=16,budget=512,dense_layers=0,select=head");
+  EXPECT_EQ(make_policy("quest:page=32,budget=2048,select=group", c)->spec(),
+            "quest:page=32,budget=2048,dense_layers=2,select=group");
+  EXPECT_NE(spec_error("quest:select=kv").find("select must be one of head, group"), std::string::npos);
   EXPECT_NE(spec_error("quest:budget=8").find("budget must be >= page"), std::string::npos);
   EXPECT_NE(spec_error("quest:page=0").find("page must be >= 1"), std::string::npos);
   EXPECT_NE(spec_error("quest:dense_layers=-1").find("dense_layers must be >= 0"), std::string::npos);
-  EXPECT_NE(spec_error("quest:pages=4").find("no parameter 'pages' (valid: page, budget, dense_layers)"),
+  EXPECT_NE(spec_error("quest:pages=4").find("no parameter 'pages' (valid: page, budget, dense_layers, select)"),
             std::string::npos);
-  EXPECT_NE(spec_error("nope").find("quest:page=16,budget=1024,dense_layers=2"), std::string::npos);
-  EXPECT_NE(policy_help().find("quest:page=16,budget=1024,dense_layers=2"), std::string::npos);
+  EXPECT_NE(spec_error("nope").find("quest:page=16,budget=1024,dense_layers=2,select=head"), std::string::npos);
+  EXPECT_NE(policy_help().find("quest:page=16,budget=1024,dense_layers=2,select=head"), std::string::npos);
 }
 
 // A one-layer cache of 24 slots (pages of 4: page 5 holds the query) whose
@@ -164,6 +167,21 @@ TEST(QuestPolicy, SelectsTopPagesPerHeadByTheKeyBound) {
       EXPECT_EQ(policy.summarized_slots(0), 24);
       EXPECT_EQ(policy.stats().decoded_tokens, 24);
     }
+  }
+}
+
+// select=group: both heads of a group share one selection, pages ranked by
+// the higher of the two heads' bounds (6, 4, 2.5, 5, 2.5 for pages 0..4).
+TEST(QuestPolicy, GroupSelectionRanksPagesByTheGroupsHighestBound) {
+  for (int64_t budget : {8, 16}) {
+    HandCache hc(KvType::F32);
+    QuestPolicy policy(4, budget, 0, /*group_select=*/true);
+    std::mt19937 rng(4);
+    for (int64_t s = 0; s < 24; ++s) hc.append(rng, hand_key(s));
+    if (budget == 8) expect_selection(policy, hc, {{0}, {0}}, 2e-5);
+    else expect_selection(policy, hc, {{0, 1, 3}, {0, 1, 3}}, 2e-5);
+    // One read of (budget/page - 1) pages plus the last page's 4 slots per KV head.
+    EXPECT_NEAR(policy.stats().slots_read, static_cast<double>(kKv * (budget - 4 + 4)), 1e-9);
   }
 }
 

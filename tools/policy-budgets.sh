@@ -10,6 +10,7 @@
 # The papers state their budgets as totals; where a policy has several parts,
 # they keep the reference configuration's proportions roughly:
 #   quest        budget=B (pages of 16, first two layers dense)
+#   quest-group  budget=B,select=group (one selection per KV head)
 #   recycled     budget=B (stride 50)
 #   tokenselect  n_init=B/16, n_local=B/4, k=B-n_init-n_local, chunk=min(512,n_local)
 #                (reference: 128 + 512 + 2048)
@@ -64,6 +65,7 @@ budget_spec() {
   local p=$1 b=$2
   case "$p" in
     quest) echo "quest:budget=$b" ;;
+    quest-group) echo "quest:budget=$b,select=group" ;;
     recycled) echo "recycled:budget=$b" ;;
     streaming) echo "streaming:sink=4,window=$((b - 4))" ;;
     tokenselect)

@@ -37,8 +37,9 @@ const std::vector<PolicyEntry>& registry() {
        "InfLLM: initial tokens + local window + the top-k memory blocks per chunk, memory at distance `local`, "
        "blocks offloaded with an LRU of cache_blocks; store=file: the block store in a temporary file",
        [](PolicySpec& spec, const ModelConfig& c) { return InfLLMPolicy::from_spec(spec, c); }},
-      {"quest", "quest:page=16,budget=1024,dense_layers=2",
-       "Quest: per query head, the pages of highest key min/max bound within the token budget",
+      {"quest", "quest:page=16,budget=1024,dense_layers=2,select=head",
+       "Quest: per query head, the pages of highest key min/max bound within the token budget; "
+       "select=group: one selection per KV head for its query heads",
        [](PolicySpec& spec, const ModelConfig&) { return QuestPolicy::from_spec(spec); }},
       {"tokenselect", "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1",
        "TokenSelect: the top-k tokens by per-head softmax votes + initial + local, at contiguous positions; "

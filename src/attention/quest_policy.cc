@@ -39,8 +39,8 @@ void add_span(Segment& seg, int64_t begin, int64_t end) {
 
 }  // namespace
 
-QuestPolicy::QuestPolicy(int64_t page, int64_t budget, int64_t dense_layers)
-    : page_(page), budget_(budget), dense_layers_(dense_layers) {
+QuestPolicy::QuestPolicy(int64_t page, int64_t budget, int64_t dense_layers, bool group_select)
+    : page_(page), budget_(budget), dense_layers_(dense_layers), group_select_(group_select) {
   if (page_ < 1 || budget_ < page_ || dense_layers_ < 0)
     throw Error("attention policy 'quest': budget must be >= page (got budget=" + std::to_string(budget_) +
                 ", page=" + std::to_string(page_) + ")");
@@ -50,13 +50,14 @@ std::unique_ptr<AttentionPolicy> QuestPolicy::from_spec(PolicySpec& spec) {
   const int64_t page = spec.take_int("page", kDefaultPage, 1);
   const int64_t budget = spec.take_int("budget", kDefaultBudget, 1);
   const int64_t dense_layers = spec.take_int("dense_layers", kDefaultDenseLayers, 0);
-  spec.finish({"page", "budget", "dense_layers"});
-  return std::make_unique<QuestPolicy>(page, budget, dense_layers);
+  const bool group = spec.take_choice("select", "head", {"head", "group"}) == "group";
+  spec.finish({"page", "budget", "dense_layers", "select"});
+  return std::make_unique<QuestPolicy>(page, budget, dense_layers, group);
 }
 
 std::string QuestPolicy::spec() const {
   return "quest:page=" + std::to_string(page_) + ",budget=" + std::to_string(budget_) +
-         ",dense_layers=" + std::to_string(dense_layers_);
+         ",dense_layers=" + std::to_string(dense_layers_) + ",select=" + (group_select_ ? "group" : "head");
 }
 
 // Folds the keys of slots not yet summarised into their pages' max/min. Slots
@@ -146,10 +147,14 @@ void QuestPolicy::attend(const AttentionInput& in, float* out) {
     const SlotSpan candidates{0, last};
     score_spans(summaries_, in.layer, kvh, &candidates, 1, sc.rows.data(), group, sc.scores.data(),
                 sc.kernel.data());
+    // select=group: every head scores a page by the group's highest bound.
+    if (group_select_)
+      for (int64_t g = 1; g < group; ++g)
+        for (int64_t p = 0; p < last; ++p) sc.scores[p] = std::max(sc.scores[p], sc.scores[g * last + p]);
     // Top k pages per query head (ties to the earlier page).
     sc.count.assign(last, 0);
     for (int64_t g = 0; g < group; ++g) {
-      const float* score = sc.scores.data() + g * last;
+      const float* score = sc.scores.data() + (group_select_ ? 0 : g * last);
       sc.order.resize(last);
       for (int64_t p = 0; p < last; ++p) sc.order[p] = p;
       std::nth_element(sc.order.begin(), sc.order.begin() + k, sc.order.end(), [&](int64_t a, int64_t b) {

@@ -18,6 +18,12 @@
 // page (quest/utils/controller.py); page 16 and budget 1024 tokens are the
 // reference's defaults (evaluation/passkey/passkey.py, scripts/example_textgen.py).
 //
+// select=group (not in the reference, which targets models without GQA):
+// one selection per KV head for its whole group of query heads, each page
+// scored by the highest bound among the group's heads, so the group reads
+// budget/page pages once instead of up to group times as many. With GQA this
+// is what makes the budget the KV read.
+//
 // Cost, counted per decoded token: the summaries scanned (2 * head_dim
 // elements per page and KV head, once for the GQA group) as extra bytes; the
 // K/V slots each query head reads. Pages that every head of a group selects
@@ -39,7 +45,7 @@ class QuestPolicy : public AttentionPolicy {
   static constexpr int64_t kDefaultDenseLayers = 2;
 
   // Throws sieve::Error when budget < page.
-  QuestPolicy(int64_t page, int64_t budget, int64_t dense_layers);
+  QuestPolicy(int64_t page, int64_t budget, int64_t dense_layers, bool group_select = false);
   static std::unique_ptr<AttentionPolicy> from_spec(PolicySpec& spec);
 
   std::string spec() const override;
@@ -49,6 +55,7 @@ class QuestPolicy : public AttentionPolicy {
   int64_t page() const { return page_; }
   int64_t budget() const { return budget_; }
   int64_t dense_layers() const { return dense_layers_; }
+  bool group_select() const { return group_select_; }
   // The pages (besides the last) that query head h read at the most recent
   // selecting decode step, ascending. For tests and inspection.
   const std::vector<int64_t>& selected_pages(int64_t head) const { return selected_[head]; }
@@ -62,6 +69,7 @@ class QuestPolicy : public AttentionPolicy {
   void attend_dense(const AttentionInput& in, float* out);
 
   int64_t page_, budget_, dense_layers_;
+  bool group_select_;
   // Page summaries as a small cache with one slot per page whose "key" is
   // [max; min] (2 * head_dim): score_spans then computes the bound with the
   // attention kernel's page scoring (row [max(q,0); min(q,0)]). Element type
