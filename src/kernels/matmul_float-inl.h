@@ -12,7 +12,9 @@
 //    out column-major ([k][NR]), then an outer-product micro-kernel keeps a
 //    kMR tokens x NR rows block of accumulators in registers: per column it
 //    loads kRV weight vectors and broadcasts kMR activations, so each loaded
-//    weight feeds kMR FMAs and no horizontal sums are needed.
+//    weight feeds kMR FMAs and no horizontal sums are needed. Large batches of
+//    block-quantized weights use it too, on panels dequantized to float32
+//    (MatmulDequantPanels).
 
 #if defined(SIEVE_KERNELS_MATMUL_FLOAT_INL_H_) == defined(HWY_TARGET_TOGGLE)
 #ifdef SIEVE_KERNELS_MATMUL_FLOAT_INL_H_
