@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/prefetch.h"
 #include "util/half.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -21,6 +22,27 @@ namespace HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
+
+// N keys or values at p as float32: from float32 (an f32 page or converted
+// scratch) or straight from an f16 or bf16 cache page.
+HWY_INLINE hn::Vec<DF> LoadFloat(DF df, const float* p) { return hn::LoadU(df, p); }
+HWY_INLINE hn::Vec<DF> LoadFloat(DF df, const hwy::float16_t* p) {
+  return hn::PromoteTo(df, hn::LoadU(hn::Rebind<hwy::float16_t, DF>(), p));
+}
+HWY_INLINE hn::Vec<DF> LoadFloat(DF df, const hwy::bfloat16_t* p) {
+  return hn::PromoteTo(df, hn::LoadU(hn::Rebind<hwy::bfloat16_t, DF>(), p));
+}
+inline float ToFloat(float x) { return x; }
+inline float ToFloat(hwy::float16_t x) {
+  uint16_t bits;
+  std::memcpy(&bits, &x, 2);
+  return f16_to_f32(bits);
+}
+inline float ToFloat(hwy::bfloat16_t x) {
+  uint16_t bits;
+  std::memcpy(&bits, &x, 2);
+  return bf16_to_f32(bits);
+}
 
 // Converts slots [j0, n) of a page's keys (transposed: d-major, page_size
 // apart) and values (row-major) to float32 scratch in the same layouts, at
@@ -69,10 +91,24 @@ void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t 
     for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = 0.0f;
 }
 
+// Cache lines to ask for into L2, a few at a time between the FMAs of the
+// page being scored: the next page's, which are separate allocations that
+// the hardware prefetchers do not reach ahead of time.
+struct PrefetchStream {
+  const uint8_t *key = nullptr, *key_end = nullptr;      // the next page's key block
+  const uint8_t *value = nullptr, *value_end = nullptr;  // and its value block
+  void step(int lines) {
+    for (; lines > 0 && key < key_end; --lines, key += 64) kernels::prefetch_l2(key);
+    for (; lines > 0 && value < value_end; --lines, value += 64) kernels::prefetch_l2(value);
+  }
+  void finish() { step(std::numeric_limits<int>::max()); }
+};
+
 // scores[r][j] = q_r . k_j for r < n_rows, c0 <= j < n_cols (both multiples
 // of the vector width). Four rows at a time share each key vector load.
-void score_page(const float* q, int64_t n_rows, int64_t hd, const float* kt, int64_t ps, int64_t c0, int64_t n_cols,
-                float* scores) {
+template <typename T>
+void score_page(const float* q, int64_t n_rows, int64_t hd, const T* kt, int64_t ps, int64_t c0, int64_t n_cols,
+                float* scores, PrefetchStream& ahead) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t r = 0;
@@ -81,7 +117,8 @@ void score_page(const float* q, int64_t n_rows, int64_t hd, const float* kt, int
     for (int64_t c = c0; c < n_cols; c += N) {
       auto a0 = hn::Zero(df), a1 = hn::Zero(df), a2 = hn::Zero(df), a3 = hn::Zero(df);
       for (int64_t d = 0; d < hd; ++d) {
-        const auto k = hn::LoadU(df, kt + d * ps + c);
+        ahead.step(1);
+        const auto k = LoadFloat(df, kt + d * ps + c);
         a0 = hn::MulAdd(hn::Set(df, q0[d]), k, a0);
         a1 = hn::MulAdd(hn::Set(df, q0[hd + d]), k, a1);
         a2 = hn::MulAdd(hn::Set(df, q0[2 * hd + d]), k, a2);
@@ -97,7 +134,7 @@ void score_page(const float* q, int64_t n_rows, int64_t hd, const float* kt, int
     const float* qr = q + r * hd;
     for (int64_t c = c0; c < n_cols; c += N) {
       auto a = hn::Zero(df);
-      for (int64_t d = 0; d < hd; ++d) a = hn::MulAdd(hn::Set(df, qr[d]), hn::LoadU(df, kt + d * ps + c), a);
+      for (int64_t d = 0; d < hd; ++d) a = hn::MulAdd(hn::Set(df, qr[d]), LoadFloat(df, kt + d * ps + c), a);
       hn::StoreU(a, df, scores + r * ps + c);
     }
   }
@@ -107,13 +144,17 @@ void score_page(const float* q, int64_t n_rows, int64_t hd, const float* kt, int
 // at or past `limit` are masked); leaves the probabilities in p[j0, j1) and
 // rescales acc. Returns false when no column was visible.
 bool softmax_update(float* p, int64_t j0, int64_t j1, float& m, float& l, float* acc, int64_t hd) {
-  float page_max = -std::numeric_limits<float>::infinity();
-  for (int64_t j = j0; j < j1; ++j) page_max = std::max(page_max, p[j]);
-  if (page_max == -std::numeric_limits<float>::infinity()) return false;
-  const float new_m = std::max(m, page_max);
-  const float correction = std::exp(m - new_m);
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  constexpr float kMinusInf = -std::numeric_limits<float>::infinity();
+  auto vmax = hn::Set(df, kMinusInf);
+  int64_t jm = j0;
+  for (; jm + N <= j1; jm += N) vmax = hn::Max(vmax, hn::LoadU(df, p + jm));
+  float page_max = hn::GetLane(hn::MaxOfLanes(df, vmax));
+  for (; jm < j1; ++jm) page_max = std::max(page_max, p[jm]);
+  if (page_max == kMinusInf) return false;
+  const float new_m = std::max(m, page_max);
+  const float correction = std::exp(m - new_m);
   const auto vm = hn::Set(df, new_m);
   auto vsum = hn::Zero(df);
   int64_t j = j0;
@@ -136,23 +177,25 @@ bool softmax_update(float* p, int64_t j0, int64_t j1, float& m, float& l, float*
 }
 
 // acc_r += sum_j p[r][j] * v_j over columns [j0, j1) for one row.
-void accumulate_row(const float* pr, int64_t j0, int64_t j1, const float* v, int64_t hd, float* ar) {
+template <typename T>
+void accumulate_row(const float* pr, int64_t j0, int64_t j1, const T* v, int64_t hd, float* ar) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t d = 0;
   for (; d + N <= hd; d += N) {
     auto o = hn::LoadU(df, ar + d);
-    for (int64_t j = j0; j < j1; ++j) o = hn::MulAdd(hn::Set(df, pr[j]), hn::LoadU(df, v + j * hd + d), o);
+    for (int64_t j = j0; j < j1; ++j) o = hn::MulAdd(hn::Set(df, pr[j]), LoadFloat(df, v + j * hd + d), o);
     hn::StoreU(o, df, ar + d);
   }
   for (; d < hd; ++d)
-    for (int64_t j = j0; j < j1; ++j) ar[d] += pr[j] * v[j * hd + d];
+    for (int64_t j = j0; j < j1; ++j) ar[d] += pr[j] * ToFloat(v[j * hd + d]);
 }
 
 // acc_r += sum_j p[r][j] * v_j over columns [j0, j1): four rows by two
 // vectors at a time, so each loaded value vector feeds four rows.
-void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, int64_t j1, const float* v,
-                       int64_t hd, float* acc) {
+template <typename T>
+void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, int64_t j1, const T* v, int64_t hd,
+                       float* acc) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   int64_t r = 0;
@@ -166,7 +209,7 @@ void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, i
         auto o20 = hn::LoadU(df, a + 2 * hd), o21 = hn::LoadU(df, a + 2 * hd + N);
         auto o30 = hn::LoadU(df, a + 3 * hd), o31 = hn::LoadU(df, a + 3 * hd + N);
         for (int64_t j = j0; j < j1; ++j) {
-          const auto v0 = hn::LoadU(df, v + j * hd + d), v1 = hn::LoadU(df, v + j * hd + d + N);
+          const auto v0 = LoadFloat(df, v + j * hd + d), v1 = LoadFloat(df, v + j * hd + d + N);
           const auto q0 = hn::Set(df, p0[j]), q1 = hn::Set(df, p0[ps + j]);
           const auto q2 = hn::Set(df, p0[2 * ps + j]), q3 = hn::Set(df, p0[3 * ps + j]);
           o00 = hn::MulAdd(q0, v0, o00), o01 = hn::MulAdd(q0, v1, o01);
@@ -184,17 +227,61 @@ void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, i
   for (; r < n_rows; ++r) accumulate_row(p + r * ps, j0, j1, v, hd, acc + r * hd);
 }
 
+// Rows of a few queries (decoding: the query heads of one KV head) read f16
+// and bf16 pages in place, widening each key and value vector in registers;
+// more rows convert the page once into float32 scratch and share that.
+constexpr int64_t kMaxRowsReadingInPlace = 8;
+
+// One page's slots [j0, j1) (base = the page's first slot) for every row:
+// scores, masks, online softmax, values. kt: the page's keys transposed
+// (hd x ps), v: its values (ps x hd), p: n_rows x ps scratch.
+template <typename T>
+void attend_page(AttentionRows& rows, int64_t hd, int64_t ps, int64_t base, int64_t j0, int64_t j1, const T* kt,
+                 const T* v, float* p, PrefetchStream& ahead) {
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
+  const int64_t n_rows = rows.n_rows;
+  score_page(rows.q, n_rows, hd, kt, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p, ahead);
+  ahead.finish();
+  for (int64_t r = 0; r < n_rows; ++r) {
+    float* pr = p + r * ps;
+    const int64_t visible_end = std::min(j1, rows.limit[r] - base);
+    const int64_t visible_begin = rows.begin ? std::max(j0, rows.begin[r] - base) : j0;
+    for (int64_t j = j0; j < std::min(visible_begin, j1); ++j) pr[j] = -std::numeric_limits<float>::infinity();
+    for (int64_t j = std::max(j0, visible_end); j < j1; ++j) pr[j] = -std::numeric_limits<float>::infinity();
+    // A row that sees nothing of this page adds nothing: zero probabilities.
+    if (visible_end <= visible_begin || !softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd))
+      std::fill(pr + j0, pr + j1, 0.0f);
+  }
+  accumulate_values(p, n_rows, ps, j0, j1, v, hd, rows.acc);
+}
+
+template <typename T>
+void attend_page_in_place(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t page, AttentionRows& rows,
+                          int64_t j0, int64_t j1, float* p, PrefetchStream& ahead) {
+  const KvCacheShape& s = cache.shape();
+  attend_page(rows, s.head_dim, s.page_size, page * s.page_size, j0, j1,
+              reinterpret_cast<const T*>(cache.key_block(layer, kv_head, page)),
+              reinterpret_cast<const T*>(cache.value_block(layer, kv_head, page)), p, ahead);
+}
+
+// The stream of this KV head's blocks of `page`.
+PrefetchStream page_stream(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t page) {
+  const size_t block_bytes = cache.row_bytes() * static_cast<size_t>(cache.shape().page_size);
+  const uint8_t* k = cache.key_block(layer, kv_head, page);
+  const uint8_t* v = cache.value_block(layer, kv_head, page);
+  return {k, k + block_bytes, v, v + block_bytes};
+}
+
 void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
                  AttentionRows& rows, float* scratch) {
   const KvCacheShape& s = cache.shape();
   const int64_t hd = s.head_dim, ps = s.page_size, n_rows = rows.n_rows;
-  const DF df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   float* kt = scratch;                // hd x ps
   float* v = kt + hd * ps;            // ps x hd
   float* p = v + hd * ps;             // n_rows x ps
   int64_t max_limit = 0;
   for (int64_t r = 0; r < n_rows; ++r) max_limit = std::max(max_limit, rows.limit[r]);
+  const bool in_place = n_rows <= kMaxRowsReadingInPlace;
 
   for (int64_t si = 0; si < n_spans; ++si) {
     const int64_t span_end = std::min(spans[si].end, max_limit);
@@ -203,27 +290,20 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
       const int64_t j0 = std::max(spans[si].begin, base) - base;
       const int64_t j1 = std::min(span_end, base + ps) - base;
       if (j1 <= j0) continue;
-      const float* kpage = kt;
-      const float* vpage = v;
+      PrefetchStream ahead;  // the page read after this one
+      if ((page + 1) * ps < span_end) ahead = page_stream(cache, layer, kv_head, page + 1);
+      else if (si + 1 < n_spans && spans[si + 1].begin < max_limit)
+        ahead = page_stream(cache, layer, kv_head, spans[si + 1].begin / ps);
       if (s.type == KvType::F32) {
-        kpage = reinterpret_cast<const float*>(cache.key_block(layer, kv_head, page));
-        vpage = reinterpret_cast<const float*>(cache.value_block(layer, kv_head, page));
+        attend_page_in_place<float>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
+      } else if (s.type == KvType::F16 && in_place) {
+        attend_page_in_place<hwy::float16_t>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
+      } else if (s.type == KvType::BF16 && in_place) {
+        attend_page_in_place<hwy::bfloat16_t>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
       } else {
         convert_page(cache, layer, kv_head, page, j0, j1, kt, v);
+        attend_page<float>(rows, hd, ps, base, j0, j1, kt, v, p, ahead);
       }
-      const int64_t n_cols = std::min(ps, (j1 + N - 1) / N * N);
-      score_page(rows.q, n_rows, hd, kpage, ps, j0 / N * N, n_cols, p);
-      for (int64_t r = 0; r < n_rows; ++r) {
-        float* pr = p + r * ps;
-        const int64_t visible_end = std::min(j1, rows.limit[r] - base);
-        const int64_t visible_begin = rows.begin ? std::max(j0, rows.begin[r] - base) : j0;
-        for (int64_t j = j0; j < std::min(visible_begin, j1); ++j) pr[j] = -std::numeric_limits<float>::infinity();
-        for (int64_t j = std::max(j0, visible_end); j < j1; ++j) pr[j] = -std::numeric_limits<float>::infinity();
-        // A row that sees nothing of this page adds nothing: zero probabilities.
-        if (visible_end <= visible_begin || !softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd))
-          std::fill(pr + j0, pr + j1, 0.0f);
-      }
-      accumulate_values(p, n_rows, ps, j0, j1, vpage, hd, rows.acc);
     }
   }
 }
@@ -248,7 +328,8 @@ void ScoreSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slot
       const float* kpage = kt;
       if (s.type == KvType::F32) kpage = reinterpret_cast<const float*>(cache.key_block(layer, kv_head, page));
       else convert_page(cache, layer, kv_head, page, j0, j1, kt, nullptr);
-      score_page(q, n_rows, hd, kpage, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p);
+      PrefetchStream none;
+      score_page(q, n_rows, hd, kpage, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p, none);
       for (int64_t r = 0; r < n_rows; ++r)
         std::copy(p + r * ps + j0, p + r * ps + j1, scores + r * n_slots + col);
       col += j1 - j0;
