@@ -65,12 +65,14 @@ struct HandCache {
     return c;
   }
 
-  void append(int64_t n) {
+  // zero_keys: every key 0 (rotation keeps it exactly 0), so every
+  // candidate gets exactly the same vote.
+  void append(int64_t n, bool zero_keys = false) {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t p = cache.size();
       raw_k.emplace_back(kKv * kHd);
       raw_v.emplace_back(kKv * kHd);
-      for (float& x : raw_k.back()) x = nd(rng);
+      for (float& x : raw_k.back()) x = zero_keys ? 0.0f : nd(rng);
       for (float& x : raw_v.back()) x = nd(rng);
       std::vector<float> k = raw_k.back();
       rope.rotate(k.data(), kKv, static_cast<double>(p));
@@ -213,6 +215,21 @@ TEST(TokenSelectPolicy, SelectsByHeadSoftVotesAndPlacesTokensContiguously) {
     EXPECT_EQ(policy.reuse_stats().selections, 3);
     EXPECT_EQ(policy.reuse_stats().reused, 0);
   }
+}
+
+// Equal votes go to the earlier slots: with every key 0 all candidates tie,
+// and the selection is the first k of them.
+TEST(TokenSelectPolicy, EqualVotesGoToTheEarliestSlots) {
+  const TokenSelectPolicy::Options o = small_options(false);
+  HandCache h;
+  ThreadPool pool(1);
+  TokenSelectPolicy policy(o);
+  h.append(300, /*zero_keys=*/true);
+  std::vector<float> q = h.queries(1), out(kHeads * kHd);
+  policy.attend({h.cache, 0, q.data(), 1, 299, kHeads, h.rope, pool}, out.data());
+  std::vector<int64_t> want(o.k);
+  std::iota(want.begin(), want.end(), o.n_init);
+  EXPECT_EQ(policy.selected(0), want);
 }
 
 // The Selection Cache: a query similar enough to the one the selection was

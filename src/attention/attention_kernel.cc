@@ -308,16 +308,25 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
   }
 }
 
+template <typename T>
+void score_page_in_place(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t page, const float* q,
+                         int64_t n_rows, int64_t j0, int64_t j1, float* p, PrefetchStream& ahead) {
+  const KvCacheShape& s = cache.shape();
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
+  score_page(q, n_rows, s.head_dim, reinterpret_cast<const T*>(cache.key_block(layer, kv_head, page)), s.page_size,
+             j0 / N * N, std::min(s.page_size, (j1 + N - 1) / N * N), p, ahead);
+}
+
 void ScoreSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
                 const float* q, int64_t n_rows, float* scores, float* scratch) {
   const KvCacheShape& s = cache.shape();
   const int64_t hd = s.head_dim, ps = s.page_size;
-  const DF df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
   int64_t n_slots = 0;
   for (int64_t si = 0; si < n_spans; ++si) n_slots += spans[si].end - spans[si].begin;
   float* kt = scratch;       // hd x ps
   float* p = kt + hd * ps;   // n_rows x ps
+  const bool in_place = n_rows <= kMaxRowsReadingInPlace;
   int64_t col = 0;           // output column of the current page's first visible slot
   for (int64_t si = 0; si < n_spans; ++si) {
     for (int64_t page = spans[si].begin / ps; page * ps < spans[si].end; ++page) {
@@ -325,11 +334,22 @@ void ScoreSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slot
       const int64_t j0 = std::max(spans[si].begin, base) - base;
       const int64_t j1 = std::min(spans[si].end, base + ps) - base;
       if (j1 <= j0) continue;
-      const float* kpage = kt;
-      if (s.type == KvType::F32) kpage = reinterpret_cast<const float*>(cache.key_block(layer, kv_head, page));
-      else convert_page(cache, layer, kv_head, page, j0, j1, kt, nullptr);
-      PrefetchStream none;
-      score_page(q, n_rows, hd, kpage, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p, none);
+      PrefetchStream ahead;  // the next page's keys (values are not read here)
+      if ((page + 1) * ps < spans[si].end) ahead = page_stream(cache, layer, kv_head, page + 1);
+      else if (si + 1 < n_spans && spans[si + 1].begin < spans[si + 1].end)
+        ahead = page_stream(cache, layer, kv_head, spans[si + 1].begin / ps);
+      ahead.value = ahead.value_end;
+      if (s.type == KvType::F32) {
+        score_page_in_place<float>(cache, layer, kv_head, page, q, n_rows, j0, j1, p, ahead);
+      } else if (s.type == KvType::F16 && in_place) {
+        score_page_in_place<hwy::float16_t>(cache, layer, kv_head, page, q, n_rows, j0, j1, p, ahead);
+      } else if (s.type == KvType::BF16 && in_place) {
+        score_page_in_place<hwy::bfloat16_t>(cache, layer, kv_head, page, q, n_rows, j0, j1, p, ahead);
+      } else {
+        convert_page(cache, layer, kv_head, page, j0, j1, kt, nullptr);
+        score_page(q, n_rows, hd, kt, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p, ahead);
+      }
+      ahead.finish();
       for (int64_t r = 0; r < n_rows; ++r)
         std::copy(p + r * ps + j0, p + r * ps + j1, scores + r * n_slots + col);
       col += j1 - j0;

@@ -13,8 +13,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
-#include <numeric>
 
 #include "attention/attention_kernel.h"
 #include "attention/policy_spec.h"
@@ -131,9 +131,10 @@ Scratch& thread_scratch() {
 }
 
 // Keys (or values) of some slots (ascending columns) of one page of a KV head
-// as floats, count x head_dim: what KvCache::read_key/read_value give, but the
-// page's rows converted with vector instructions once for all the slots
-// (keys are stored dimension-major, so one key alone touches every row).
+// as floats, count x head_dim: what KvCache::read_key/read_value give, but
+// with vector conversions. Keys are stored dimension-major, so one key alone
+// touches every row of the block: the rows' span of columns is converted once
+// for all the slots. Value rows are contiguous: only the slots' own.
 void read_page_rows(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t page, const int64_t* cols,
                     int64_t count, bool key, float* out, std::vector<float>& buffer) {
   const KvCacheShape& s = cache.shape();
@@ -162,11 +163,9 @@ void read_page_rows(const KvCache& cache, int64_t layer, int64_t kv_head, int64_
     for (int64_t i = 0; i < count; ++i)
       for (int64_t d = 0; d < hd; ++d) out[i * hd + d] = buffer[d * ps + cols[i]];
   } else {
-    const uint8_t* base = cache.value_block(layer, kv_head, page) + static_cast<size_t>(lo * hd) * es;
-    buffer.resize((hi - lo) * hd);
-    to_float(s.type, base, (hi - lo) * hd, buffer.data());
-    for (int64_t i = 0; i < count; ++i)
-      std::copy(buffer.begin() + (cols[i] - lo) * hd, buffer.begin() + (cols[i] - lo + 1) * hd, out + i * hd);
+    // Value rows are contiguous: convert just the ones asked for.
+    const uint8_t* base = cache.value_block(layer, kv_head, page);
+    for (int64_t i = 0; i < count; ++i) to_float(s.type, base + static_cast<size_t>(cols[i] * hd) * es, hd, out + i * hd);
   }
 }
 
@@ -455,15 +454,19 @@ void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1,
     in.pool.parallel_for(n_cand, 4096, vote);
   else
     vote(0, 0, n_cand);
-  // The k most voted (ties to the earlier slot), in slot order.
-  order_.resize(n_cand);
-  std::iota(order_.begin(), order_.end(), int64_t{0});
-  std::nth_element(order_.begin(), order_.begin() + (o_.k - 1), order_.end(),
-                   [&](int64_t a, int64_t b) { return votes_[a] > votes_[b] || (votes_[a] == votes_[b] && a < b); });
-  order_.resize(o_.k);
-  std::sort(order_.begin(), order_.end());
-  L.selected.resize(o_.k);
-  for (int64_t i = 0; i < o_.k; ++i) L.selected[i] = lo + order_[i];
+  // The k most voted (ties to the earlier slot), in slot order: the k-th
+  // largest vote by a selection on a copy of the votes (plain float
+  // comparisons, far cheaper than ordering slot indices by their votes), then
+  // one pass in slot order taking every vote above it and the earliest of
+  // those equal to it.
+  kth_.assign(votes_.begin(), votes_.end());
+  std::nth_element(kth_.begin(), kth_.begin() + (o_.k - 1), kth_.end(), std::greater<float>());
+  const float kth = kth_[o_.k - 1];
+  int64_t ties = o_.k;
+  for (float v : votes_) ties -= v > kth;
+  L.selected.clear();
+  for (int64_t j = 0; j < n_cand; ++j)
+    if (votes_[j] > kth || (votes_[j] == kth && ties-- > 0)) L.selected.push_back(lo + j);
   L.selected_at = num_tokens;
   L.has_selection = true;
   L.gathered_valid = false;

@@ -99,8 +99,7 @@ class TokenSelectPolicy : public AttentionPolicy {
   // Rotations to positions 0..n_init+k-1 (2 x head_dim floats each), for the gathered keys.
   std::shared_ptr<const std::vector<float>> table_;
   // Selection scratch.
-  std::vector<float> fingerprint_, scores_, votes_, head_sum_;
-  std::vector<int64_t> order_;
+  std::vector<float> fingerprint_, scores_, votes_, head_sum_, kth_;
 };
 
 }  // namespace sieve
