@@ -121,7 +121,7 @@ constexpr int64_t kQueryBlock = 16;          // query tokens per work item
 constexpr int64_t kParallelVotes = 1 << 20;  // score entries from which the votes are summed in parallel
 
 struct Scratch {
-  std::vector<float> q, m, l, acc, kernel, cos, sin, key, value, zeros, scores, row;
+  std::vector<float> q, m, l, acc, kernel, cos, sin, key, value, scores, row;
   std::vector<int64_t> begin, limit, no_positions;
 };
 
@@ -361,7 +361,6 @@ void TokenSelectPolicy::unrotate_new_keys(const AttentionInput& in) {
     Scratch& sc = thread_scratch();
     sc.key.resize(n_kv * ps * hd);
     sc.value.resize(n_kv * hd);
-    sc.zeros.assign(n_kv * hd, 0.0f);
     sc.cos.resize(hd / 2);
     sc.sin.resize(hd / 2);
     sc.begin.resize(ps);
@@ -377,7 +376,9 @@ void TokenSelectPolicy::unrotate_new_keys(const AttentionInput& in) {
           std::copy(sc.key.data() + (h * ps + i) * hd, sc.key.data() + (h * ps + i + 1) * hd, k);
           rotate(k, sc.cos.data(), sc.sin.data(), hd, in.rope.interleaved());
         }
-        unrotated_->write(in.layer, s0 + i, sc.value.data(), sc.zeros.data());
+        // The value slot holds the same key by row, for gather(): a key
+        // read from the dimension-major key block touches every row of it.
+        unrotated_->write(in.layer, s0 + i, sc.value.data(), sc.value.data());
       }
     }
   };
@@ -501,7 +502,7 @@ void TokenSelectPolicy::gather(const AttentionInput& in) {
         const int64_t page = slot_of(a) / ps;
         int64_t b = a;
         for (; b < n && slot_of(b) / ps == page; ++b) sc.begin[b - a] = slot_of(b) % ps;
-        read_page_rows(*unrotated_, in.layer, kvh, page, sc.begin.data(), b - a, true, sc.key.data(), sc.row);
+        read_page_rows(*unrotated_, in.layer, kvh, page, sc.begin.data(), b - a, false, sc.key.data(), sc.row);
         read_page_rows(in.cache, in.layer, kvh, page, sc.begin.data(), b - a, false, sc.value.data(), sc.row);
         for (int64_t i = a; i < b; ++i) {
           float* key = sc.key.data() + (i - a) * hd;

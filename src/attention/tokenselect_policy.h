@@ -95,7 +95,9 @@ class TokenSelectPolicy : public AttentionPolicy {
   Options o_;
   ReuseStats reuse_;
   std::vector<LayerState> layers_;
-  std::optional<KvCache> unrotated_;  // keys at position 0, for scoring (values unused)
+  // Keys at position 0: in the key blocks for scoring, and again by row in
+  // the value blocks, for gathering the selected ones.
+  std::optional<KvCache> unrotated_;
   // Rotations to positions 0..n_init+k-1 (2 x head_dim floats each), for the gathered keys.
   std::shared_ptr<const std::vector<float>> table_;
   // Selection scratch.
