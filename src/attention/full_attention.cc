@@ -1,6 +1,7 @@
 #include "attention/full_attention.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -33,9 +34,15 @@ void attend_full(const KvCache& cache, int64_t layer, const float* q, int64_t n_
   const int64_t n_slots = first_slot + n_q;
   const int64_t n_pages = (n_slots + s.page_size - 1) / s.page_size;
   // Decoding has one query block per KV head; split the slots so every
-  // thread has work (flash-decoding), and merge the parts afterwards.
+  // thread has work (flash-decoding), and merge the parts afterwards. Into
+  // about kItemsPerThread parts per thread, of at least kMinSplitPages
+  // pages, which the threads claim one by one: a thread slowed by memory or
+  // by a neighbour on its core takes fewer, instead of the others waiting
+  // for it at the end of the layer.
+  constexpr int64_t kItemsPerThread = 8, kMinSplitPages = 8;
   int64_t n_split = 1;
-  if (n_qb * n_kv < 2 * pool.size()) n_split = std::clamp<int64_t>(2 * pool.size() / (n_qb * n_kv), 1, n_pages / 8 + 1);
+  if (n_qb * n_kv < kItemsPerThread * pool.size())
+    n_split = std::clamp<int64_t>(kItemsPerThread * pool.size() / (n_qb * n_kv), 1, n_pages / kMinSplitPages + 1);
   const int64_t pages_per_split = (n_pages + n_split - 1) / n_split;
   n_split = (n_pages + pages_per_split - 1) / pages_per_split;
 
@@ -48,9 +55,11 @@ void attend_full(const KvCache& cache, int64_t layer, const float* q, int64_t n_
     part_acc.assign(rows * hd, 0.0f);
   }
 
-  pool.parallel_for(n_kv * n_qb * n_split, 1, [&](int, int64_t begin, int64_t end) {
+  const int64_t n_items = n_kv * n_qb * n_split;
+  std::atomic<int64_t> next_item{0};
+  pool.parallel_for(std::min<int64_t>(pool.size(), n_items), 1, [&](int, int64_t, int64_t) {
     Scratch& sc = thread_scratch();
-    for (int64_t item = begin; item < end; ++item) {
+    for (int64_t item; (item = next_item.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
       const int64_t split = item % n_split, qb = (item / n_split) % n_qb, kvh = item / (n_split * n_qb);
       const int64_t t0 = qb * kQueryBlock, t1 = std::min(n_q, t0 + kQueryBlock);
       const int64_t n_rows = (t1 - t0) * group;
