@@ -78,17 +78,40 @@ void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t 
     if (v) convert(vb + j0 * hd * 2, v + j0 * hd, (n - j0) * hd);
     return;
   }
-  // q8_0: keys and values row by row, keys scattered into the transposed layout.
-  float row[1024];
-  for (int64_t j = j0 / N * N; j < j0; ++j)
-    for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = 0.0f;
-  for (int64_t j = j0; j < n; ++j) {
-    cache.read_key(layer, kv_head, page * ps + j, row);
-    for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = row[d];
-    if (v) cache.read_value(layer, kv_head, page * ps + j, v + j * hd);
+  // q8_0 (layout in kv_cache.h). Keys: each dimension's column of int8 times
+  // the slots' scales, a vector of slots at a time.
+  const hn::Rebind<int8_t, DF> d8;
+  const hn::Rebind<int32_t, DF> di;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const int64_t c0 = j0 / N * N, cols = std::min(ps, (n + N - 1) / N * N);
+  for (int64_t b = 0; b < hd / 32; ++b) {
+    const uint8_t* group = kb + b * 34 * ps;
+    const auto* scales = reinterpret_cast<const hwy::float16_t*>(group);
+    const auto* q = reinterpret_cast<const int8_t*>(group + 2 * ps);
+    for (int64_t c = c0; c < cols; c += N) {
+      const auto scale = hn::PromoteTo(df, hn::LoadU(dh, scales + c));
+      for (int64_t i = 0; i < 32; ++i) {
+        const auto k = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, q + i * ps + c)));
+        hn::StoreU(hn::Mul(k, scale), df, kt + (32 * b + i) * ps + c);
+      }
+    }
   }
-  for (int64_t j = n; j < std::min(ps, (n + N - 1) / N * N); ++j)
-    for (int64_t d = 0; d < hd; ++d) kt[d * ps + j] = 0.0f;
+  if (!v) return;
+  // Values: row by row, each block of 32 times its scale.
+  for (int64_t j = j0; j < n; ++j) {
+    const uint8_t* row = vb + j * cache.row_bytes();
+    for (int64_t b = 0; b < hd / 32; ++b) {
+      uint16_t bits;
+      std::memcpy(&bits, row + 34 * b, 2);
+      const float scale = f16_to_f32(bits);
+      const auto* q = reinterpret_cast<const int8_t*>(row + 34 * b + 2);
+      float* out = v + j * hd + 32 * b;
+      int64_t i = 0;
+      for (; i + N <= 32; i += N)
+        hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, q + i))), hn::Set(df, scale)), df, out + i);
+      for (; i < 32; ++i) out[i] = scale * q[i];
+    }
+  }
 }
 
 // Cache lines to ask for into L2, a few at a time between the FMAs of the

@@ -130,7 +130,13 @@ void KvCache::write(int64_t layer, int64_t slot, const float* k, const float* v)
     uint8_t* kb = key_block_mut(layer, h, page);
     uint8_t* vb = value_block_mut(layer, h, page) + j * row_bytes_;
     if (shape_.type == KvType::Q8_0) {
-      quantize_q8_0(k + h * hd, hd, kb + j * row_bytes_);
+      uint8_t row[kMaxHeadDim / 32 * 34];
+      quantize_q8_0(k + h * hd, hd, row);
+      for (int64_t b = 0; b < hd / 32; ++b) {  // the key's blocks into the slot's column (layout in the header)
+        uint8_t* group = kb + b * 34 * ps;
+        std::memcpy(group + 2 * j, row + 34 * b, 2);
+        for (int64_t i = 0; i < 32; ++i) group[2 * ps + i * ps + j] = row[34 * b + 2 + i];
+      }
       quantize_q8_0(v + h * hd, hd, vb);
       continue;
     }
@@ -154,7 +160,15 @@ void KvCache::read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out)
   const int64_t hd = shape_.head_dim, ps = shape_.page_size;
   const uint8_t* kb = key_block(layer, kv_head, slot / ps);
   const int64_t j = slot % ps;
-  if (shape_.type == KvType::Q8_0) return dequantize_q8_0(kb + j * row_bytes_, hd, out);
+  if (shape_.type == KvType::Q8_0) {
+    uint8_t row[kMaxHeadDim / 32 * 34];
+    for (int64_t b = 0; b < hd / 32; ++b) {
+      const uint8_t* group = kb + b * 34 * ps;
+      std::memcpy(row + 34 * b, group + 2 * j, 2);
+      for (int64_t i = 0; i < 32; ++i) row[34 * b + 2 + i] = group[2 * ps + i * ps + j];
+    }
+    return dequantize_q8_0(row, hd, out);
+  }
   if (shape_.type == KvType::F16) {
     uint16_t halves[kMaxHeadDim];
     for (int64_t d = 0; d < hd; ++d) std::memcpy(&halves[d], kb + (d * ps + j) * 2, 2);

@@ -4,10 +4,14 @@
 // summarise and evict whole pages. Element types f32, f16, bf16 and q8_0.
 //
 // Page layout, per layer: for each KV head a key block, then for each KV head
-// a value block. Key blocks of float types are stored transposed (dimension-
-// major: page_size values of dimension 0, then of dimension 1, ...) so that
-// the attention kernel scores a whole page against a query with vector FMAs
-// and no horizontal sums; q8_0 keys and all values are stored row by row.
+// a value block. Key blocks are stored transposed (dimension-major:
+// page_size values of dimension 0, then of dimension 1, ...) so that the
+// attention kernel scores a whole page against a query with vector FMAs and
+// no horizontal sums. q8_0 keys keep llama.cpp's blocks of 32 dimensions
+// with one f16 scale per slot, transposed the same way: for each block b,
+// page_size scales (f16), then 32 x page_size int8 (dimension 32b's column
+// of slots, then 32b+1's, ...). Values are stored row by row (q8_0: each row
+// head_dim / 32 blocks of {f16 scale, 32 x int8}).
 //
 // Keys are stored after RoPE, rotated to the position they were computed at
 // (docs/attention.md says why). Slot i holds the token at positions()[i].
