@@ -254,9 +254,95 @@ void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, i
   for (; r < n_rows; ++r) accumulate_row(p + r * ps, j0, j1, v, hd, acc + r * hd);
 }
 
-// Rows of a few queries (decoding: the query heads of one KV head) read f16
-// and bf16 pages in place, widening each key and value vector in registers;
-// more rows convert the page once into float32 scratch and share that.
+// A q8_0 key or value block read in place (layout in kv_cache.h): the
+// overloads of score_page and accumulate_values below take it where the
+// float types pass their elements.
+struct Q8Block {};
+
+HWY_INLINE hn::Vec<DF> LoadInt8AsFloat(DF df, const uint8_t* p) {
+  return hn::ConvertTo(df, hn::PromoteTo(hn::Rebind<int32_t, DF>(), hn::LoadU(hn::Rebind<int8_t, DF>(),
+                                                                               reinterpret_cast<const int8_t*>(p))));
+}
+
+// q8_0 keys: per block of 32 dimensions, the int8 columns' dot products with
+// the rows, then times the slots' scales. Four rows at a time.
+void score_page(const float* q, int64_t n_rows, int64_t hd, const Q8Block* kt, int64_t ps, int64_t c0,
+                int64_t n_cols, float* scores, PrefetchStream& ahead) {
+  const DF df;
+  const hn::Rebind<hwy::float16_t, DF> dh;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const uint8_t* kb = reinterpret_cast<const uint8_t*>(kt);
+  for (int64_t r = 0; r < n_rows; r += 4) {
+    const int64_t rows = std::min<int64_t>(4, n_rows - r);
+    const float* q0 = q + r * hd;
+    for (int64_t c = c0; c < n_cols; c += N) {
+      auto a0 = hn::Zero(df), a1 = a0, a2 = a0, a3 = a0;
+      for (int64_t b = 0; b < hd / 32; ++b) {
+        const uint8_t* group = kb + b * 34 * ps;
+        const uint8_t* ints = group + 2 * ps + c;
+        auto s0 = hn::Zero(df), s1 = s0, s2 = s0, s3 = s0;
+        for (int64_t i = 0; i < 32; ++i) {
+          if (i & 1) ahead.step(1);
+          const auto k = LoadInt8AsFloat(df, ints + i * ps);
+          const int64_t d = 32 * b + i;
+          s0 = hn::MulAdd(hn::Set(df, q0[d]), k, s0);
+          if (rows > 1) s1 = hn::MulAdd(hn::Set(df, q0[hd + d]), k, s1);
+          if (rows > 2) s2 = hn::MulAdd(hn::Set(df, q0[2 * hd + d]), k, s2);
+          if (rows > 3) s3 = hn::MulAdd(hn::Set(df, q0[3 * hd + d]), k, s3);
+        }
+        const auto scale = hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(group) + c));
+        a0 = hn::MulAdd(s0, scale, a0), a1 = hn::MulAdd(s1, scale, a1);
+        a2 = hn::MulAdd(s2, scale, a2), a3 = hn::MulAdd(s3, scale, a3);
+      }
+      hn::StoreU(a0, df, scores + r * ps + c);
+      if (rows > 1) hn::StoreU(a1, df, scores + (r + 1) * ps + c);
+      if (rows > 2) hn::StoreU(a2, df, scores + (r + 2) * ps + c);
+      if (rows > 3) hn::StoreU(a3, df, scores + (r + 3) * ps + c);
+    }
+  }
+}
+
+// q8_0 values: each row's blocks times p[r][j] * scale, four rows at a time.
+void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, int64_t j1, const Q8Block* v,
+                       int64_t hd, float* acc, PrefetchStream& ahead) {
+  const DF df;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const uint8_t* vb = reinterpret_cast<const uint8_t*>(v);
+  const int64_t row_bytes = hd / 32 * 34;
+  for (int64_t r = 0; r < n_rows; r += 4) {
+    const int64_t rows = std::min<int64_t>(4, n_rows - r);
+    const float* p0 = p + r * ps;
+    for (int64_t d = 0; d < hd; d += N) {  // N divides 32: a vector never straddles two blocks
+      const int64_t b = d / 32;
+      float* a = acc + r * hd + d;
+      auto o0 = hn::LoadU(df, a);
+      auto o1 = rows > 1 ? hn::LoadU(df, a + hd) : o0;
+      auto o2 = rows > 2 ? hn::LoadU(df, a + 2 * hd) : o0;
+      auto o3 = rows > 3 ? hn::LoadU(df, a + 3 * hd) : o0;
+      for (int64_t j = j0; j < j1; ++j) {
+        if (d % 32 == 0) ahead.step(1);
+        const uint8_t* block = vb + j * row_bytes + 34 * b;
+        uint16_t bits;
+        std::memcpy(&bits, block, 2);
+        const float scale = f16_to_f32(bits);
+        const auto x = LoadInt8AsFloat(df, block + 2 + d % 32);
+        o0 = hn::MulAdd(hn::Set(df, p0[j] * scale), x, o0);
+        if (rows > 1) o1 = hn::MulAdd(hn::Set(df, p0[ps + j] * scale), x, o1);
+        if (rows > 2) o2 = hn::MulAdd(hn::Set(df, p0[2 * ps + j] * scale), x, o2);
+        if (rows > 3) o3 = hn::MulAdd(hn::Set(df, p0[3 * ps + j] * scale), x, o3);
+      }
+      hn::StoreU(o0, df, a);
+      if (rows > 1) hn::StoreU(o1, df, a + hd);
+      if (rows > 2) hn::StoreU(o2, df, a + 2 * hd);
+      if (rows > 3) hn::StoreU(o3, df, a + 3 * hd);
+    }
+  }
+}
+
+// Rows of a few queries (decoding: the query heads of one KV head) read
+// f16, bf16 and q8_0 pages in place, widening each key and value vector in
+// registers; more rows convert the page once into float32 scratch and share
+// that.
 constexpr int64_t kMaxRowsReadingInPlace = 8;
 
 // One page's slots [j0, j1) (base = the page's first slot) for every row:
@@ -309,6 +395,7 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
   int64_t max_limit = 0;
   for (int64_t r = 0; r < n_rows; ++r) max_limit = std::max(max_limit, rows.limit[r]);
   const bool in_place = n_rows <= kMaxRowsReadingInPlace;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
 
   for (int64_t si = 0; si < n_spans; ++si) {
     const int64_t span_end = std::min(spans[si].end, max_limit);
@@ -327,6 +414,8 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
         attend_page_in_place<hwy::float16_t>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
       } else if (s.type == KvType::BF16 && in_place) {
         attend_page_in_place<hwy::bfloat16_t>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
+      } else if (s.type == KvType::Q8_0 && in_place && 32 % N == 0) {
+        attend_page_in_place<Q8Block>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
       } else {
         convert_page(cache, layer, kv_head, page, j0, j1, kt, v);
         attend_page<float>(rows, hd, ps, base, j0, j1, kt, v, p, ahead);
@@ -372,6 +461,8 @@ void ScoreSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slot
         score_page_in_place<hwy::float16_t>(cache, layer, kv_head, page, q, n_rows, j0, j1, p, ahead);
       } else if (s.type == KvType::BF16 && in_place) {
         score_page_in_place<hwy::bfloat16_t>(cache, layer, kv_head, page, q, n_rows, j0, j1, p, ahead);
+      } else if (s.type == KvType::Q8_0 && in_place && 32 % N == 0) {
+        score_page_in_place<Q8Block>(cache, layer, kv_head, page, q, n_rows, j0, j1, p, ahead);
       } else {
         convert_page(cache, layer, kv_head, page, j0, j1, kt, nullptr);
         score_page(q, n_rows, hd, kt, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p, ahead);
