@@ -32,6 +32,11 @@ HWY_INLINE hn::Vec<DF> LoadFloat(DF df, const hwy::float16_t* p) {
 HWY_INLINE hn::Vec<DF> LoadFloat(DF df, const hwy::bfloat16_t* p) {
   return hn::PromoteTo(df, hn::LoadU(hn::Rebind<hwy::bfloat16_t, DF>(), p));
 }
+// N int8 of a q8_0 block as float32 (the block's scale not applied).
+HWY_INLINE hn::Vec<DF> LoadInt8AsFloat(DF df, const uint8_t* p) {
+  return hn::ConvertTo(df, hn::PromoteTo(hn::Rebind<int32_t, DF>(), hn::LoadU(hn::Rebind<int8_t, DF>(),
+                                                                               reinterpret_cast<const int8_t*>(p))));
+}
 inline float ToFloat(float x) { return x; }
 inline float ToFloat(hwy::float16_t x) {
   uint16_t bits;
@@ -80,20 +85,14 @@ void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t 
   }
   // q8_0 (layout in kv_cache.h). Keys: each dimension's column of int8 times
   // the slots' scales, a vector of slots at a time.
-  const hn::Rebind<int8_t, DF> d8;
-  const hn::Rebind<int32_t, DF> di;
   const hn::Rebind<hwy::float16_t, DF> dh;
   const int64_t c0 = j0 / N * N, cols = std::min(ps, (n + N - 1) / N * N);
   for (int64_t b = 0; b < hd / 32; ++b) {
-    const uint8_t* group = kb + b * 34 * ps;
-    const auto* scales = reinterpret_cast<const hwy::float16_t*>(group);
-    const auto* q = reinterpret_cast<const int8_t*>(group + 2 * ps);
+    const auto* scales = reinterpret_cast<const hwy::float16_t*>(kb + q8_key_scales(b, ps));
     for (int64_t c = c0; c < cols; c += N) {
       const auto scale = hn::PromoteTo(df, hn::LoadU(dh, scales + c));
-      for (int64_t i = 0; i < 32; ++i) {
-        const auto k = hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, q + i * ps + c)));
-        hn::StoreU(hn::Mul(k, scale), df, kt + (32 * b + i) * ps + c);
-      }
+      for (int64_t i = 0; i < 32; ++i)
+        hn::StoreU(hn::Mul(LoadInt8AsFloat(df, kb + q8_key_column(b, i, ps) + c), scale), df, kt + (32 * b + i) * ps + c);
     }
   }
   if (!v) return;
@@ -101,15 +100,14 @@ void convert_page(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t 
   for (int64_t j = j0; j < n; ++j) {
     const uint8_t* row = vb + j * cache.row_bytes();
     for (int64_t b = 0; b < hd / 32; ++b) {
+      const uint8_t* block = row + b * kQ8BlockBytes;
       uint16_t bits;
-      std::memcpy(&bits, row + 34 * b, 2);
+      std::memcpy(&bits, block, 2);
       const float scale = f16_to_f32(bits);
-      const auto* q = reinterpret_cast<const int8_t*>(row + 34 * b + 2);
       float* out = v + j * hd + 32 * b;
       int64_t i = 0;
-      for (; i + N <= 32; i += N)
-        hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, q + i))), hn::Set(df, scale)), df, out + i);
-      for (; i < 32; ++i) out[i] = scale * q[i];
+      for (; i + N <= 32; i += N) hn::StoreU(hn::Mul(LoadInt8AsFloat(df, block + 2 + i), hn::Set(df, scale)), df, out + i);
+      for (; i < 32; ++i) out[i] = scale * static_cast<int8_t>(block[2 + i]);
     }
   }
 }
@@ -259,10 +257,8 @@ void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, i
 // float types pass their elements.
 struct Q8Block {};
 
-HWY_INLINE hn::Vec<DF> LoadInt8AsFloat(DF df, const uint8_t* p) {
-  return hn::ConvertTo(df, hn::PromoteTo(hn::Rebind<int32_t, DF>(), hn::LoadU(hn::Rebind<int8_t, DF>(),
-                                                                               reinterpret_cast<const int8_t*>(p))));
-}
+// The in-place q8_0 overloads read whole vectors inside one block of 32.
+inline bool Q8VectorsFitBlocks() { return 32 % hn::Lanes(DF()) == 0; }
 
 // q8_0 keys: per block of 32 dimensions, the int8 columns' dot products with
 // the rows, then times the slots' scales. Four rows at a time.
@@ -278,19 +274,18 @@ void score_page(const float* q, int64_t n_rows, int64_t hd, const Q8Block* kt, i
     for (int64_t c = c0; c < n_cols; c += N) {
       auto a0 = hn::Zero(df), a1 = a0, a2 = a0, a3 = a0;
       for (int64_t b = 0; b < hd / 32; ++b) {
-        const uint8_t* group = kb + b * 34 * ps;
-        const uint8_t* ints = group + 2 * ps + c;
         auto s0 = hn::Zero(df), s1 = s0, s2 = s0, s3 = s0;
         for (int64_t i = 0; i < 32; ++i) {
           if (i & 1) ahead.step(1);
-          const auto k = LoadInt8AsFloat(df, ints + i * ps);
+          const auto k = LoadInt8AsFloat(df, kb + q8_key_column(b, i, ps) + c);
           const int64_t d = 32 * b + i;
           s0 = hn::MulAdd(hn::Set(df, q0[d]), k, s0);
           if (rows > 1) s1 = hn::MulAdd(hn::Set(df, q0[hd + d]), k, s1);
           if (rows > 2) s2 = hn::MulAdd(hn::Set(df, q0[2 * hd + d]), k, s2);
           if (rows > 3) s3 = hn::MulAdd(hn::Set(df, q0[3 * hd + d]), k, s3);
         }
-        const auto scale = hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(group) + c));
+        const auto scale =
+            hn::PromoteTo(df, hn::LoadU(dh, reinterpret_cast<const hwy::float16_t*>(kb + q8_key_scales(b, ps)) + c));
         a0 = hn::MulAdd(s0, scale, a0), a1 = hn::MulAdd(s1, scale, a1);
         a2 = hn::MulAdd(s2, scale, a2), a3 = hn::MulAdd(s3, scale, a3);
       }
@@ -308,7 +303,7 @@ void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, i
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
   const uint8_t* vb = reinterpret_cast<const uint8_t*>(v);
-  const int64_t row_bytes = hd / 32 * 34;
+  const int64_t row_bytes = hd / 32 * kQ8BlockBytes;
   for (int64_t r = 0; r < n_rows; r += 4) {
     const int64_t rows = std::min<int64_t>(4, n_rows - r);
     const float* p0 = p + r * ps;
@@ -321,7 +316,7 @@ void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, i
       auto o3 = rows > 3 ? hn::LoadU(df, a + 3 * hd) : o0;
       for (int64_t j = j0; j < j1; ++j) {
         if (d % 32 == 0) ahead.step(1);
-        const uint8_t* block = vb + j * row_bytes + 34 * b;
+        const uint8_t* block = vb + j * row_bytes + b * kQ8BlockBytes;
         uint16_t bits;
         std::memcpy(&bits, block, 2);
         const float scale = f16_to_f32(bits);
@@ -395,7 +390,7 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
   int64_t max_limit = 0;
   for (int64_t r = 0; r < n_rows; ++r) max_limit = std::max(max_limit, rows.limit[r]);
   const bool in_place = n_rows <= kMaxRowsReadingInPlace;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
+  const bool q8_in_place = in_place && Q8VectorsFitBlocks();
 
   for (int64_t si = 0; si < n_spans; ++si) {
     const int64_t span_end = std::min(spans[si].end, max_limit);
@@ -414,7 +409,7 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
         attend_page_in_place<hwy::float16_t>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
       } else if (s.type == KvType::BF16 && in_place) {
         attend_page_in_place<hwy::bfloat16_t>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
-      } else if (s.type == KvType::Q8_0 && in_place && 32 % N == 0) {
+      } else if (s.type == KvType::Q8_0 && q8_in_place) {
         attend_page_in_place<Q8Block>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
       } else {
         convert_page(cache, layer, kv_head, page, j0, j1, kt, v);
@@ -443,6 +438,7 @@ void ScoreSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slot
   float* kt = scratch;       // hd x ps
   float* p = kt + hd * ps;   // n_rows x ps
   const bool in_place = n_rows <= kMaxRowsReadingInPlace;
+  const bool q8_in_place = in_place && Q8VectorsFitBlocks();
   int64_t col = 0;           // output column of the current page's first visible slot
   for (int64_t si = 0; si < n_spans; ++si) {
     for (int64_t page = spans[si].begin / ps; page * ps < spans[si].end; ++page) {
@@ -461,7 +457,7 @@ void ScoreSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slot
         score_page_in_place<hwy::float16_t>(cache, layer, kv_head, page, q, n_rows, j0, j1, p, ahead);
       } else if (s.type == KvType::BF16 && in_place) {
         score_page_in_place<hwy::bfloat16_t>(cache, layer, kv_head, page, q, n_rows, j0, j1, p, ahead);
-      } else if (s.type == KvType::Q8_0 && in_place && 32 % N == 0) {
+      } else if (s.type == KvType::Q8_0 && q8_in_place) {
         score_page_in_place<Q8Block>(cache, layer, kv_head, page, q, n_rows, j0, j1, p, ahead);
       } else {
         convert_page(cache, layer, kv_head, page, j0, j1, kt, nullptr);

@@ -16,7 +16,7 @@ size_t element_bytes(KvType t) { return t == KvType::F32 ? 4 : 2; }
 
 // q8_0 row: head_dim / 32 blocks of {f16 scale, 32 x int8}, as llama.cpp's q8_0.
 void quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
-  for (int64_t b = 0; b < n / 32; ++b, x += 32, out += 34) {
+  for (int64_t b = 0; b < n / 32; ++b, x += 32, out += kQ8BlockBytes) {
     float amax = 0;
     for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(x[i]));
     const float d = amax / 127.0f;
@@ -28,7 +28,7 @@ void quantize_q8_0(const float* x, int64_t n, uint8_t* out) {
 }
 
 void dequantize_q8_0(const uint8_t* in, int64_t n, float* out) {
-  for (int64_t b = 0; b < n / 32; ++b, in += 34, out += 32) {
+  for (int64_t b = 0; b < n / 32; ++b, in += kQ8BlockBytes, out += 32) {
     uint16_t dh;
     std::memcpy(&dh, in, 2);
     const float d = f16_to_f32(dh);
@@ -85,7 +85,7 @@ KvCache::KvCache(const KvCacheShape& shape) : shape_(shape), pages_(shape.n_laye
   if (shape.type == KvType::Q8_0 && shape.head_dim % 32 != 0)
     throw Error("KV cache type q8_0 needs a head dimension divisible by 32 (the model's is " +
                 std::to_string(shape.head_dim) + ")");
-  row_bytes_ = shape.type == KvType::Q8_0 ? static_cast<size_t>(shape.head_dim / 32) * 34
+  row_bytes_ = shape.type == KvType::Q8_0 ? static_cast<size_t>(shape.head_dim / 32 * kQ8BlockBytes)
                                           : static_cast<size_t>(shape.head_dim) * element_bytes(shape.type);
   key_block_bytes_ = value_block_bytes_ = row_bytes_ * static_cast<size_t>(shape.page_size);
   page_bytes_ = static_cast<size_t>(shape.n_kv_heads) * (key_block_bytes_ + value_block_bytes_);
@@ -130,12 +130,12 @@ void KvCache::write(int64_t layer, int64_t slot, const float* k, const float* v)
     uint8_t* kb = key_block_mut(layer, h, page);
     uint8_t* vb = value_block_mut(layer, h, page) + j * row_bytes_;
     if (shape_.type == KvType::Q8_0) {
-      uint8_t row[kMaxHeadDim / 32 * 34];
+      uint8_t row[kMaxHeadDim / 32 * kQ8BlockBytes];
       quantize_q8_0(k + h * hd, hd, row);
       for (int64_t b = 0; b < hd / 32; ++b) {  // the key's blocks into the slot's column (layout in the header)
-        uint8_t* group = kb + b * 34 * ps;
-        std::memcpy(group + 2 * j, row + 34 * b, 2);
-        for (int64_t i = 0; i < 32; ++i) group[2 * ps + i * ps + j] = row[34 * b + 2 + i];
+        const uint8_t* block = row + b * kQ8BlockBytes;
+        std::memcpy(kb + q8_key_scales(b, ps) + 2 * j, block, 2);
+        for (int64_t i = 0; i < 32; ++i) kb[q8_key_column(b, i, ps) + j] = block[2 + i];
       }
       quantize_q8_0(v + h * hd, hd, vb);
       continue;
@@ -161,11 +161,11 @@ void KvCache::read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out)
   const uint8_t* kb = key_block(layer, kv_head, slot / ps);
   const int64_t j = slot % ps;
   if (shape_.type == KvType::Q8_0) {
-    uint8_t row[kMaxHeadDim / 32 * 34];
+    uint8_t row[kMaxHeadDim / 32 * kQ8BlockBytes];
     for (int64_t b = 0; b < hd / 32; ++b) {
-      const uint8_t* group = kb + b * 34 * ps;
-      std::memcpy(row + 34 * b, group + 2 * j, 2);
-      for (int64_t i = 0; i < 32; ++i) row[34 * b + 2 + i] = group[2 * ps + i * ps + j];
+      uint8_t* block = row + b * kQ8BlockBytes;
+      std::memcpy(block, kb + q8_key_scales(b, ps) + 2 * j, 2);
+      for (int64_t i = 0; i < 32; ++i) block[2 + i] = kb[q8_key_column(b, i, ps) + j];
     }
     return dequantize_q8_0(row, hd, out);
   }

@@ -27,6 +27,16 @@ enum class KvType { F32, F16, BF16, Q8_0 };
 KvType kv_type_from_name(const std::string& name);  // throws sieve::Error listing the valid names
 const char* kv_type_name(KvType t);
 
+// q8_0 pieces of the layout above: a block of 32 dimensions takes an f16
+// scale and 32 int8. In a key block (page_size slots), block b's slot scales
+// start at q8_key_scales(b, page_size) and dimension 32b+i's int8 column of
+// slots at q8_key_column(b, i, page_size).
+constexpr int64_t kQ8BlockBytes = 34;
+inline int64_t q8_key_scales(int64_t b, int64_t page_size) { return b * kQ8BlockBytes * page_size; }
+inline int64_t q8_key_column(int64_t b, int64_t i, int64_t page_size) {
+  return q8_key_scales(b, page_size) + (2 + i) * page_size;
+}
+
 struct KvCacheShape {
   int64_t n_layers = 0;
   int64_t n_kv_heads = 0;
