@@ -12,6 +12,13 @@
 // prompts are hashed along the prefix so a later request with the same
 // prefix reuses them (for policies that leave cached keys unchanged).
 //
+// Batch invariance: with EngineOptions::batch_invariant (`--batch-invariant`
+// in the CLI and the server) a greedy request gives exactly the same tokens
+// alone or inside any batch (tests/engine_test.cc). Without it (the
+// default, fastest) the matmul kernels round a row differently depending on
+// how many rows share the product, so greedy tokens may diverge after a
+// near tie; docs/serving.md gives the measured rate.
+//
 // Threads: submit(), cancel() and metrics() may be called from any thread;
 // step() (and run()) from one engine thread only. Callbacks run on the
 // engine thread and must not block for long.
