@@ -32,7 +32,7 @@ bool all_cased(const std::string& s, bool want_upper) {
   return cased;
 }
 
-bool t_callable(Interpreter&, const Value& v, ArgBinder&) { return v.fn != nullptr; }
+bool t_callable(Interpreter&, const Value& v, ArgBinder&) { return v.fn != nullptr || v.is_undefined(); }
 bool t_defined(Interpreter&, const Value& v, ArgBinder&) { return !v.is_undefined(); }
 bool t_undefined(Interpreter&, const Value& v, ArgBinder&) { return v.is_undefined(); }
 bool t_none(Interpreter&, const Value& v, ArgBinder&) { return v.is_none(); }

@@ -1,5 +1,7 @@
 #include "chat/lexer.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "chat/unicode.h"
@@ -295,6 +297,24 @@ class Lexer {
       while (q < s_.size() && (is_dig(s_[q]) || (s_[q] == '_' && q + 1 < s_.size() && is_dig(s_[q + 1])))) ++q;
       return q;
     };
+    if (s_[p] == '0' && p + 2 < s_.size() && std::strchr("xXoObB", s_[p + 1]) && s_[p + 1] != 0) {
+      const int base = (s_[p + 1] | 0x20) == 'x' ? 16 : (s_[p + 1] | 0x20) == 'o' ? 8 : 2;
+      size_t q = p + 2;
+      std::string text;
+      while (q < s_.size() && (s_[q] == '_' || hex_value(s_[q]) >= 0) && hex_value(s_[q]) < base) {
+        if (s_[q] != '_') text += s_[q];
+        ++q;
+      }
+      if (!text.empty()) {
+        errno = 0;
+        const long long v = std::strtoll(text.c_str(), nullptr, base);
+        if (errno == ERANGE) syntax_error(line, "integer literal is too large");
+        Token t{Tok::Int, s_.substr(p, q - p), line};
+        t.int_value = v;
+        out_.push_back(std::move(t));
+        return q;
+      }
+    }
     size_t q = digits(p);
     bool is_float = false;
     const bool after_dot = p > 0 && s_[p - 1] == '.';

@@ -1,6 +1,7 @@
 #include "chat/parser.h"
 
 #include <set>
+#include <utility>
 
 #include "chat/lexer.h"
 #include "util/error.h"
@@ -153,7 +154,10 @@ class Parser {
       if (skip_name("if")) s->cond = parse_expression(true);
       s->recursive = skip_name("recursive");
       expect_block_end();
-      if (body_until({"endfor", "else"}, s->body) == "else") {
+      ++loop_depth_;
+      const std::string end = body_until({"endfor", "else"}, s->body);
+      --loop_depth_;
+      if (end == "else") {
         expect_block_end();
         body_until({"endfor"}, s->else_body);
       }
@@ -180,14 +184,18 @@ class Parser {
       s->text = expect_name();
       signature(*s);
       expect_block_end();
+      const int loops = std::exchange(loop_depth_, 0);
       body_until({"endmacro"}, s->body);
+      loop_depth_ = loops;
     } else if (k == "call") {
       s->kind = StmtKind::CallBlock;
       if (is_op("(")) signature(*s);
       s->expr = parse_expression(true);
       if (s->expr->kind != ExprKind::Call) fail_at(kw, "{% call %} needs a call expression");
       expect_block_end();
+      const int loops = std::exchange(loop_depth_, 0);
       body_until({"endcall"}, s->body);
+      loop_depth_ = loops;
     } else if (k == "filter") {
       s->kind = StmtKind::FilterBlock;
       s->filter = parse_filters(nullptr, true);
@@ -204,6 +212,7 @@ class Parser {
       expect_block_end();
       body_until({"endwith"}, s->body);
     } else if (k == "break" || k == "continue") {
+      if (loop_depth_ == 0) fail_at(kw, "'" + k + "' outside loop");
       s->kind = k == "break" ? StmtKind::Break : StmtKind::Continue;
     } else if (k == "generation" || k == "autoescape" || k == "block") {
       s->kind = StmtKind::Scope;
@@ -616,6 +625,7 @@ class Parser {
   std::vector<Token> t_;
   size_t pos_ = 0;
   int depth_ = 0;
+  int loop_depth_ = 0;  // enclosing for loops, for break/continue
 };
 
 }  // namespace

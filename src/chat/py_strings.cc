@@ -44,9 +44,7 @@ std::vector<std::string> split_whitespace(const std::string& s, int64_t maxsplit
       while (k < u.size() && is_space(u[k])) ++k;
       if (k == u.size()) break;
       if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit) {
-        size_t end = u.size();
-        while (end > k && is_space(u[end - 1])) --end;
-        parts.push_back(encode_utf8(u.substr(k, end - k)));
+        parts.push_back(encode_utf8(u.substr(k)));  // the rest keeps its trailing whitespace
         break;
       }
       size_t start = k;
@@ -60,9 +58,7 @@ std::vector<std::string> split_whitespace(const std::string& s, int64_t maxsplit
     while (k > 0 && is_space(u[k - 1])) --k;
     if (k == 0) break;
     if (maxsplit >= 0 && static_cast<int64_t>(parts.size()) == maxsplit) {
-      size_t start = 0;
-      while (start < k && is_space(u[start])) ++start;
-      parts.push_back(encode_utf8(u.substr(start, k - start)));
+      parts.push_back(encode_utf8(u.substr(0, k)));  // the rest keeps its leading whitespace
       break;
     }
     size_t end = k;
@@ -211,6 +207,16 @@ std::string percent_format(Interpreter& in, const std::string& format, const Val
       continue;
     }
     if (++k >= format.size()) fail("ValueError: incomplete format");
+    const Value* mapped = nullptr;
+    if (format[k] == '(') {
+      const size_t close = format.find(')', k);
+      if (close == std::string::npos) fail("ValueError: incomplete format key");
+      if (args.kind != Kind::Dict) fail("TypeError: format requires a mapping");
+      mapped = args.dict->find(format.substr(k + 1, close - k - 1));
+      if (!mapped) fail("KeyError: '" + format.substr(k + 1, close - k - 1) + "'");
+      k = close + 1;
+      if (k >= format.size()) fail("ValueError: incomplete format");
+    }
     std::string spec = "%";
     while (k < format.size() && std::string("-+ #0123456789.").find(format[k]) != std::string::npos)
       spec += format[k++];
@@ -220,8 +226,8 @@ std::string percent_format(Interpreter& in, const std::string& format, const Val
       out += '%';
       continue;
     }
-    if (next >= items.size()) fail("TypeError: not enough arguments for format string");
-    const Value& v = items[next++];
+    if (!mapped && next >= items.size()) fail("TypeError: not enough arguments for format string");
+    const Value& v = mapped ? *mapped : items[next++];
     char buf[512];
     if (spec.size() > 20) fail("ValueError: format specification too long");
     switch (conv) {
@@ -262,7 +268,7 @@ std::string percent_format(Interpreter& in, const std::string& format, const Val
     }
     in.check_size(out.size());
   }
-  if (next < items.size() && args.kind == Kind::Tuple)
+  if (next < items.size() && args.kind != Kind::Dict)
     fail("TypeError: not all arguments converted during string formatting");
   return out;
 }
