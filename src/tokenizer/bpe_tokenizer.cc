@@ -9,7 +9,8 @@
 #include <queue>
 #include <unordered_map>
 
-#include "tokenizer/pretokenizer.h"
+#include "tokenizer/text/normalizer.h"
+#include "tokenizer/text/pretokenizer.h"
 #include "tokenizer/utf8.h"
 #include "tokenizer/vocab.h"
 #include "util/error.h"
@@ -35,7 +36,8 @@ class ByteBpeTokenizer final : public VocabTokenizer {
   explicit ByteBpeTokenizer(VocabSpec spec);
 
  protected:
-  void encode_text(std::string_view text, bool prev_special, std::vector<int32_t>& out) const override;
+  void encode_text(std::string_view text, bool prev_special, bool at_input_start,
+                   std::vector<int32_t>& out) const override;
 
  private:
   struct Merge {
@@ -46,6 +48,7 @@ class ByteBpeTokenizer final : public VocabTokenizer {
   }
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
 
+  Normalizer normalizer_;
   Pretokenizer pretokenizer_;
   std::array<std::string, 256> byte_chars_;  // UTF-8 of each byte's stand-in
   std::array<int32_t, 256> byte_tokens_{};   // token of each single byte, -1 if none
@@ -53,7 +56,7 @@ class ByteBpeTokenizer final : public VocabTokenizer {
 };
 
 ByteBpeTokenizer::ByteBpeTokenizer(VocabSpec spec)
-    : VocabTokenizer(std::move(spec)), pretokenizer_(spec_.pre_regexes) {
+    : VocabTokenizer(std::move(spec)), normalizer_(spec_.normalizers, spec_.source), pretokenizer_(spec_.pre_steps) {
   const auto to_cp = byte_to_codepoint();
   std::unordered_map<uint32_t, uint8_t> from_cp;
   for (uint32_t b = 0; b < 256; ++b) {
@@ -108,13 +111,24 @@ ByteBpeTokenizer::ByteBpeTokenizer(VocabSpec spec)
   spec_.merges.shrink_to_fit();
 }
 
-void ByteBpeTokenizer::encode_text(std::string_view text, bool, std::vector<int32_t>& out) const {
-  std::vector<std::string_view> words;
-  pretokenizer_.split(text, words);
-  for (std::string_view w : words) encode_word(w, out);
+void ByteBpeTokenizer::encode_text(std::string_view text, bool, bool at_input_start,
+                                   std::vector<int32_t>& out) const {
+  std::string normalized;
+  if (!normalizer_.empty()) {
+    normalized = normalizer_.apply(text);
+    text = normalized;
+  }
+  if (pretokenizer_.empty()) {
+    encode_word(text, out);
+    return;
+  }
+  std::vector<std::string> words;
+  pretokenizer_.split(text, at_input_start, words);
+  for (const std::string& w : words) encode_word(w, out);
 }
 
 void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.empty()) return;
   if (word.size() == 1) {
     const int32_t id = byte_tokens_[static_cast<uint8_t>(word[0])];
     if (id >= 0) out.push_back(id);
