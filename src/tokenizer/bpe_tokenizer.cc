@@ -1,6 +1,7 @@
-// Byte-level BPE (GPT-2, Llama 3, Qwen2).
+// Byte-level BPE (GPT-2, Llama 3, Qwen2, DeepSeek, ...).
 //
-// Text is cut into words by the pre-tokenizer regex; each word's bytes are
+// Text is normalized (tokenizer.json's normalizers, if any) and cut into
+// words by the pre-tokenizer steps; each word's bytes are
 // spelled with GPT-2's byte-to-unicode alphabet (so every byte is a printable
 // character and a vocabulary entry), then merged pair by pair, always the pair
 // with the lowest merge rank, leftmost on ties (Hugging Face's order). Merges

@@ -54,84 +54,84 @@ std::string rewrite_space_escapes(const std::string& pattern) {
   return out;
 }
 
-
 }  // namespace
 
 Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
 Regex::Regex(const std::string& pattern) {
-  pcre2_code* code = nullptr;
-  {
-    const std::string rewritten = rewrite_space_escapes(pattern);
-    int err = 0;
-    PCRE2_SIZE err_off = 0;
-    code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rewritten.data()), rewritten.size(),
-                         PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &err_off, nullptr);
-    if (!code) {
-      PCRE2_UCHAR msg[256];
-      pcre2_get_error_message(err, msg, sizeof msg);
-      throw Error("pre-tokenizer regex does not compile (" + std::string(reinterpret_cast<char*>(msg)) +
-                  " at offset " + std::to_string(err_off) + "): " + pattern);
-    }
-    // JIT is an optimisation only; the interpreter gives the same matches.
-    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+  const std::string rewritten = rewrite_space_escapes(pattern);
+  int err = 0;
+  PCRE2_SIZE err_off = 0;
+  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rewritten.data()), rewritten.size(),
+                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &err_off, nullptr);
+  if (!code) {
+    PCRE2_UCHAR msg[256];
+    pcre2_get_error_message(err, msg, sizeof msg);
+    throw Error("pre-tokenizer regex does not compile (" + std::string(reinterpret_cast<char*>(msg)) +
+                " at offset " + std::to_string(err_off) + "): " + pattern);
   }
+  // JIT is an optimisation only; the interpreter gives the same matches.
+  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
   code_ = code;
 }
 
-  // The matches of the pattern in text and the stretches between them, in
-  // order, as Hugging Face's find_matches lists them (zero-width matches
-  // included, as empty pieces).
-void Regex::pieces(std::string_view text, std::vector<RegexPiece>& out) const {
-    auto* code = static_cast<pcre2_code*>(code_);
-    out.clear();
-    struct Resources {
-      pcre2_match_data* md = nullptr;
-      pcre2_match_context* mctx = nullptr;
-      pcre2_jit_stack* stack = nullptr;
-      ~Resources() {
-        pcre2_match_data_free(md);
-        pcre2_match_context_free(mctx);
-        pcre2_jit_stack_free(stack);
-      }
-    } r;
-    r.md = pcre2_match_data_create_from_pattern(code, nullptr);
-    r.mctx = pcre2_match_context_create(nullptr);
-    // Long runs of whitespace or punctuation need more than the default 32 KiB.
-    r.stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
-    if (!r.md || !r.mctx || !r.stack) throw Error("out of memory in the pre-tokenizer");
-    pcre2_jit_stack_assign(r.mctx, nullptr, r.stack);
+namespace {
 
-    const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-    size_t offset = 0, prev = 0;
-    uint32_t options = 0;
-    while (offset <= text.size()) {
-      const int rc = pcre2_match(code, subject, text.size(), offset, options, r.md, r.mctx);
-      if (rc == PCRE2_ERROR_NOMATCH) {
-        if (options == 0) break;
-        // No non-empty match right after an empty one: step one character.
-        if (offset >= text.size()) break;
-        offset += utf8::char_length(text, offset);
-        options = 0;
-        continue;
-      }
-      if (rc < 0) {
-        PCRE2_UCHAR msg[256];
-        pcre2_get_error_message(rc, msg, sizeof msg);
-        throw Error("pre-tokenizer regex failed: " + std::string(reinterpret_cast<char*>(msg)));
-      }
-      const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(r.md);
-      const size_t start = ov[0], end = ov[1];
-      if (start > prev) out.push_back(RegexPiece{prev, start, false});
-      out.push_back(RegexPiece{start, end, true});
-      prev = end;
-      offset = end;
-      // After an empty match, look for a non-empty one at the same place
-      // before moving on (the usual find-all rule).
-      options = start == end ? (PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED) : 0;
-      if (start == end && end >= text.size()) break;
-    }
-    if (prev < text.size()) out.push_back(RegexPiece{prev, text.size(), false});
+// Match data, match context and JIT stack, made once per thread: making them
+// per call cost more than the matching on short words. The match data holds
+// 32 pairs; a pattern with more groups still reports the whole match.
+struct MatchResources {
+  pcre2_match_data* md = pcre2_match_data_create(32, nullptr);
+  pcre2_match_context* mctx = pcre2_match_context_create(nullptr);
+  // Long runs of whitespace or punctuation need more than the default 32 KiB.
+  pcre2_jit_stack* stack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
+  MatchResources() {
+    if (!md || !mctx || !stack) throw Error("out of memory in the pre-tokenizer");
+    pcre2_jit_stack_assign(mctx, nullptr, stack);
   }
+  ~MatchResources() {
+    pcre2_match_data_free(md);
+    pcre2_match_context_free(mctx);
+    pcre2_jit_stack_free(stack);
+  }
+};
+
+}  // namespace
+
+void Regex::pieces(std::string_view text, std::vector<RegexPiece>& out) const {
+  auto* code = static_cast<pcre2_code*>(code_);
+  out.clear();
+  thread_local MatchResources r;
+  const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
+  size_t offset = 0, prev = 0;
+  uint32_t options = 0;
+  while (offset <= text.size()) {
+    const int rc = pcre2_match(code, subject, text.size(), offset, options, r.md, r.mctx);
+    if (rc == PCRE2_ERROR_NOMATCH) {
+      if (options == 0) break;
+      // No non-empty match right after an empty one: step one character.
+      if (offset >= text.size()) break;
+      offset += utf8::char_length(text, offset);
+      options = 0;
+      continue;
+    }
+    if (rc < 0) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(rc, msg, sizeof msg);
+      throw Error("pre-tokenizer regex failed: " + std::string(reinterpret_cast<char*>(msg)));
+    }
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(r.md);
+    const size_t start = ov[0], end = ov[1];
+    if (start > prev) out.push_back(RegexPiece{prev, start, false});
+    out.push_back(RegexPiece{start, end, true});
+    prev = end;
+    offset = end;
+    // After an empty match, look for a non-empty one at the same place
+    // before moving on (the usual find-all rule).
+    options = start == end ? (PCRE2_NOTEMPTY_ATSTART | PCRE2_ANCHORED) : 0;
+    if (start == end && end >= text.size()) break;
+  }
+  if (prev < text.size()) out.push_back(RegexPiece{prev, text.size(), false});
+}
 
 }  // namespace sieve
