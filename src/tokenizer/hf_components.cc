@@ -1,6 +1,7 @@
 #include "tokenizer/hf_components.h"
 
 #include "tokenizer/text/pre_types.h"
+#include "tokenizer/utf8.h"
 #include "util/error.h"
 
 namespace sieve {
@@ -110,6 +111,8 @@ void add_pre_tokenizer(const json& c, const std::string& source, std::vector<Pre
     out.push_back(PreStep::regex(kPunctuation, SplitBehavior::Isolated));
   } else if (t == "Metaspace") {
     const std::string replacement = c.value("replacement", std::string("\xE2\x96\x81"));
+    if (replacement.empty() || utf8::char_length(replacement, 0) != replacement.size())
+      throw Error(source + ": Metaspace replacement '" + replacement + "' is not one character");
     PreStep::Prepend prepend = PreStep::Prepend::Always;
     if (c.contains("prepend_scheme") && c.at("prepend_scheme").is_string()) {
       const std::string scheme = c.at("prepend_scheme").get<std::string>();

@@ -12,7 +12,6 @@
 #include <array>
 #include <cfloat>
 #include <cmath>
-#include <unordered_map>
 
 #include "tokenizer/text/charsmap.h"
 #include "tokenizer/text/normalizer.h"
@@ -28,34 +27,69 @@ namespace {
 constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581
 constexpr float kUnknownPenalty = 10.0f;
 
-// A byte trie over the pieces Viterbi may use.
+// A byte trie over the pieces Viterbi may use: its edges (node, byte) ->
+// child in one open-addressing table, about 16 bytes an edge, so a 250k-piece
+// vocabulary costs tens of megabytes, not hundreds.
 class PieceTrie {
  public:
   void insert(std::string_view key, int32_t id) {
     uint32_t node = 0;
     for (char c : key) {
-      const uint64_t k = edge(node, c);
-      auto it = edges_.find(k);
-      if (it == edges_.end()) {
-        values_.push_back(-1);
-        it = edges_.emplace(k, static_cast<uint32_t>(values_.size() - 1)).first;
-      }
-      node = it->second;
+      if (step(node, c)) continue;  // step moved to the existing child
+      values_.push_back(-1);
+      const auto child = static_cast<uint32_t>(values_.size() - 1);
+      add_edge(edge(node, c), child);
+      node = child;
     }
     if (values_[node] < 0) values_[node] = id;  // the first id wins for repeated text
   }
   // Follows one byte; returns false when there is no such edge.
   bool step(uint32_t& node, char c) const {
-    const auto it = edges_.find(edge(node, c));
-    if (it == edges_.end()) return false;
-    node = it->second;
-    return true;
+    if (slots_.empty()) return false;
+    const uint64_t k = edge(node, c);
+    for (size_t s = hash(k) & mask_;; s = (s + 1) & mask_) {
+      if (slots_[s].key == kEmpty) return false;
+      if (slots_[s].key == k) {
+        node = slots_[s].child;
+        return true;
+      }
+    }
   }
   int32_t value(uint32_t node) const { return values_[node]; }
 
  private:
+  struct Slot {
+    uint64_t key;
+    uint32_t child;
+  };
+  static constexpr uint64_t kEmpty = ~0ull;
   static uint64_t edge(uint32_t node, char c) { return (static_cast<uint64_t>(node) << 8) | static_cast<uint8_t>(c); }
-  std::unordered_map<uint64_t, uint32_t> edges_;
+  static uint64_t hash(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return k;
+  }
+  void add_edge(uint64_t k, uint32_t child) {
+    if (2 * (count_ + 1) > slots_.size()) grow();
+    size_t s = hash(k) & mask_;
+    while (slots_[s].key != kEmpty) s = (s + 1) & mask_;
+    slots_[s] = {k, child};
+    ++count_;
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 1024 : old.size() * 2, Slot{kEmpty, 0});
+    mask_ = slots_.size() - 1;
+    for (const Slot& o : old) {
+      if (o.key == kEmpty) continue;
+      size_t s = hash(o.key) & mask_;
+      while (slots_[s].key != kEmpty) s = (s + 1) & mask_;
+      slots_[s] = o;
+    }
+  }
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, count_ = 0;
   std::vector<int32_t> values_{-1};  // node 0 is the root
 };
 

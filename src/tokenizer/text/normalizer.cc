@@ -81,6 +81,9 @@ std::string Normalizer::apply(std::string_view text) const {
         for (const RegexPiece& p : pieces) {
           if (p.match) out += st.text;
           else out.append(s, p.start, p.end - p.start);
+          // A pattern that matches everywhere with a long replacement would
+          // otherwise turn a prompt into gigabytes.
+          if (out.size() > 16 * s.size() + (1 << 20)) throw Error("Replace normalizer output is too large");
         }
         s = std::move(out);
         break;
