@@ -284,5 +284,51 @@ TEST(PreTypeSettings, MissingPreIsLlamaCppsDefault) {
   EXPECT_EQ(none->decode(none->encode(" 1234", false)), " 1234");
 }
 
+// Gemma 4 style BPE on raw UTF-8: spaces become U+2581, only lines and
+// newline runs are cut, characters the vocabulary lacks become <0xNN>.
+std::unique_ptr<Tokenizer> raw_vocab(const std::string& model, const std::string& pre, bool add_bos_key) {
+  const std::string sp = "\xE2\x96\x81";
+  std::vector<std::string> tokens = {"<bos>", sp, "a", "b", sp + "a", sp + "ab", "\n", "\n\n"};
+  std::vector<int32_t> types(tokens.size(), 1);
+  types[0] = 3;
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    tokens.push_back(name);
+    types.push_back(6);
+  }
+  GgufWriter w;
+  w.set("tokenizer.ggml.model", gguf_value::string(model));
+  if (!pre.empty()) w.set("tokenizer.ggml.pre", gguf_value::string(pre));
+  w.set("tokenizer.ggml.tokens", gguf_value::string_array(tokens));
+  w.set("tokenizer.ggml.token_type", gguf_value::i32_array(types));
+  w.set("tokenizer.ggml.merges", gguf_value::string_array({sp + " a", sp + "a b"}));
+  w.set("tokenizer.ggml.bos_token_id", gguf_value::u32(0));
+  if (add_bos_key) w.set("tokenizer.ggml.add_bos_token", gguf_value::boolean(false));
+  const std::vector<uint8_t> bytes = w.bytes();
+  GgufFile f(bytes.data(), bytes.size(), "raw.gguf");
+  return Tokenizer::from_gguf(f);
+}
+
+TEST(PreTypeSettings, RawUtf8BpeLikeGemma4) {
+  auto gemma = raw_vocab("gemma4", "", true);
+  // "ab ab" -> "ab▁ab", one word: a, b, then ▁ a -> ▁a, ▁a b -> ▁ab.
+  EXPECT_EQ(gemma->encode("ab ab", false), (std::vector<int32_t>{2, 3, 5}));
+  EXPECT_EQ(gemma->decode({2, 3, 5}), "ab ab");
+  // A newline run that is a token is taken whole; sarvam-moe merges it like
+  // any other word (and there is no merge for it).
+  EXPECT_EQ(gemma->encode("a\n\nb", false), (std::vector<int32_t>{2, 7, 3}));
+  auto sarvam = raw_vocab("gpt2", "sarvam-moe", true);
+  EXPECT_EQ(sarvam->encode("a\n\nb", false), (std::vector<int32_t>{2, 6, 6, 3}));
+  // A character the vocabulary lacks is spelled in byte tokens.
+  EXPECT_EQ(gemma->encode("\xC3\xA9", false), (std::vector<int32_t>{8 + 0xC3, 8 + 0xA9}));
+  EXPECT_EQ(gemma->decode(gemma->encode("x\xC3\xA9 a", false)), "x\xC3\xA9 a");
+  // Gemma 4 always adds BOS, whatever add_bos_token says; sarvam follows it.
+  EXPECT_EQ(gemma->encode("a", true).front(), 0);
+  EXPECT_EQ(sarvam->encode("a", true).front(), 2);
+  EXPECT_EQ(raw_vocab("gpt2", "granite-embed-multi-311m", true)->encode("a\n\n", true),
+            (std::vector<int32_t>{0, 2, 7}));
+}
+
 }  // namespace
 }  // namespace sieve

@@ -20,6 +20,8 @@ namespace sieve {
 
 namespace {
 
+constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581
+
 // GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves,
 // the other 68 bytes are moved to U+0100 and up, in byte order.
 std::array<uint32_t, 256> byte_to_codepoint() {
@@ -47,7 +49,13 @@ class ByteBpeTokenizer final : public VocabTokenizer {
   static uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
+  struct Symbol {
+    int32_t id, prev, next;  // id -1: a character the vocabulary lacks
+    uint32_t offset, len;    // bytes of the word it covers
+  };
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
+  void encode_raw_word(std::string_view word, std::vector<int32_t>& out) const;
+  void merge(std::vector<Symbol>& sym, std::vector<int32_t>& out, std::string_view word) const;
 
   Normalizer normalizer_;
   Pretokenizer pretokenizer_;
@@ -64,7 +72,14 @@ ByteBpeTokenizer::ByteBpeTokenizer(VocabSpec spec)
     utf8::append_codepoint(byte_chars_[b], to_cp[b]);
     from_cp[to_cp[b]] = static_cast<uint8_t>(b);
     const int32_t id = find_token(byte_chars_[b]);
-    byte_tokens_[b] = id >= 0 && type(id) == TokenType::Normal ? id : -1;
+    byte_tokens_[b] = spec_.byte_encode && id >= 0 && type(id) == TokenType::Normal ? id : -1;
+  }
+  if (!spec_.byte_encode) {
+    // Raw UTF-8 vocabularies fall back to <0xNN> byte tokens.
+    for (size_t i = 0; i < spec_.tokens.size(); ++i) {
+      const int b = byte_piece_value(spec_.tokens[i]);
+      if (b >= 0 && spec_.types[i] == TokenType::Byte) byte_tokens_[static_cast<size_t>(b)] = static_cast<int32_t>(i);
+    }
   }
 
   const size_t n = spec_.tokens.size();
@@ -75,6 +90,19 @@ ByteBpeTokenizer::ByteBpeTokenizer(VocabSpec spec)
     switch (spec_.types[i]) {
       case TokenType::Normal: {
         std::string d;
+        if (!spec_.byte_encode) {
+          // Raw UTF-8 pieces, U+2581 standing for a space when escaped.
+          for (size_t k = 0; k < text.size();) {
+            if (spec_.escape_spaces && text.compare(k, kSpace.size(), kSpace) == 0) {
+              d += ' ';
+              k += kSpace.size();
+            } else {
+              d += text[k++];
+            }
+          }
+          decoded_[i] = std::move(d);
+          break;
+        }
         for (size_t k = 0; k < text.size();) {
           const size_t len = utf8::char_length(text, k);
           const auto it = from_cp.find(utf8::decode_at(text, k, len));
@@ -119,6 +147,16 @@ void ByteBpeTokenizer::encode_text(std::string_view text, bool, bool at_input_st
     normalized = normalizer_.apply(text);
     text = normalized;
   }
+  if (spec_.escape_spaces) {
+    std::string escaped;
+    escaped.reserve(text.size() + text.size() / 4);
+    for (char c : text) {
+      if (c == ' ') escaped += kSpace;
+      else escaped += c;
+    }
+    normalized = std::move(escaped);
+    text = normalized;
+  }
   if (pretokenizer_.empty()) {
     encode_word(text, out);
     return;
@@ -130,6 +168,10 @@ void ByteBpeTokenizer::encode_text(std::string_view text, bool, bool at_input_st
 
 void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
+  if (!spec_.byte_encode) {
+    encode_raw_word(word, out);
+    return;
+  }
   if (word.size() == 1) {
     const int32_t id = byte_tokens_[static_cast<uint8_t>(word[0])];
     if (id >= 0) out.push_back(id);
@@ -147,17 +189,41 @@ void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& 
     }
   }
 
-  struct Symbol {
-    int32_t id, prev, next;
-  };
   std::vector<Symbol> sym;
   sym.reserve(word.size());
-  for (char c : word) {
-    const int32_t id = byte_tokens_[static_cast<uint8_t>(c)];
+  for (size_t i = 0; i < word.size(); ++i) {
+    const int32_t id = byte_tokens_[static_cast<uint8_t>(word[i])];
     if (id < 0) continue;  // a byte the vocabulary cannot spell is dropped (as llama.cpp does)
     const auto idx = static_cast<int32_t>(sym.size());
-    sym.push_back({id, idx - 1, idx + 1});
+    sym.push_back({id, idx - 1, idx + 1, static_cast<uint32_t>(i), 1});
   }
+  merge(sym, out, word);
+}
+
+void ByteBpeTokenizer::encode_raw_word(std::string_view word, std::vector<int32_t>& out) const {
+  // Gemma 4: a run of newlines that is a token is taken whole.
+  if (spec_.whole_newline_runs && word.find_first_not_of('\n') == std::string_view::npos) {
+    const int32_t id = find_token(word);
+    if (id >= 0) {
+      out.push_back(id);
+      return;
+    }
+  }
+  // Symbols are characters; one the vocabulary lacks never merges and is
+  // spelled in byte tokens at the end.
+  std::vector<Symbol> sym;
+  sym.reserve(word.size());
+  for (size_t i = 0; i < word.size();) {
+    const size_t len = utf8::char_length(word, i);
+    const auto idx = static_cast<int32_t>(sym.size());
+    sym.push_back({find_token(word.substr(i, len)), idx - 1, idx + 1, static_cast<uint32_t>(i),
+                   static_cast<uint32_t>(len)});
+    i += len;
+  }
+  merge(sym, out, word);
+}
+
+void ByteBpeTokenizer::merge(std::vector<Symbol>& sym, std::vector<int32_t>& out, std::string_view word) const {
   if (sym.empty()) return;
   sym.back().next = -1;
 
@@ -173,6 +239,7 @@ void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& 
   const auto try_pair = [&](int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
     const int32_t a = sym[static_cast<size_t>(left)].id, b = sym[static_cast<size_t>(right)].id;
+    if (a < 0 || b < 0) return;
     const auto it = merges_.find(pair_key(a, b));
     if (it == merges_.end()) return;
     queue.push({it->second.rank, left, right, a, b, it->second.result});
@@ -185,15 +252,27 @@ void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& 
     Symbol& l = sym[static_cast<size_t>(c.left)];
     Symbol& r = sym[static_cast<size_t>(c.right)];
     // Stale when either side changed or the right one was merged away.
-    if (l.id != c.left_id || r.id != c.right_id || l.next != c.right) continue;
+    if (l.id != c.left_id || r.id != c.right_id || l.next != c.right || r.len == 0) continue;
     l.id = c.result;
+    l.len += r.len;
     l.next = r.next;
     r.id = -1;
+    r.len = 0;
     if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = c.left;
     try_pair(l.prev, c.left);
     try_pair(c.left, l.next);
   }
-  for (int32_t i = 0; i >= 0; i = sym[static_cast<size_t>(i)].next) out.push_back(sym[static_cast<size_t>(i)].id);
+  for (int32_t i = 0; i >= 0; i = sym[static_cast<size_t>(i)].next) {
+    const Symbol& x = sym[static_cast<size_t>(i)];
+    if (x.id >= 0) {
+      out.push_back(x.id);
+      continue;
+    }
+    for (uint32_t k = 0; k < x.len; ++k) {
+      const int32_t b = byte_tokens_[static_cast<uint8_t>(word[x.offset + k])];
+      if (b >= 0) out.push_back(b);
+    }
+  }
 }
 
 }  // namespace

@@ -59,6 +59,11 @@ struct VocabSpec {
   // Byte-level BPE.
   std::vector<std::pair<std::string, std::string>> merges;  // rank order
   bool ignore_merges = false;  // a word that is a whole token skips merging
+  // Raw UTF-8 vocabularies (Gemma 4 style): no byte alphabet, spaces written
+  // U+2581, <0xNN> byte fallback, newline runs taken whole.
+  bool byte_encode = true;
+  bool escape_spaces = false;
+  bool whole_newline_runs = false;
 
   bool add_bos = false;
   bool add_eos = false;

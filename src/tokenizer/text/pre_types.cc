@@ -154,6 +154,16 @@ std::map<std::string, PreType> build_table() {
   kimi.merges_optional = true;
   add({"kimi-k2"}, kimi);
   add({"superbpe"}, PreType{re({R"re(\p{N}+)re", R"re((?=(\d{3})+(?!\d)))re"})});
+
+  // SentencePiece-style BPE on raw UTF-8: only lines and newline runs are cut.
+  PreType gemma4{re({R"re([^\n]+|[\n]+)re"})};
+  gemma4.byte_encode = false;
+  gemma4.escape_spaces = true;
+  PreType sarvam = gemma4;
+  gemma4.whole_newline_runs = true;
+  gemma4.force_bos = true;
+  add({"gemma4", "granite-embed-multi-311m"}, gemma4);
+  add({"sarvam-moe"}, sarvam);
   return t;
 }
 

@@ -20,6 +20,13 @@ struct PreType {
   bool add_bos = false;          // BOS added unless tokenizer.ggml.add_bos_token says otherwise
   bool no_bos = false;           // no BOS token unless tokenizer.ggml.bos_token_id names one
   bool merges_optional = false;  // the file may omit tokenizer.ggml.merges
+  // Raw UTF-8 BPE (Gemma 4 style): pieces are characters, not GPT-2's byte
+  // alphabet; spaces are written U+2581 before splitting; a run of newlines
+  // that is a token is taken whole; BOS even when the file says otherwise.
+  bool byte_encode = true;
+  bool escape_spaces = false;
+  bool whole_newline_runs = false;
+  bool force_bos = false;
 };
 
 // The settings for a tokenizer.ggml.pre value; throws sieve::Error naming it
