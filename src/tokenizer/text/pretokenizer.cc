@@ -7,10 +7,6 @@
 
 namespace sieve {
 
-namespace {
-
-}  // namespace
-
 PreStep PreStep::regex(std::string pattern, SplitBehavior behavior, bool invert) {
   PreStep s;
   s.pattern = std::move(pattern);
@@ -38,26 +34,6 @@ PreStep PreStep::metaspace(std::string replacement, Prepend prepend, bool split)
   s.prepend = prepend;
   s.split = split;
   return s;
-}
-
-std::string regex_quote(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    const auto u = static_cast<unsigned char>(c);
-    const bool plain = (u >= '0' && u <= '9') || (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || u >= 0x80;
-    if (!plain) {
-      // \x{..} for every ASCII symbol: never a metacharacter, in or out of
-      // a class, and NUL survives too.
-      static const char* hex = "0123456789ABCDEF";
-      out += "\\x{";
-      out += hex[u >> 4];
-      out += hex[u & 15];
-      out += '}';
-    } else {
-      out += c;
-    }
-  }
-  return out;
 }
 
 Pretokenizer::Pretokenizer(const std::vector<PreStep>& steps) {

@@ -46,9 +46,6 @@ struct PreStep {
   static PreStep metaspace(std::string replacement, Prepend prepend, bool split);
 };
 
-// Escapes text so PCRE2 matches it literally.
-std::string regex_quote(std::string_view text);
-
 class Pretokenizer {
  public:
   // Compiles the patterns; throws sieve::Error when one does not compile.

@@ -56,6 +56,26 @@ std::string rewrite_space_escapes(const std::string& pattern) {
 
 }  // namespace
 
+std::string regex_quote(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool plain = (u >= '0' && u <= '9') || (u >= 'A' && u <= 'Z') || (u >= 'a' && u <= 'z') || u >= 0x80;
+    if (!plain) {
+      // \x{..} for every ASCII symbol: never a metacharacter, in or out of
+      // a class, and NUL survives too.
+      static const char* hex = "0123456789ABCDEF";
+      out += "\\x{";
+      out += hex[u >> 4];
+      out += hex[u & 15];
+      out += '}';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
 Regex::Regex(const std::string& pattern) {

@@ -13,6 +13,9 @@ struct RegexPiece {
   bool match;
 };
 
+// Escapes text so the pattern matches it literally.
+std::string regex_quote(std::string_view text);
+
 class Regex {
  public:
   // Throws sieve::Error when the pattern does not compile.
