@@ -167,6 +167,7 @@ VocabSpec from_unigram_json(const json& j, const std::string& source) {
     const double score = e[1].get<double>();
     if (!std::isfinite(score)) throw Error(source + ": Unigram piece '" + spec.tokens.back() + "' has a score that is not finite");
     spec.scores.push_back(static_cast<float>(score));
+    spec.exact_scores.push_back(score);
   }
   const size_t n = spec.tokens.size();
   spec.types.assign(n, TokenType::Normal);

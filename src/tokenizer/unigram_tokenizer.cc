@@ -6,8 +6,9 @@
 // path ending there is kept, every piece that starts at a reachable boundary
 // extends it by the piece's score, and a character no piece covers is the
 // unknown piece at (lowest score - 10). This is SentencePiece's
-// EncodeOptimized, with its float scores and tie rule (the first candidate
-// found wins; candidates are tried left to right, shortest first). Unknown
+// EncodeOptimized, with its float scores (double for tokenizer.json, as
+// Hugging Face sums them) and tie rule (the first candidate found wins;
+// candidates are tried left to right, shortest first). Unknown
 // runs become one unknown token, or bytes with byte fallback.
 #include <array>
 #include <cfloat>
@@ -103,13 +104,25 @@ class UnigramTokenizer final : public VocabTokenizer {
 
  private:
   std::string sentencepiece_normalize(std::string_view text) const;
-  void viterbi(std::string_view s, std::vector<int32_t>& out) const;
+  void viterbi(std::string_view s, std::vector<int32_t>& out) const {
+    // SentencePiece sums path scores in float, Hugging Face in double.
+    if (spec_.hf_text_steps) viterbi_with<double>(s, out);
+    else viterbi_with<float>(s, out);
+  }
+  template <typename Score>
+  void viterbi_with(std::string_view s, std::vector<int32_t>& out) const;
+  template <typename Score>
+  Score score_of(int32_t id) const {
+    const auto i = static_cast<size_t>(id);
+    return i < spec_.exact_scores.size() ? static_cast<Score>(spec_.exact_scores[i]) : static_cast<Score>(spec_.scores[i]);
+  }
 
   PieceTrie trie_;
   PrecompiledCharsmap charsmap_;
   Normalizer normalizer_;
   Pretokenizer pretokenizer_;
   float min_score_ = FLT_MAX, max_score_ = FLT_MIN;  // SentencePiece's starting values
+  double exact_min_score_ = 0;  // Hugging Face's: over every tokenizer.json score
   std::array<int32_t, 256> byte_tokens_{};
   bool have_all_bytes_ = false;
 };
@@ -159,6 +172,10 @@ UnigramTokenizer::UnigramTokenizer(VocabSpec spec)
       }
       default: break;  // control, unknown, unused: invisible
     }
+  }
+  if (!spec_.exact_scores.empty()) {
+    exact_min_score_ = spec_.exact_scores.front();
+    for (double v : spec_.exact_scores) exact_min_score_ = std::min(exact_min_score_, v);
   }
   have_all_bytes_ = spec_.byte_fallback;
   for (int32_t t : byte_tokens_) have_all_bytes_ = have_all_bytes_ && t >= 0;
@@ -229,18 +246,21 @@ void UnigramTokenizer::encode_text(std::string_view text, bool, bool at_input_st
   for (const std::string& w : words) viterbi(w, out);
 }
 
-void UnigramTokenizer::viterbi(std::string_view s, std::vector<int32_t>& out) const {
+template <typename Score>
+void UnigramTokenizer::viterbi_with(std::string_view s, std::vector<int32_t>& out) const {
   if (s.empty()) return;
   struct Best {
     int32_t id = -1;
-    float score = 0;
+    Score score = 0;
     int64_t starts_at = -1;
   };
   const size_t size = s.size();
-  const float unk_score = min_score_ - kUnknownPenalty;
+  const Score unk_score = spec_.exact_scores.empty()
+                              ? static_cast<Score>(min_score_) - static_cast<Score>(kUnknownPenalty)
+                              : static_cast<Score>(exact_min_score_) - static_cast<Score>(kUnknownPenalty);
   std::vector<Best> best(size + 1);
   for (size_t start = 0; start < size;) {
-    const float till_here = best[start].score;
+    const Score till_here = best[start].score;
     const size_t mblen = utf8::char_length(s, start);
     bool single = false;
     uint32_t node = 0;
@@ -249,16 +269,16 @@ void UnigramTokenizer::viterbi(std::string_view s, std::vector<int32_t>& out) co
       if (id < 0 || type(id) == TokenType::Unused) continue;
       const size_t end = pos + 1, length = end - start;
       // A user-defined piece gets a bonus so that it is always chosen.
-      const float candidate = type(id) == TokenType::UserDefined
-                                  ? static_cast<float>(static_cast<double>(length) * max_score_ - 0.1 + till_here)
-                                  : spec_.scores[static_cast<size_t>(id)] + till_here;
+      const Score candidate = type(id) == TokenType::UserDefined
+                                  ? static_cast<Score>(static_cast<double>(length) * max_score_ - 0.1 + till_here)
+                                  : score_of<Score>(id) + till_here;
       Best& target = best[end];
       if (target.starts_at == -1 || candidate > target.score) target = {id, candidate, static_cast<int64_t>(start)};
       if (length == mblen) single = true;
     }
     if (!single) {
       Best& target = best[start + mblen];
-      const float candidate = unk_score + till_here;
+      const Score candidate = unk_score + till_here;
       if (target.starts_at == -1 || candidate > target.score) target = {spec_.unk, candidate, static_cast<int64_t>(start)};
     }
     start += mblen;

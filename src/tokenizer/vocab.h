@@ -52,6 +52,7 @@ struct VocabSpec {
   // the whitespace rules above) unless hf_text_steps, where normalizers and
   // pre_steps do all of it (tokenizer.json).
   std::string precompiled_charsmap;
+  std::vector<double> exact_scores;  // tokenizer.json's scores as written (may be shorter than tokens)
   bool escape_whitespaces = true;
   bool treat_whitespace_as_suffix = false;
   bool hf_text_steps = false;
