@@ -114,7 +114,8 @@ class UnigramTokenizer final : public VocabTokenizer {
   template <typename Score>
   Score score_of(int32_t id) const {
     const auto i = static_cast<size_t>(id);
-    return i < spec_.exact_scores.size() ? static_cast<Score>(spec_.exact_scores[i]) : static_cast<Score>(spec_.scores[i]);
+    return i < spec_.exact_scores.size() ? static_cast<Score>(spec_.exact_scores[i])
+                                         : static_cast<Score>(spec_.scores[i]);
   }
 
   PieceTrie trie_;
@@ -268,17 +269,21 @@ void UnigramTokenizer::viterbi_with(std::string_view s, std::vector<int32_t>& ou
       const int32_t id = trie_.value(node);
       if (id < 0 || type(id) == TokenType::Unused) continue;
       const size_t end = pos + 1, length = end - start;
-      // A user-defined piece gets a bonus so that it is always chosen.
-      const Score candidate = type(id) == TokenType::UserDefined
-                                  ? static_cast<Score>(static_cast<double>(length) * max_score_ - 0.1 + till_here)
-                                  : score_of<Score>(id) + till_here;
+      // A user-defined piece gets a bonus so that it is always chosen. The
+      // sum is a double in SentencePiece too (its ternary mixes double and
+      // float), compared with the stored path score and then stored rounded:
+      // equal-looking paths are decided by exactly these roundings.
+      const double candidate = type(id) == TokenType::UserDefined
+                                   ? static_cast<double>(length) * max_score_ - 0.1 + static_cast<double>(till_here)
+                                   : score_of<double>(id) + static_cast<double>(till_here);
       Best& target = best[end];
-      if (target.starts_at == -1 || candidate > target.score) target = {id, candidate, static_cast<int64_t>(start)};
+      if (target.starts_at == -1 || candidate > static_cast<double>(target.score))
+        target = {id, static_cast<Score>(candidate), static_cast<int64_t>(start)};
       if (length == mblen) single = true;
     }
     if (!single) {
       Best& target = best[start + mblen];
-      const Score candidate = unk_score + till_here;
+      const Score candidate = unk_score + till_here;  // in float for SentencePiece, as it sums these
       if (target.starts_at == -1 || candidate > target.score) target = {spec_.unk, candidate, static_cast<int64_t>(start)};
     }
     start += mblen;
