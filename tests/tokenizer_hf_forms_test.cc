@@ -104,6 +104,11 @@ TEST(HfPreTokenizers, Metaspace) {
   m["prepend_scheme"] = "first";
   EXPECT_EQ(pre(m, "Hello", true), sp + "Hello");
   EXPECT_EQ(pre(m, "Hello", false), "Hello");
+  // ... which is the text's own first character: after WhitespaceSplit drops
+  // leading spaces, no word begins the input.
+  const json ws_first = {{"type", "Sequence"}, {"pretokenizers", {{{"type", "WhitespaceSplit"}}, m}}};
+  EXPECT_EQ(pre(ws_first, "a b"), sp + "a|b");
+  EXPECT_EQ(pre(ws_first, " a b"), "a|b");
   m["prepend_scheme"] = "never";
   EXPECT_EQ(pre(m, "Hello world"), "Hello|" + sp + "world");
   // No split: one word.

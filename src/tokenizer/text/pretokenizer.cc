@@ -1,6 +1,7 @@
 #include "tokenizer/text/pretokenizer.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #include "tokenizer/text/regex.h"
 #include "util/error.h"
@@ -52,9 +53,11 @@ Pretokenizer::~Pretokenizer() = default;
 namespace {
 
 // Applies a split behaviour to the pieces of one word (Hugging Face's
-// SplitDelimiterBehavior) and appends the non-empty results.
-void apply_behavior(std::string_view word, std::vector<RegexPiece>& pieces, SplitBehavior behavior, bool invert,
-                    std::vector<std::string>& out) {
+// SplitDelimiterBehavior) and appends the non-empty results, with whether
+// each begins the input (its own first byte, in a word that did).
+void apply_behavior(std::string_view word, bool word_starts, std::vector<RegexPiece>& pieces,
+                    SplitBehavior behavior, bool invert, std::vector<std::string>& out,
+                    std::vector<uint8_t>& out_starts) {
   if (invert)
     for (RegexPiece& p : pieces) p.match = !p.match;
   std::vector<RegexPiece> kept;
@@ -92,8 +95,11 @@ void apply_behavior(std::string_view word, std::vector<RegexPiece>& pieces, Spli
       }
       break;
   }
-  for (const RegexPiece& p : kept)
-    if (p.end > p.start) out.emplace_back(word.substr(p.start, p.end - p.start));
+  for (const RegexPiece& p : kept) {
+    if (p.end <= p.start) continue;
+    out.emplace_back(word.substr(p.start, p.end - p.start));
+    out_starts.push_back(word_starts && p.start == 0);
+  }
 }
 
 void replace_all(std::string& s, std::string_view from, std::string_view to) {
@@ -114,38 +120,45 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 
 void Pretokenizer::split(std::string_view text, bool at_input_start, std::vector<std::string>& out) const {
   if (text.empty()) return;
+  // starts[i]: word i begins the input (Metaspace's "first" scheme asks, as
+  // Hugging Face asks whether a split's original offset is 0).
   std::vector<std::string> words{std::string(text)}, next;
+  std::vector<uint8_t> starts{at_input_start}, next_starts;
   std::vector<RegexPiece> pieces;
   for (const Step& step : steps_) {
     const PreStep& s = step.spec;
     next.clear();
+    next_starts.clear();
     for (size_t w = 0; w < words.size(); ++w) {
       std::string& word = words[w];
       switch (s.kind) {
         case PreStep::Kind::Split:
           step.re->pieces(word, pieces);
-          apply_behavior(word, pieces, s.behavior, s.invert, next);
+          apply_behavior(word, starts[w], pieces, s.behavior, s.invert, next, next_starts);
           break;
         case PreStep::Kind::PrefixSpace:
           if (!word.starts_with(' ')) word.insert(word.begin(), ' ');
           next.push_back(std::move(word));
+          next_starts.push_back(starts[w]);
           break;
         case PreStep::Kind::Metaspace: {
           replace_all(word, " ", s.replacement);
           const bool prepend = s.prepend == PreStep::Prepend::Always ||
-                               (s.prepend == PreStep::Prepend::First && at_input_start && w == 0);
+                               (s.prepend == PreStep::Prepend::First && starts[w]);
           if (prepend && !word.starts_with(s.replacement)) word.insert(0, s.replacement);
           if (s.split) {
             step.re->pieces(word, pieces);
-            apply_behavior(word, pieces, SplitBehavior::MergedWithNext, false, next);
+            apply_behavior(word, starts[w], pieces, SplitBehavior::MergedWithNext, false, next, next_starts);
           } else {
             next.push_back(std::move(word));
+            next_starts.push_back(starts[w]);
           }
           break;
         }
       }
     }
     words.swap(next);
+    starts.swap(next_starts);
   }
   for (std::string& w : words)
     if (!w.empty()) out.push_back(std::move(w));
