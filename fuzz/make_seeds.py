@@ -6,6 +6,7 @@ is a valid file, so the fuzzer starts with every parser stage reachable.
 
 usage: python3 fuzz/make_seeds.py   (from anywhere; stdlib only)
 """
+import base64
 import json
 import os
 import struct
@@ -271,6 +272,39 @@ def pb_field(num, wire, payload):
     return pb_varint(num << 3 | wire) + payload
 
 
+def build_charsmap(rules):
+    """A darts-clone double array (SentencePiece's precompiled charsmap) for
+    a few rules: each node's children in a 256-unit block of their own."""
+    nodes = [{"kids": {}, "value": None}]
+    pool = b""
+    for key, repl in rules:
+        n = 0
+        for c in key:
+            if c not in nodes[n]["kids"]:
+                nodes.append({"kids": {}, "value": None})
+                nodes[n]["kids"][c] = len(nodes) - 1
+            n = nodes[n]["kids"][c]
+        nodes[n]["value"] = len(pool)
+        pool += repl + b"\0"
+    base = lambda n: 256 * (n + 1)
+    units = [0] * (256 * (len(nodes) + 1))
+    units[0] = base(0) << 10
+    for n, node in enumerate(nodes):
+        for c, child in node["kids"].items():
+            idx = base(n) + c
+            leaf = nodes[child]["value"] is not None
+            units[idx] = ((idx ^ base(child)) << 10) | (0x100 if leaf else 0) | c
+            if leaf:
+                units[base(child)] = nodes[child]["value"] | (1 << 31)
+    return struct.pack("<I", 4 * len(units)) + b"".join(struct.pack("<I", u) for u in units) + pool
+
+
+FULLWIDTH_RULES = [("\uff21".encode(), b"a"), ("\uff21\uff22".encode(), b"kk"), ("\u3000".encode(), b" ")]
+UNIGRAM_PIECES = [("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3), ("\u2581", -2.0, 1), ("a", -2.5, 1),
+                  ("b", -3.0, 1), ("ab", -2.0, 1), ("\u2581a", -1.5, 1), ("\u2581ab", -5.0, 1), ("k", -1.0, 1),
+                  ("kk", -1.5, 1), ("\u2581c", -4.5, 5)]
+
+
 def sentencepiece_seeds():
     """A tokenizer.model (SentencePiece ModelProto) with the test model's
     first pieces, its trainer spec (BPE, byte fallback) and normalizer."""
@@ -287,6 +321,64 @@ def sentencepiece_seeds():
     normalizer = pb_field(1, 2, b"identity") + pb_field(3, 0, pb_varint(1)) + pb_field(4, 0, pb_varint(0))
     out += pb_field(2, 2, trainer) + pb_field(3, 2, normalizer)
     write(os.path.join(d, "test-model-400.model"), out)
+    # A Unigram model with a character map and byte fallback.
+    out = b""
+    pieces = UNIGRAM_PIECES + [("<0x%02X>" % b, 0.0, 6) for b in range(256)]
+    for t, sc, ty in pieces:
+        piece = pb_field(1, 2, t.encode()) + pb_field(2, 5, struct.pack("<f", sc)) + pb_field(3, 0, pb_varint(ty))
+        out += pb_field(1, 2, piece)
+    trainer = pb_field(3, 0, pb_varint(1)) + pb_field(35, 0, pb_varint(1)) + pb_field(40, 0, pb_varint(0))
+    normalizer = pb_field(1, 2, b"nmt_nfkc") + pb_field(2, 2, build_charsmap(FULLWIDTH_RULES))
+    normalizer += pb_field(3, 0, pb_varint(1)) + pb_field(4, 0, pb_varint(1))
+    out += pb_field(2, 2, trainer) + pb_field(3, 2, normalizer)
+    write(os.path.join(d, "unigram-charsmap.model"), out)
+
+
+def more_tokenizer_seeds():
+    """The other tokenizer forms: a Unigram tokenizer.json (Precompiled and
+    Metaspace), a byte-level one chaining normalizers and pre-tokenizers, and
+    GGUF vocabularies of type t5 and of a multi-regex pre-type."""
+    d = os.path.join(CORPUS, "hf_tokenizer")
+    space = "\u2581"
+    j = {"normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Precompiled", "precompiled_charsmap": base64.b64encode(build_charsmap(FULLWIDTH_RULES)).decode()},
+            {"type": "Replace", "pattern": {"Regex": " {2,}"}, "content": " "},
+            {"type": "Strip", "strip_left": True, "strip_right": True}]},
+         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "WhitespaceSplit"},
+            {"type": "Metaspace", "replacement": space, "prepend_scheme": "always", "split": True}]},
+         "added_tokens": [added(0, "<unk>", True), added(2, "</s>", True)],
+         "post_processor": {"type": "TemplateProcessing", "single": [
+             {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "</s>", "type_id": 0}}]},
+         "model": {"type": "Unigram", "unk_id": 0, "byte_fallback": False,
+                   "vocab": [[t, sc] for t, sc, _ in UNIGRAM_PIECES]}}
+    write(os.path.join(d, "unigram.json"), json.dumps(j, ensure_ascii=False))
+    kv, _ = read_gguf(os.path.join(VECTORS, "ggml-vocab-gpt-2.gguf"))
+    tokens, types, _, merges = vocab_of(shrink_vocab(kv, 700))
+    j = {"normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "NFKC"}, {"type": "Lowercase"}, {"type": "Replace", "pattern": {"String": "\t"}, "content": " "}]},
+         "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Digits", "individual_digits": True},
+            {"type": "Punctuation", "behavior": "Contiguous"},
+            {"type": "Split", "pattern": {"Regex": "(?=[A-Z])"}, "behavior": "MergedWithNext", "invert": False},
+            {"type": "Split", "pattern": {"String": "-"}, "behavior": "Removed", "invert": True},
+            {"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}]},
+         "decoder": {"type": "ByteLevel"},
+         "model": {"type": "BPE", "vocab": {t: i for i, (t, ty) in enumerate(zip(tokens, types)) if ty == 1},
+                   "merges": merges}}
+    write(os.path.join(d, "forms.json"), json.dumps(j, ensure_ascii=False))
+
+    d = os.path.join(CORPUS, "gguf")
+    kv, _ = read_gguf(os.path.join(VECTORS, "ggml-vocab-gpt-2.gguf"))
+    kv = [(k, t, (t == STRING and k == b"tokenizer.ggml.pre") and b"deepseek-coder" or v) for k, t, v in kv]
+    write_gguf(os.path.join(d, "vocab-deepseek-coder.gguf"), shrink_vocab(kv, 700), [])
+    t5 = [(b"general.architecture", STRING, b"t5"), (b"tokenizer.ggml.model", STRING, b"t5"),
+          (b"tokenizer.ggml.tokens", ARRAY, (STRING, [t.encode() for t, _, _ in UNIGRAM_PIECES])),
+          (b"tokenizer.ggml.scores", ARRAY, (F32, [sc for _, sc, _ in UNIGRAM_PIECES])),
+          (b"tokenizer.ggml.token_type", ARRAY, (I32, [ty for _, _, ty in UNIGRAM_PIECES])),
+          (b"tokenizer.ggml.unknown_token_id", U32, 0), (b"tokenizer.ggml.eos_token_id", U32, 2),
+          (b"tokenizer.ggml.precompiled_charsmap", ARRAY, (U8, list(build_charsmap(FULLWIDTH_RULES))))]
+    write_gguf(os.path.join(d, "vocab-t5.gguf"), t5, [])
 
 
 if __name__ == "__main__":
@@ -295,3 +387,4 @@ if __name__ == "__main__":
     hf_config_seeds()
     hf_tokenizer_seeds()
     sentencepiece_seeds()
+    more_tokenizer_seeds()

@@ -238,11 +238,11 @@ TEST(TokenizerErrors, MalformedSentencePieceModel) {
     EXPECT_THROW(Tokenizer::from_hf_folder(dir.path()), Error);
   }
   {
-    // A unigram model (trainer_spec.model_type = 1): one piece "a".
+    // A word model (trainer_spec.model_type = 3): one piece "a".
     TempDir dir;
-    dir.write("tokenizer.model", std::string("\x0a\x03\x0a\x01" "a" "\x12\x02\x18\x01", 9));
+    dir.write("tokenizer.model", std::string("\x0a\x03\x0a\x01" "a" "\x12\x02\x18\x03", 9));
     const std::string msg = error_of([&] { Tokenizer::from_hf_folder(dir.path()); });
-    EXPECT_NE(msg.find("model type 1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("model type 3"), std::string::npos) << msg;
   }
 }
 

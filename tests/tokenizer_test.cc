@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -21,8 +23,13 @@ std::string read_file(const std::string& path) {
 
 // llama.cpp's test-tokenizer-0 format: inputs separated by
 // "\n__ggml_vocab_test__\n", one line of expected ids per input.
+void check_vectors_at(const std::string& base, const std::string& name);
+
 void check_vectors(const std::string& name) {
-  const std::string base = test_data_dir() + "/tokenizer-vectors/ggml-vocab-" + name + ".gguf";
+  check_vectors_at(test_data_dir() + "/tokenizer-vectors/ggml-vocab-" + name + ".gguf", name);
+}
+
+void check_vectors_at(const std::string& base, const std::string& name) {
   GgufFile f(base);
   auto tok = Tokenizer::from_gguf(f);
   const std::string raw = read_file(base + ".inp");
@@ -107,6 +114,23 @@ TEST(TokenizerVectors, Phi3) { check_vectors("phi-3"); }
 TEST(TokenizerVectors, LlamaBpe) { check_vectors("llama-bpe"); }
 TEST(TokenizerVectors, Qwen2) { check_vectors("qwen2"); }
 TEST(TokenizerVectors, Gpt2) { check_vectors("gpt-2"); }
+
+// More of llama.cpp's vocabulary vectors, where a checkout is at hand:
+// SIEVE_VOCAB_VECTORS=<llama.cpp>/models runs every ggml-vocab-*.gguf there
+// that has .inp/.out files and a tokenizer sieve reads (not WordPiece).
+TEST(TokenizerVectors, ExternalDirectory) {
+  const char* dir = std::getenv("SIEVE_VOCAB_VECTORS");
+  if (!dir) GTEST_SKIP() << "SIEVE_VOCAB_VECTORS is not set";
+  int checked = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string path = e.path().string(), file = e.path().filename().string();
+    if (!file.starts_with("ggml-vocab-") || !file.ends_with(".gguf") || !std::filesystem::exists(path + ".out")) continue;
+    if (file.find("bert") != std::string::npos) continue;
+    check_vectors_at(path, file);
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
 
 }  // namespace
 }  // namespace sieve

@@ -1,6 +1,7 @@
-// Byte-level BPE (GPT-2, Llama 3, Qwen2).
+// Byte-level BPE (GPT-2, Llama 3, Qwen2, DeepSeek, ...).
 //
-// Text is cut into words by the pre-tokenizer regex; each word's bytes are
+// Text is normalized (tokenizer.json's normalizers, if any) and cut into
+// words by the pre-tokenizer steps; each word's bytes are
 // spelled with GPT-2's byte-to-unicode alphabet (so every byte is a printable
 // character and a vocabulary entry), then merged pair by pair, always the pair
 // with the lowest merge rank, leftmost on ties (Hugging Face's order). Merges
@@ -9,7 +10,8 @@
 #include <queue>
 #include <unordered_map>
 
-#include "tokenizer/pretokenizer.h"
+#include "tokenizer/text/normalizer.h"
+#include "tokenizer/text/pretokenizer.h"
 #include "tokenizer/utf8.h"
 #include "tokenizer/vocab.h"
 #include "util/error.h"
@@ -17,6 +19,8 @@
 namespace sieve {
 
 namespace {
+
+constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581
 
 // GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves,
 // the other 68 bytes are moved to U+0100 and up, in byte order.
@@ -35,7 +39,8 @@ class ByteBpeTokenizer final : public VocabTokenizer {
   explicit ByteBpeTokenizer(VocabSpec spec);
 
  protected:
-  void encode_text(std::string_view text, bool prev_special, std::vector<int32_t>& out) const override;
+  void encode_text(std::string_view text, bool prev_special, bool at_input_start,
+                   std::vector<int32_t>& out) const override;
 
  private:
   struct Merge {
@@ -44,8 +49,15 @@ class ByteBpeTokenizer final : public VocabTokenizer {
   static uint64_t pair_key(int32_t a, int32_t b) {
     return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
   }
+  struct Symbol {
+    int32_t id, prev, next;  // id -1: a character the vocabulary lacks
+    uint32_t offset, len;    // bytes of the word it covers
+  };
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
+  void encode_raw_word(std::string_view word, std::vector<int32_t>& out) const;
+  void merge(std::vector<Symbol>& sym, std::vector<int32_t>& out, std::string_view word) const;
 
+  Normalizer normalizer_;
   Pretokenizer pretokenizer_;
   std::array<std::string, 256> byte_chars_;  // UTF-8 of each byte's stand-in
   std::array<int32_t, 256> byte_tokens_{};   // token of each single byte, -1 if none
@@ -53,14 +65,21 @@ class ByteBpeTokenizer final : public VocabTokenizer {
 };
 
 ByteBpeTokenizer::ByteBpeTokenizer(VocabSpec spec)
-    : VocabTokenizer(std::move(spec)), pretokenizer_(spec_.pre_regexes) {
+    : VocabTokenizer(std::move(spec)), normalizer_(spec_.normalizers, spec_.source), pretokenizer_(spec_.pre_steps) {
   const auto to_cp = byte_to_codepoint();
   std::unordered_map<uint32_t, uint8_t> from_cp;
   for (uint32_t b = 0; b < 256; ++b) {
     utf8::append_codepoint(byte_chars_[b], to_cp[b]);
     from_cp[to_cp[b]] = static_cast<uint8_t>(b);
     const int32_t id = find_token(byte_chars_[b]);
-    byte_tokens_[b] = id >= 0 && type(id) == TokenType::Normal ? id : -1;
+    byte_tokens_[b] = spec_.byte_encode && id >= 0 && type(id) == TokenType::Normal ? id : -1;
+  }
+  if (!spec_.byte_encode) {
+    // Raw UTF-8 vocabularies fall back to <0xNN> byte tokens.
+    for (size_t i = 0; i < spec_.tokens.size(); ++i) {
+      const int b = byte_piece_value(spec_.tokens[i]);
+      if (b >= 0 && spec_.types[i] == TokenType::Byte) byte_tokens_[static_cast<size_t>(b)] = static_cast<int32_t>(i);
+    }
   }
 
   const size_t n = spec_.tokens.size();
@@ -71,6 +90,19 @@ ByteBpeTokenizer::ByteBpeTokenizer(VocabSpec spec)
     switch (spec_.types[i]) {
       case TokenType::Normal: {
         std::string d;
+        if (!spec_.byte_encode) {
+          // Raw UTF-8 pieces, U+2581 standing for a space when escaped.
+          for (size_t k = 0; k < text.size();) {
+            if (spec_.escape_spaces && text.compare(k, kSpace.size(), kSpace) == 0) {
+              d += ' ';
+              k += kSpace.size();
+            } else {
+              d += text[k++];
+            }
+          }
+          decoded_[i] = std::move(d);
+          break;
+        }
         for (size_t k = 0; k < text.size();) {
           const size_t len = utf8::char_length(text, k);
           const auto it = from_cp.find(utf8::decode_at(text, k, len));
@@ -108,13 +140,38 @@ ByteBpeTokenizer::ByteBpeTokenizer(VocabSpec spec)
   spec_.merges.shrink_to_fit();
 }
 
-void ByteBpeTokenizer::encode_text(std::string_view text, bool, std::vector<int32_t>& out) const {
-  std::vector<std::string_view> words;
-  pretokenizer_.split(text, words);
-  for (std::string_view w : words) encode_word(w, out);
+void ByteBpeTokenizer::encode_text(std::string_view text, bool, bool at_input_start,
+                                   std::vector<int32_t>& out) const {
+  std::string normalized;
+  if (!normalizer_.empty()) {
+    normalized = normalizer_.apply(text);
+    text = normalized;
+  }
+  if (spec_.escape_spaces) {
+    std::string escaped;
+    escaped.reserve(text.size() + text.size() / 4);
+    for (char c : text) {
+      if (c == ' ') escaped += kSpace;
+      else escaped += c;
+    }
+    normalized = std::move(escaped);
+    text = normalized;
+  }
+  if (pretokenizer_.empty()) {
+    encode_word(text, out);
+    return;
+  }
+  std::vector<std::string> words;
+  pretokenizer_.split(text, at_input_start, words);
+  for (const std::string& w : words) encode_word(w, out);
 }
 
 void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& out) const {
+  if (word.empty()) return;
+  if (!spec_.byte_encode) {
+    encode_raw_word(word, out);
+    return;
+  }
   if (word.size() == 1) {
     const int32_t id = byte_tokens_[static_cast<uint8_t>(word[0])];
     if (id >= 0) out.push_back(id);
@@ -132,17 +189,41 @@ void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& 
     }
   }
 
-  struct Symbol {
-    int32_t id, prev, next;
-  };
   std::vector<Symbol> sym;
   sym.reserve(word.size());
-  for (char c : word) {
-    const int32_t id = byte_tokens_[static_cast<uint8_t>(c)];
+  for (size_t i = 0; i < word.size(); ++i) {
+    const int32_t id = byte_tokens_[static_cast<uint8_t>(word[i])];
     if (id < 0) continue;  // a byte the vocabulary cannot spell is dropped (as llama.cpp does)
     const auto idx = static_cast<int32_t>(sym.size());
-    sym.push_back({id, idx - 1, idx + 1});
+    sym.push_back({id, idx - 1, idx + 1, static_cast<uint32_t>(i), 1});
   }
+  merge(sym, out, word);
+}
+
+void ByteBpeTokenizer::encode_raw_word(std::string_view word, std::vector<int32_t>& out) const {
+  // Gemma 4: a run of newlines that is a token is taken whole.
+  if (spec_.whole_newline_runs && word.find_first_not_of('\n') == std::string_view::npos) {
+    const int32_t id = find_token(word);
+    if (id >= 0) {
+      out.push_back(id);
+      return;
+    }
+  }
+  // Symbols are characters; one the vocabulary lacks never merges and is
+  // spelled in byte tokens at the end.
+  std::vector<Symbol> sym;
+  sym.reserve(word.size());
+  for (size_t i = 0; i < word.size();) {
+    const size_t len = utf8::char_length(word, i);
+    const auto idx = static_cast<int32_t>(sym.size());
+    sym.push_back({find_token(word.substr(i, len)), idx - 1, idx + 1, static_cast<uint32_t>(i),
+                   static_cast<uint32_t>(len)});
+    i += len;
+  }
+  merge(sym, out, word);
+}
+
+void ByteBpeTokenizer::merge(std::vector<Symbol>& sym, std::vector<int32_t>& out, std::string_view word) const {
   if (sym.empty()) return;
   sym.back().next = -1;
 
@@ -158,6 +239,7 @@ void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& 
   const auto try_pair = [&](int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
     const int32_t a = sym[static_cast<size_t>(left)].id, b = sym[static_cast<size_t>(right)].id;
+    if (a < 0 || b < 0) return;
     const auto it = merges_.find(pair_key(a, b));
     if (it == merges_.end()) return;
     queue.push({it->second.rank, left, right, a, b, it->second.result});
@@ -170,15 +252,27 @@ void ByteBpeTokenizer::encode_word(std::string_view word, std::vector<int32_t>& 
     Symbol& l = sym[static_cast<size_t>(c.left)];
     Symbol& r = sym[static_cast<size_t>(c.right)];
     // Stale when either side changed or the right one was merged away.
-    if (l.id != c.left_id || r.id != c.right_id || l.next != c.right) continue;
+    if (l.id != c.left_id || r.id != c.right_id || l.next != c.right || r.len == 0) continue;
     l.id = c.result;
+    l.len += r.len;
     l.next = r.next;
     r.id = -1;
+    r.len = 0;
     if (r.next >= 0) sym[static_cast<size_t>(r.next)].prev = c.left;
     try_pair(l.prev, c.left);
     try_pair(c.left, l.next);
   }
-  for (int32_t i = 0; i >= 0; i = sym[static_cast<size_t>(i)].next) out.push_back(sym[static_cast<size_t>(i)].id);
+  for (int32_t i = 0; i >= 0; i = sym[static_cast<size_t>(i)].next) {
+    const Symbol& x = sym[static_cast<size_t>(i)];
+    if (x.id >= 0) {
+      out.push_back(x.id);
+      continue;
+    }
+    for (uint32_t k = 0; k < x.len; ++k) {
+      const int32_t b = byte_tokens_[static_cast<uint8_t>(word[x.offset + k])];
+      if (b >= 0) out.push_back(b);
+    }
+  }
 }
 
 }  // namespace

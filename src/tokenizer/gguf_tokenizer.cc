@@ -6,7 +6,7 @@
 #include <optional>
 
 #include "format/gguf.h"
-#include "tokenizer/pretokenizer.h"
+#include "tokenizer/text/pre_types.h"
 #include "tokenizer/vocab.h"
 #include "util/error.h"
 
@@ -21,8 +21,22 @@ std::optional<int32_t> get_id(const GgufFile& f, const std::string& key) {
   return static_cast<int32_t>(*v);
 }
 
-bool is_llama3_pre(const std::string& pre) {
-  return pre == "llama-bpe" || pre == "llama3" || pre == "llama-v3" || pre == "dbrx" || pre == "smaug-bpe";
+// The pre-tokenizer of a BPE vocabulary: tokenizer.ggml.pre, llama.cpp's
+// "default" when absent, always "gemma4" for Gemma 4's model name.
+const PreType& pre_type_of(const GgufFile& f, const std::string& model) {
+  return pre_type(model == "gemma4" ? "gemma4" : f.get_string_opt("tokenizer.ggml.pre").value_or("default"));
+}
+
+// tokenizer.ggml.precompiled_charsmap: an array of int8 or uint8.
+std::string charsmap_bytes(const GgufFile& f) {
+  const GgufValue* v = f.find("tokenizer.ggml.precompiled_charsmap");
+  if (!v) return {};
+  if (!v->is_array() || (v->as_array().elem_type != GgufType::U8 && v->as_array().elem_type != GgufType::I8))
+    throw Error(f.label() + ": metadata 'tokenizer.ggml.precompiled_charsmap' is not an array of bytes");
+  std::string out;
+  out.reserve(v->as_array().items.size());
+  for (const GgufValue& b : v->as_array().items) out += static_cast<char>(static_cast<uint8_t>(b.as_int()));
+  return out;
 }
 
 // Phi-3's GGUF files lack the rstrip flags its tokenizer.json gives the chat
@@ -66,24 +80,41 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
     spec.add_bos = spec.bos >= 0;
     spec.add_space_prefix = f.get_bool_opt("tokenizer.ggml.add_space_prefix").value_or(true);
     spec.remove_extra_whitespaces = f.get_bool_opt("tokenizer.ggml.remove_extra_whitespaces").value_or(false);
-  } else if (*model == "gpt2") {
+  } else if (*model == "gpt2" || *model == "gemma4") {
     spec.kind = VocabKind::ByteLevelBpe;
-    for (const std::string& m : f.get_string_array("tokenizer.ggml.merges")) {
-      // The first character may itself be a space in other alphabets, so the
-      // separator is searched from the second byte on (as llama.cpp does).
-      const size_t sp = m.find(' ', 1);
-      if (sp == std::string::npos) throw Error(f.label() + ": merge rule '" + m + "' is not two tokens separated by a space");
-      spec.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
+    const PreType& type = pre_type_of(f, *model);
+    if (!type.merges_optional || f.find("tokenizer.ggml.merges")) {
+      for (const std::string& m : f.get_string_array("tokenizer.ggml.merges")) {
+        // The first character may itself be a space in other alphabets, so the
+        // separator is searched from the second byte on (as llama.cpp does).
+        const size_t sp = m.find(' ', 1);
+        if (sp == std::string::npos) throw Error(f.label() + ": merge rule '" + m + "' is not two tokens separated by a space");
+        spec.merges.emplace_back(m.substr(0, sp), m.substr(sp + 1));
+      }
     }
-    const std::string pre = f.get_string_opt("tokenizer.ggml.pre").value_or("default");
-    spec.pre_regexes = Pretokenizer::patterns_for(pre);
-    spec.ignore_merges = is_llama3_pre(pre);
-    spec.add_bos = is_llama3_pre(pre);  // llama.cpp: Llama 3 always wants BOS
+    for (const std::string& re : type.regexes) spec.pre_steps.push_back(PreStep::regex(re));
+    spec.ignore_merges = type.ignore_merges;
+    spec.add_bos = type.add_bos;
+    spec.byte_encode = type.byte_encode;
+    spec.escape_spaces = type.escape_spaces;
+    spec.whole_newline_runs = type.whole_newline_runs;
+  } else if (*model == "t5") {
+    // SentencePiece Unigram (T5, UMT5, ...), with llama.cpp's defaults.
+    spec.kind = VocabKind::Unigram;
+    spec.eos = n > 1 ? 1 : -1;
+    spec.unk = n > 2 ? 2 : -1;
+    spec.add_bos = false;
+    spec.add_eos = spec.eos >= 0;
+    spec.byte_fallback = false;
+    spec.add_space_prefix = f.get_bool_opt("tokenizer.ggml.add_space_prefix").value_or(true);
+    spec.remove_extra_whitespaces = f.get_bool_opt("tokenizer.ggml.remove_extra_whitespaces").value_or(false);
+    spec.precompiled_charsmap = charsmap_bytes(f);
   } else {
     throw Error(f.label() + ": unknown tokenizer model '" + *model +
-                "' (tokenizer.ggml.model); sieve reads 'llama' (SentencePiece) and 'gpt2' (byte-level BPE)");
+                "' (tokenizer.ggml.model); sieve reads 'llama' (SentencePiece BPE), 'gpt2' and 'gemma4' (BPE) and 't5' (SentencePiece Unigram)");
   }
 
+  if (spec.kind == VocabKind::ByteLevelBpe && pre_type_of(f, *model).no_bos) spec.bos = -1;
   if (auto id = get_id(f, "tokenizer.ggml.bos_token_id")) spec.bos = *id;
   if (auto id = get_id(f, "tokenizer.ggml.eos_token_id")) spec.eos = *id;
   if (auto id = get_id(f, "tokenizer.ggml.unknown_token_id")) spec.unk = *id;
@@ -91,6 +122,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const GgufFile& f) {
   if (auto id = get_id(f, "tokenizer.ggml.eom_token_id")) spec.eom = *id;
   if (auto b = f.get_bool_opt("tokenizer.ggml.add_bos_token")) spec.add_bos = *b;
   if (auto b = f.get_bool_opt("tokenizer.ggml.add_eos_token")) spec.add_eos = *b;
+  if (spec.kind == VocabKind::ByteLevelBpe && pre_type_of(f, *model).force_bos) spec.add_bos = true;
 
   apply_phi3_rstrip(f, spec);
   return build_tokenizer(std::move(spec));

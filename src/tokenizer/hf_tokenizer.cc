@@ -12,7 +12,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "tokenizer/pretokenizer.h"
+#include "tokenizer/hf_components.h"
 #include "tokenizer/sentencepiece_model.h"
 #include "tokenizer/vocab.h"
 #include "util/error.h"
@@ -117,12 +117,92 @@ int32_t named_token(const VocabSpec& spec, const json& v, const char* what) {
   throw Error(spec.source + ": " + what + " '" + text + "' is not in the vocabulary");
 }
 
+void apply_template(const json& j, VocabSpec& spec) {
+  // BOS/EOS come from the post-processor's template ("<s> $A").
+  const json null_json;
+  const json& post = j.contains("post_processor") ? j.at("post_processor") : null_json;
+  for_each_component(post, "processors", [&](const json& c) {
+    if (c.value("type", "") != "TemplateProcessing" || !c.contains("single")) return;
+    const json& single = c.at("single");
+    if (!single.is_array() || single.empty()) return;
+    if (single.front().contains("SpecialToken")) {
+      spec.add_bos = true;
+      spec.bos = named_token(spec, single.front().at("SpecialToken").at("id"), "template BOS");
+    }
+    if (single.size() > 1 && single.back().contains("SpecialToken")) {
+      spec.add_eos = true;
+      spec.eos = named_token(spec, single.back().at("SpecialToken").at("id"), "template EOS");
+    }
+  });
+}
+
+void add_json_added_tokens(const json& j, VocabSpec& spec) {
+  if (!j.contains("added_tokens")) return;
+  std::vector<AddedToken> added;
+  for (const json& t : j.at("added_tokens")) {
+    if (!t.is_object() || !t.contains("id") || !t.at("id").is_number_integer())
+      throw Error(spec.source + ": an added token has no integer id");
+    added.push_back(parse_added(t, t.at("id").get<int64_t>()));
+  }
+  add_tokens(spec, added);
+}
+
+// model.type == "Unigram": "vocab" is a list of [piece, score] pairs in id
+// order; the normalizer and pre-tokenizer (usually Precompiled and Metaspace)
+// do all the text handling.
+VocabSpec from_unigram_json(const json& j, const std::string& source) {
+  VocabSpec spec;
+  spec.source = source;
+  spec.kind = VocabKind::Unigram;
+  spec.hf_text_steps = true;
+  const json& model = j.at("model");
+  const json& vocab = model.at("vocab");
+  if (!vocab.is_array()) throw Error(source + ": Unigram vocab is not a list of [piece, score] pairs");
+  if (vocab.empty()) throw Error(source + ": Unigram vocab is empty");
+  if (static_cast<int64_t>(vocab.size()) > kMaxVocab) throw Error(source + ": Unigram vocab is too large");
+  for (const json& e : vocab) {
+    if (!e.is_array() || e.size() != 2 || !e[0].is_string() || !e[1].is_number())
+      throw Error(source + ": Unigram vocab entry " + std::to_string(spec.tokens.size()) + " is not [piece, score]");
+    spec.tokens.push_back(e[0].get<std::string>());
+    const double score = e[1].get<double>();
+    if (!std::isfinite(score)) throw Error(source + ": Unigram piece '" + spec.tokens.back() + "' has a score that is not finite");
+    spec.scores.push_back(static_cast<float>(score));
+    spec.exact_scores.push_back(score);
+  }
+  const size_t n = spec.tokens.size();
+  spec.types.assign(n, TokenType::Normal);
+  spec.lstrip.assign(n, 0);
+  spec.rstrip.assign(n, 0);
+  spec.byte_fallback = model.value("byte_fallback", false);
+  if (spec.byte_fallback)
+    for (size_t i = 0; i < n; ++i)
+      if (byte_piece_value(spec.tokens[i]) >= 0) spec.types[i] = TokenType::Byte;
+  if (model.contains("unk_id") && model.at("unk_id").is_number_integer()) {
+    const auto unk = model.at("unk_id").get<int64_t>();
+    if (unk < 0 || unk >= static_cast<int64_t>(n)) throw Error(source + ": Unigram unk_id " + std::to_string(unk) + " is out of range");
+    spec.unk = static_cast<int32_t>(unk);
+    spec.types[static_cast<size_t>(unk)] = TokenType::Unknown;
+  }
+  const json null_json;
+  spec.normalizers = parse_hf_normalizer(j.contains("normalizer") ? j.at("normalizer") : null_json, source);
+  spec.pre_steps = parse_hf_pre_tokenizer(j.contains("pre_tokenizer") ? j.at("pre_tokenizer") : null_json, source);
+  // Decoding drops the space a Metaspace prepend put in front of the text.
+  spec.add_space_prefix = false;
+  for (const PreStep& st : spec.pre_steps)
+    if (st.kind == PreStep::Kind::Metaspace) spec.add_space_prefix = st.prepend != PreStep::Prepend::Never;
+  add_json_added_tokens(j, spec);
+  apply_template(j, spec);
+  return spec;
+}
+
 VocabSpec from_tokenizer_json(const json& j, const std::string& source) {
   VocabSpec spec;
   spec.source = source;
   const json& model = j.at("model");
   const std::string type = model.value("type", "BPE");
-  if (type != "BPE") throw Error(source + ": tokenizer model type '" + type + "' is not supported (sieve reads BPE)");
+  if (type == "Unigram") return from_unigram_json(j, source);
+  if (type != "BPE")
+    throw Error(source + ": tokenizer model type '" + type + "' is not supported (sieve reads BPE and Unigram)");
 
   const json& vocab = model.at("vocab");
   // Ids must be integers below the number of entries (plus room for added
@@ -161,6 +241,7 @@ VocabSpec from_tokenizer_json(const json& j, const std::string& source) {
   const json null_json;
   const json& pre = j.contains("pre_tokenizer") ? j.at("pre_tokenizer") : null_json;
   const json& decoder = j.contains("decoder") ? j.at("decoder") : null_json;
+  const json& norm = j.contains("normalizer") ? j.at("normalizer") : null_json;
   bool byte_level = false;
   for_each_component(pre, "pretokenizers", [&](const json& c) { byte_level |= c.value("type", "") == "ByteLevel"; });
   for_each_component(decoder, "decoders", [&](const json& c) { byte_level |= c.value("type", "") == "ByteLevel"; });
@@ -169,25 +250,8 @@ VocabSpec from_tokenizer_json(const json& j, const std::string& source) {
     spec.kind = VocabKind::ByteLevelBpe;
     spec.merges = std::move(merges);
     spec.ignore_merges = model.value("ignore_merges", false);
-    for_each_component(pre, "pretokenizers", [&](const json& c) {
-      const std::string t = c.value("type", "");
-      if (t == "Split") {
-        const std::string behavior = c.value("behavior", "Isolated");
-        if (behavior != "Isolated" || c.value("invert", false))
-          throw Error(source + ": Split pre-tokenizer behavior '" + behavior + "' is not supported");
-        const json& p = c.at("pattern");
-        if (p.contains("Regex")) spec.pre_regexes.push_back(p.at("Regex").get<std::string>());
-        else spec.pre_regexes.push_back("\\Q" + p.at("String").get<std::string>() + "\\E");
-      } else if (t == "ByteLevel") {
-        // add_prefix_space (RoBERTa) is not applied; GPT-2 and newer models
-        // set it to false.
-        if (c.value("use_regex", true)) spec.pre_regexes.push_back(Pretokenizer::patterns_for("gpt-2").front());
-      } else if (t == "Digits") {
-        spec.pre_regexes.push_back(c.value("individual_digits", false) ? "\\p{N}" : "\\p{N}+");
-      } else {
-        throw Error(source + ": pre-tokenizer '" + t + "' is not supported with byte-level BPE");
-      }
-    });
+    spec.normalizers = parse_hf_normalizer(norm, source);
+    spec.pre_steps = parse_hf_pre_tokenizer(pre, source);
   } else {
     // SentencePiece-style BPE written out as merges: the merge that forms a
     // piece earliest gives it the highest score; a piece no merge forms gets
@@ -205,16 +269,20 @@ VocabSpec from_tokenizer_json(const json& j, const std::string& source) {
     if (spec.byte_fallback)
       for (size_t i = 0; i < n; ++i)
         if (byte_piece_value(spec.tokens[i]) >= 0) spec.types[i] = TokenType::Byte;
+    // The escaping SentencePiece BPE does itself (a U+2581 prefix, spaces
+    // replaced by U+2581) is recognised and left to it; other normalizers
+    // run first.
     bool prefix = false;
-    const json& norm = j.contains("normalizer") ? j.at("normalizer") : null_json;
-    for_each_component(norm, "normalizers", [&](const json& c) {
-      prefix |= c.value("type", "") == "Prepend" && c.value("prepend", "") == kSpace;
-    });
-    for_each_component(pre, "pretokenizers", [&](const json& c) {
-      if (c.value("type", "") != "Metaspace") return;
-      prefix |= c.value("prepend_scheme", "") == "always" || c.value("prepend_scheme", "") == "first" ||
-                c.value("add_prefix_space", false);
-    });
+    for (NormStep& st : parse_hf_normalizer(norm, source)) {
+      if (st.kind == NormStep::Kind::Prepend && st.text == kSpace) {
+        prefix = true;
+        continue;
+      }
+      if (st.kind == NormStep::Kind::Replace && st.pattern == regex_quote(" ") && st.text == kSpace) continue;
+      spec.normalizers.push_back(std::move(st));
+    }
+    for (const PreStep& st : parse_hf_pre_tokenizer(pre, source))
+      if (st.kind == PreStep::Kind::Metaspace) prefix |= st.prepend != PreStep::Prepend::Never;
     spec.add_space_prefix = prefix;
   }
   if (model.contains("unk_token") && model.at("unk_token").is_string()) {
@@ -222,51 +290,37 @@ VocabSpec from_tokenizer_json(const json& j, const std::string& source) {
     spec.types[static_cast<size_t>(spec.unk)] = TokenType::Unknown;
   }
 
-  if (j.contains("added_tokens")) {
-    std::vector<AddedToken> added;
-    for (const json& t : j.at("added_tokens")) {
-      if (!t.is_object() || !t.contains("id") || !t.at("id").is_number_integer())
-        throw Error(source + ": an added token has no integer id");
-      added.push_back(parse_added(t, t.at("id").get<int64_t>()));
-    }
-    add_tokens(spec, added);
-  }
+  add_json_added_tokens(j, spec);
 
-  // BOS/EOS come from the post-processor's template ("<s> $A").
-  const json& post = j.contains("post_processor") ? j.at("post_processor") : null_json;
-  for_each_component(post, "processors", [&](const json& c) {
-    if (c.value("type", "") != "TemplateProcessing" || !c.contains("single")) return;
-    const json& single = c.at("single");
-    if (!single.is_array() || single.empty()) return;
-    if (single.front().contains("SpecialToken")) {
-      spec.add_bos = true;
-      spec.bos = named_token(spec, single.front().at("SpecialToken").at("id"), "template BOS");
-    }
-    if (single.size() > 1 && single.back().contains("SpecialToken")) {
-      spec.add_eos = true;
-      spec.eos = named_token(spec, single.back().at("SpecialToken").at("id"), "template EOS");
-    }
-  });
+  apply_template(j, spec);
   return spec;
 }
 
 VocabSpec from_sentencepiece_file(const fs::path& path) {
   const std::string source = path.string();
   const SentencePieceModel m = parse_sentencepiece_model(read_bytes(path), source);
-  if (m.model_type != 2)
+  if (m.model_type != 1 && m.model_type != 2)
     throw Error(source + ": SentencePiece model type " + std::to_string(m.model_type) +
-                " is not supported (sieve reads BPE models, type 2)");
-  if (m.treat_whitespace_as_suffix || !m.escape_whitespaces)
-    throw Error(source + ": SentencePiece whitespace options other than the defaults are not supported");
+                " is not supported (sieve reads Unigram, type 1, and BPE, type 2)");
   VocabSpec spec;
   spec.source = source;
-  spec.kind = VocabKind::SentencePiece;
+  if (m.model_type == 1) {
+    spec.kind = VocabKind::Unigram;
+    spec.precompiled_charsmap = m.precompiled_charsmap;
+    spec.escape_whitespaces = m.escape_whitespaces;
+    spec.treat_whitespace_as_suffix = m.treat_whitespace_as_suffix;
+  } else {
+    if (m.treat_whitespace_as_suffix || !m.escape_whitespaces)
+      throw Error(source + ": SentencePiece whitespace options other than the defaults are not supported for BPE");
+    spec.kind = VocabKind::SentencePiece;
+  }
   for (const auto& p : m.pieces) {
     spec.tokens.push_back(p.text);
     spec.scores.push_back(p.score);
     spec.types.push_back(static_cast<TokenType>(p.type));
   }
-  // Only the identity normalizer is applied; NFKC-style charsmaps are not.
+  // BPE models apply no character map (Llama's is the identity); Unigram
+  // models apply theirs.
   spec.add_space_prefix = m.add_dummy_prefix;
   spec.remove_extra_whitespaces = m.remove_extra_whitespaces;
   spec.byte_fallback = m.byte_fallback;

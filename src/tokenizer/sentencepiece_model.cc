@@ -143,6 +143,7 @@ void parse_normalizer_spec(std::string_view data, const std::string& label, Sent
     r.key(field, wire);
     switch (field) {
       case 1: m.normalizer_name = std::string(r.expect_bytes(wire, "name")); break;
+      case 2: m.precompiled_charsmap = std::string(r.expect_bytes(wire, "precompiled_charsmap")); break;
       case 3: m.add_dummy_prefix = r.expect_varint(wire, "add_dummy_prefix") != 0; break;
       case 4: m.remove_extra_whitespaces = r.expect_varint(wire, "remove_extra_whitespaces") != 0; break;
       case 5: m.escape_whitespaces = r.expect_varint(wire, "escape_whitespaces") != 0; break;

@@ -1,6 +1,6 @@
 #pragma once
 // Reads a SentencePiece tokenizer.model (a serialized ModelProto) with a small
-// protobuf wire-format reader: only the fields a BPE tokenizer needs, every
+// protobuf wire-format reader: only the fields the tokenizers need, every
 // length checked against the bytes present.
 #include <cstdint>
 #include <string>
@@ -25,6 +25,7 @@ struct SentencePieceModel {
 
   // NormalizerSpec.
   std::string normalizer_name;
+  std::string precompiled_charsmap;
   bool add_dummy_prefix = true;
   bool remove_extra_whitespaces = true;
   bool escape_whitespaces = true;

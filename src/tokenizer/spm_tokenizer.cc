@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "tokenizer/piece_index.h"
+#include "tokenizer/text/normalizer.h"
 #include "tokenizer/utf8.h"
 #include "tokenizer/vocab.h"
 #include "util/error.h"
@@ -27,7 +28,8 @@ class SpmTokenizer final : public VocabTokenizer {
   explicit SpmTokenizer(VocabSpec spec);
 
  protected:
-  void encode_text(std::string_view text, bool prev_special, std::vector<int32_t>& out) const override;
+  void encode_text(std::string_view text, bool prev_special, bool at_input_start,
+                   std::vector<int32_t>& out) const override;
 
  private:
   void bpe(std::string_view s, std::vector<int32_t>& out) const;
@@ -36,6 +38,7 @@ class SpmTokenizer final : public VocabTokenizer {
   // Pieces BPE can produce (normal, user-defined, unused: SentencePiece's
   // pieces_ map); control, unknown and byte pieces are never formed from text.
   PieceIndex pieces_;
+  Normalizer normalizer_;
   size_t max_piece_len_ = 0;
   std::array<int32_t, 256> byte_tokens_{};
   bool have_all_bytes_ = false;
@@ -45,7 +48,8 @@ class SpmTokenizer final : public VocabTokenizer {
   bool newline_splits_ = false;
 };
 
-SpmTokenizer::SpmTokenizer(VocabSpec spec) : VocabTokenizer(std::move(spec)) {
+SpmTokenizer::SpmTokenizer(VocabSpec spec)
+    : VocabTokenizer(std::move(spec)), normalizer_(spec_.normalizers, spec_.source) {
   const size_t n = spec_.tokens.size();
   byte_tokens_.fill(-1);
   decoded_.resize(n);
@@ -100,7 +104,12 @@ SpmTokenizer::SpmTokenizer(VocabSpec spec) : VocabTokenizer(std::move(spec)) {
   for (int32_t t : byte_tokens_) have_all_bytes_ = have_all_bytes_ && t >= 0;
 }
 
-void SpmTokenizer::encode_text(std::string_view text, bool prev_special, std::vector<int32_t>& out) const {
+void SpmTokenizer::encode_text(std::string_view text, bool prev_special, bool, std::vector<int32_t>& out) const {
+  std::string normalized;
+  if (!normalizer_.empty()) {
+    normalized = normalizer_.apply(text);
+    text = normalized;
+  }
   std::string collapsed;
   if (spec_.remove_extra_whitespaces) {
     // SentencePiece's normalizer: drop leading and trailing spaces and squeeze

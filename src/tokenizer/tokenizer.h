@@ -1,9 +1,11 @@
 #pragma once
 // Text <-> token ids, exactly as the model's own tokenizer does it.
-// Two algorithms: SentencePiece-style BPE with scores and byte fallback
-// (Llama 2, Mistral, Phi-3, the test model) and byte-level BPE with merges and
-// a pre-tokenizer regex (GPT-2, Llama 3, Qwen2). Built from GGUF metadata or
-// from a Hugging Face folder (tokenizer.json and/or tokenizer.model).
+// Three algorithms: SentencePiece-style BPE with scores and byte fallback
+// (Llama 2, Mistral, Phi-3, the test model), byte-level BPE with merges and
+// pre-tokenizer regexes (GPT-2, Llama 3, Qwen2, DeepSeek, ...), and
+// SentencePiece Unigram with Viterbi segmentation (T5). Built from GGUF
+// metadata or from a Hugging Face folder (tokenizer.json and/or
+// tokenizer.model); docs/tokenizers.md lists the forms.
 #include <cstdint>
 #include <memory>
 #include <string>

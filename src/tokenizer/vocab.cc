@@ -68,6 +68,7 @@ int byte_piece_value(std::string_view text) {
 std::unique_ptr<Tokenizer> build_tokenizer(VocabSpec spec) {
   validate(spec);
   if (spec.kind == VocabKind::SentencePiece) return make_spm_tokenizer(std::move(spec));
+  if (spec.kind == VocabKind::Unigram) return make_unigram_tokenizer(std::move(spec));
   return make_byte_bpe_tokenizer(std::move(spec));
 }
 
@@ -166,7 +167,7 @@ std::vector<int32_t> VocabTokenizer::encode(std::string_view text, bool add_spec
       out.push_back(f.token);
       prev_special = true;
     } else {
-      encode_text(text.substr(f.offset, f.length), prev_special, out);
+      encode_text(text.substr(f.offset, f.length), prev_special, f.offset == 0, out);
       prev_special = false;
     }
   }

@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "tokenizer/text/normalizer.h"
+#include "tokenizer/text/pretokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace sieve {
@@ -23,7 +25,7 @@ enum class TokenType : int32_t {
   Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6,
 };
 
-enum class VocabKind { SentencePiece, ByteLevelBpe };
+enum class VocabKind { SentencePiece, ByteLevelBpe, Unigram };
 
 struct VocabSpec {
   std::string source;  // names the file in error messages
@@ -36,15 +38,33 @@ struct VocabSpec {
   std::vector<uint8_t> lstrip;    // per token, empty = none: a matched special
   std::vector<uint8_t> rstrip;    // token eats the whitespace on that side
 
-  // SentencePiece.
+  // Text steps before the model (tokenizer.json's normalizer and
+  // pre_tokenizer); byte-level BPE and Unigram read them, SentencePiece BPE
+  // applies the normalizers before its own space handling.
+  std::vector<NormStep> normalizers;
+  std::vector<PreStep> pre_steps;
+
+  // SentencePiece (BPE and Unigram).
   bool add_space_prefix = true;
   bool remove_extra_whitespaces = false;
   bool byte_fallback = true;
+  // Unigram: SentencePiece's own normalization (precompiled charsmap, then
+  // the whitespace rules above) unless hf_text_steps, where normalizers and
+  // pre_steps do all of it (tokenizer.json).
+  std::string precompiled_charsmap;
+  std::vector<double> exact_scores;  // tokenizer.json's scores as written (may be shorter than tokens)
+  bool escape_whitespaces = true;
+  bool treat_whitespace_as_suffix = false;
+  bool hf_text_steps = false;
 
   // Byte-level BPE.
   std::vector<std::pair<std::string, std::string>> merges;  // rank order
-  std::vector<std::string> pre_regexes;  // applied in sequence
   bool ignore_merges = false;  // a word that is a whole token skips merging
+  // Raw UTF-8 vocabularies (Gemma 4 style): no byte alphabet, spaces written
+  // U+2581, <0xNN> byte fallback, newline runs taken whole.
+  bool byte_encode = true;
+  bool escape_spaces = false;
+  bool whole_newline_runs = false;
 
   bool add_bos = false;
   bool add_eos = false;
@@ -60,6 +80,7 @@ std::unique_ptr<Tokenizer> build_tokenizer(VocabSpec spec);
 // already validated.
 std::unique_ptr<Tokenizer> make_spm_tokenizer(VocabSpec spec);
 std::unique_ptr<Tokenizer> make_byte_bpe_tokenizer(VocabSpec spec);
+std::unique_ptr<Tokenizer> make_unigram_tokenizer(VocabSpec spec);
 
 // Parses "<0xNN>" (the byte-fallback piece form); -1 when it is not one.
 int byte_piece_value(std::string_view text);
@@ -82,8 +103,9 @@ class VocabTokenizer : public Tokenizer {
  protected:
   // Encodes one stretch of ordinary text. prev_special: the stretch starts
   // the input or follows a special token (SentencePiece adds its space
-  // prefix there, as llama.cpp does).
-  virtual void encode_text(std::string_view text, bool prev_special, std::vector<int32_t>& out) const = 0;
+  // prefix there, as llama.cpp does). at_input_start: it starts the input.
+  virtual void encode_text(std::string_view text, bool prev_special, bool at_input_start,
+                           std::vector<int32_t>& out) const = 0;
 
   TokenType type(int32_t id) const { return spec_.types[static_cast<size_t>(id)]; }
   int32_t find_token(std::string_view text) const;
