@@ -7,5 +7,6 @@ int run_command(int argc, char** argv);
 int tokenize_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 int eval_command(int argc, char** argv);
+int serve_command(int argc, char** argv);
 
 }  // namespace sieve::cli

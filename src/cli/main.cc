@@ -20,6 +20,7 @@ constexpr Command kCommands[] = {
     {"tokenize", sieve::cli::tokenize_command, "print the token ids of a text"},
     {"bench", sieve::cli::bench_command, "measure prefill and decode speed (llama-bench's tests)"},
     {"eval", sieve::cli::eval_command, "measure retrieval accuracy and perplexity per attention policy"},
+    {"serve", sieve::cli::serve_command, "serve the model over an OpenAI-compatible HTTP API"},
 };
 
 // Messages quote file contents (tensor names, JSON strings); a control
