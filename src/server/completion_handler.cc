@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "server/connection.h"
+#include "server/connection_guard.h"
 #include "server/http_reply.h"
 #include "server/request_channel.h"
 #include "server/server.h"
@@ -80,6 +81,7 @@ void Server::handle_completion(const httplib::Request& req, httplib::Response& r
   }
 
   const int fd = find_connection_socket(req.remote_addr, req.remote_port, req.local_port);
+  guard_->busy(fd);  // a stream may run for minutes; the logger marks the connection idle again
   ResponseHeader header{next_id(chat), static_cast<int64_t>(std::time(nullptr)), options_.alias, chat};
   if (r.stream) {
     auto st = std::make_shared<StreamState>();

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <random>
 
+#include "server/connection.h"
+#include "server/connection_guard.h"
 #include "server/http_reply.h"
 #include "server/prometheus.h"
 #include "server/request_channel.h"
@@ -14,6 +16,8 @@
 
 namespace sieve::server {
 namespace {
+
+constexpr int kKeepAliveSeconds = 5;
 
 struct Route {
   const char* path;
@@ -54,6 +58,7 @@ Server::~Server() {
   if (http_thread_.joinable()) http_thread_.join();
   if (engine_) engine_->stop();
   if (engine_thread_.joinable()) engine_thread_.join();
+  guard_.reset();
 }
 
 void Server::bind() {
@@ -65,7 +70,7 @@ void Server::bind() {
   http_->set_payload_max_length(options_.max_body);
   http_->set_read_timeout(options_.request_timeout, 0);
   http_->set_write_timeout(30, 0);
-  http_->set_keep_alive_timeout(5);
+  http_->set_keep_alive_timeout(kKeepAliveSeconds);
   http_->set_keep_alive_max_count(1000);
   routes();
   if (options_.port == 0) {
@@ -76,6 +81,12 @@ void Server::bind() {
       throw Error("cannot bind " + options_.host + ":" + std::to_string(options_.port) + " (in use, or not an address of this machine)");
     port_ = options_.port;
   }
+  guard_ = std::make_unique<ConnectionGuard>(port_, std::chrono::seconds(options_.request_timeout),
+                                              std::chrono::seconds(kKeepAliveSeconds));
+  // Called after each answer is written: the connection's next request starts its clock.
+  http_->set_logger([this](const httplib::Request& req, const httplib::Response&) {
+    guard_->idle(find_connection_socket(req.remote_addr, req.remote_port, req.local_port));
+  });
   http_thread_ = std::thread([this] { http_->listen_after_bind(); });
 }
 

@@ -27,6 +27,7 @@ struct Response;
 
 namespace sieve::server {
 
+class ConnectionGuard;
 class RequestChannel;
 
 struct ServerOptions {
@@ -38,7 +39,7 @@ struct ServerOptions {
   int threads = 1;              // compute threads
   int http_threads = 0;         // connections served at once; 0: parallel + max_waiting + 4
   size_t max_body = 8u << 20;   // bytes
-  int request_timeout = 30;     // seconds a client may take to send a request
+  int request_timeout = 30;     // seconds a client may take to send a request (slow clients get 408)
   double shutdown_timeout = 30; // seconds running requests get after SIGTERM
   EngineOptions engine;
 };
@@ -77,6 +78,7 @@ class Server {
 
   ServerOptions options_;
   std::unique_ptr<httplib::Server> http_;
+  std::unique_ptr<ConnectionGuard> guard_;
   std::thread http_thread_, engine_thread_;
   int port_ = 0;
   std::atomic<State> state_{State::Loading};
