@@ -24,6 +24,7 @@ struct StreamState {
   bool started = false;
   bool done = false;
   int64_t text_offset = 0;
+  size_t text_sent = 0;  // bytes of the result's text streamed so far
   int fd = -1;
 };
 
@@ -42,11 +43,11 @@ std::vector<int32_t> Server::prompt_tokens(const CompletionRequest& r) const {
   return model_->tokenizer().encode(r.prompt, true, false);
 }
 
-void Server::handle_completion(const httplib::Request& req, httplib::Response& res, bool chat) {
+void Server::handle_completion(const httplib::Request& req, const std::string& body, httplib::Response& res, bool chat) {
   CompletionRequest r;
   std::vector<int32_t> tokens;
   try {
-    r = parse_completion_request(req.body, chat, limits_);
+    r = parse_completion_request(body, chat, limits_);
     if (!r.model.empty() && r.model != options_.alias)
       return reply_error(res, 404, "the model '" + r.model + "' does not exist; this server has '" + options_.alias + "'",
                          "model", "model_not_found");
@@ -117,6 +118,7 @@ void Server::handle_completion(const httplib::Request& req, httplib::Response& r
             } else if (e.text.empty()) {
               continue;
             }
+            st->text_sent += e.text.size();
             if (!send(sse_event(chunk_json(st->header, e.text, lp, "", false, st->include_usage)))) return false;
           }
           if (!finished) {
@@ -134,7 +136,10 @@ void Server::handle_completion(const httplib::Request& req, httplib::Response& r
                                                                           : "generation failed: " + result.error;
             if (!send(sse_event(error_json(message, "server_error")))) return false;
           } else {
-            if (!send(sse_event(chunk_json(st->header, "", nullptr, reason, false, st->include_usage)))) return false;
+            // Text the engine released only at the end (bytes held back for a
+            // possible stop string or an unfinished character).
+            const std::string rest = st->text_sent < result.text.size() ? result.text.substr(st->text_sent) : "";
+            if (!send(sse_event(chunk_json(st->header, rest, nullptr, reason, false, st->include_usage)))) return false;
             if (st->include_usage && !send(sse_event(usage_chunk_json(st->header, result)))) return false;
           }
           if (!send("data: [DONE]\n\n")) return false;

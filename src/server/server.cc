@@ -43,6 +43,29 @@ void close_if_body_unread(const httplib::Request& req, httplib::Response& res) {
     res.set_header("Connection", "close");
 }
 
+// Reads a POST body up to `limit` bytes; otherwise answers 413 (or 400 when
+// the body could not be read) and returns false.
+bool read_body(const httplib::ContentReader& reader, size_t limit, std::string& body, httplib::Response& res) {
+  bool too_big = false;
+  const bool ok = reader([&](const char* data, size_t n) {
+    if (body.size() + n > limit) {
+      too_big = true;
+      return false;
+    }
+    body.append(data, n);
+    return true;
+  });
+  if (ok && !too_big) return true;
+  res.set_header("Connection", "close");
+  if (too_big || res.status == 413) {
+    reply_error(res, 413, "the request body is larger than the server's limit of " + std::to_string(limit >> 20) + " MiB (--max-body)",
+                "", "request_too_large");
+  } else {
+    reply_error(res, 400, "the request body could not be read");
+  }
+  return false;
+}
+
 }  // namespace
 
 Server::Server(ServerOptions options) : options_(std::move(options)) {
@@ -218,15 +241,21 @@ void Server::routes() {
     reply_error(res, 500, message);
   });
 
-  auto completions = [this](bool chat) {
-    return [this, chat](const httplib::Request& req, httplib::Response& res) { handle_completion(req, res, chat); };
+  // POST bodies are read here rather than by the library, which does not
+  // hold a chunked body to the size limit.
+  using Reader = httplib::ContentReader;
+  auto post = [this, &s](const char* path, std::function<void(const httplib::Request&, const std::string&, httplib::Response&)> fn) {
+    s.Post(path, [this, fn](const httplib::Request& req, httplib::Response& res, const Reader& reader) {
+      std::string body;
+      if (read_body(reader, options_.max_body, body, res)) fn(req, body, res);
+    });
   };
-  s.Post("/v1/completions", completions(false));
-  s.Post("/completions", completions(false));
-  s.Post("/v1/chat/completions", completions(true));
-  s.Post("/chat/completions", completions(true));
-  s.Post("/tokenize", [this](const httplib::Request& req, httplib::Response& res) { handle_tokenize(req, res); });
-  s.Post("/detokenize", [this](const httplib::Request& req, httplib::Response& res) { handle_detokenize(req, res); });
+  for (const char* path : {"/v1/completions", "/completions"})
+    post(path, [this](const httplib::Request& req, const std::string& body, httplib::Response& res) { handle_completion(req, body, res, false); });
+  for (const char* path : {"/v1/chat/completions", "/chat/completions"})
+    post(path, [this](const httplib::Request& req, const std::string& body, httplib::Response& res) { handle_completion(req, body, res, true); });
+  post("/tokenize", [this](const httplib::Request&, const std::string& body, httplib::Response& res) { handle_tokenize(body, res); });
+  post("/detokenize", [this](const httplib::Request&, const std::string& body, httplib::Response& res) { handle_detokenize(body, res); });
   s.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) { handle_models(res); });
   s.Get("/models", [this](const httplib::Request&, httplib::Response& res) { handle_models(res); });
   s.Get("/health", [this](const httplib::Request&, httplib::Response& res) {
@@ -252,18 +281,18 @@ void Server::handle_models(httplib::Response& res) {
   reply_json(res, 200, {{"object", "list"}, {"data", json::array({model})}});
 }
 
-void Server::handle_tokenize(const httplib::Request& req, httplib::Response& res) {
+void Server::handle_tokenize(const std::string& body, httplib::Response& res) {
   try {
-    const TokenizeRequest t = parse_tokenize_request(req.body);
+    const TokenizeRequest t = parse_tokenize_request(body);
     reply_json(res, 200, {{"tokens", model_->tokenizer().encode(t.content, t.add_special, t.parse_special)}});
   } catch (const RequestError& e) {
     reply_error(res, 400, e.what(), e.param(), e.code());
   }
 }
 
-void Server::handle_detokenize(const httplib::Request& req, httplib::Response& res) {
+void Server::handle_detokenize(const std::string& body, httplib::Response& res) {
   try {
-    const std::vector<int32_t> tokens = parse_detokenize_request(req.body, limits_.vocab_size);
+    const std::vector<int32_t> tokens = parse_detokenize_request(body, limits_.vocab_size);
     reply_json(res, 200, {{"content", model_->tokenizer().decode(tokens)}});
   } catch (const RequestError& e) {
     reply_error(res, 400, e.what(), e.param(), e.code());

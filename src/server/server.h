@@ -65,9 +65,9 @@ class Server {
 
   void routes();
   bool authorized(const httplib::Request& req) const;
-  void handle_completion(const httplib::Request& req, httplib::Response& res, bool chat);
-  void handle_tokenize(const httplib::Request& req, httplib::Response& res);
-  void handle_detokenize(const httplib::Request& req, httplib::Response& res);
+  void handle_completion(const httplib::Request& req, const std::string& body, httplib::Response& res, bool chat);
+  void handle_tokenize(const std::string& body, httplib::Response& res);
+  void handle_detokenize(const std::string& body, httplib::Response& res);
   void handle_models(httplib::Response& res);
   // Prompt tokens of a request (chat: the rendered messages).
   std::vector<int32_t> prompt_tokens(const CompletionRequest& r) const;
