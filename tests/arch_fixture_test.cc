@@ -17,7 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include "model/transformer.h"
+#include "runtime/transformer.h"
 #include "support/fixture_models.h"
 #include "support/reference_forward.h"
 #include "test_paths.h"

@@ -9,7 +9,7 @@
 #include <random>
 
 #include "attention/infllm_policy.h"
-#include "model/transformer.h"
+#include "runtime/transformer.h"
 #include "support/policy_testing.h"
 #include "test_paths.h"
 #include "util/error.h"

@@ -15,7 +15,7 @@
 #include <random>
 
 #include "attention/policy.h"
-#include "model/transformer.h"
+#include "runtime/transformer.h"
 #include "support/policy_testing.h"
 #include "test_paths.h"
 #include "util/error.h"

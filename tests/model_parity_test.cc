@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/matmul_internal.h"
-#include "model/transformer.h"
+#include "runtime/transformer.h"
 #include "support/reference_forward.h"
 #include "test_paths.h"
 

@@ -8,7 +8,7 @@
 #include "attention/policy.h"
 #include "attention/streaming_policy.h"
 #include "kernels/matmul_internal.h"
-#include "model/transformer.h"
+#include "runtime/transformer.h"
 #include "support/policy_testing.h"
 #include "test_paths.h"
 #include "util/error.h"

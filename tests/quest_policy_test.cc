@@ -8,7 +8,7 @@
 
 #include "attention/policy.h"
 #include "attention/quest_policy.h"
-#include "model/transformer.h"
+#include "runtime/transformer.h"
 #include "support/policy_testing.h"
 #include "test_paths.h"
 #include "util/error.h"

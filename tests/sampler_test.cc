@@ -4,7 +4,6 @@
 #include <cmath>
 #include <map>
 
-#include "runtime/generator.h"
 #include "runtime/sampler.h"
 #include "test_paths.h"
 #include "util/error.h"
@@ -94,67 +93,6 @@ TEST(Sampler, RejectsBadOptions) {
   o = {};
   o.temperature = -1;
   EXPECT_THROW(Sampler{o}, Error);
-}
-
-class GeneratorTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    model_ = Model::load(test_model_dir() + "/model-bf16.gguf").release();
-    pool_ = new ThreadPool(2);
-    tf_ = new Transformer(*model_, *pool_);
-  }
-  static void TearDownTestSuite() {
-    delete tf_;
-    delete pool_;
-    delete model_;
-  }
-  static Model* model_;
-  static ThreadPool* pool_;
-  static Transformer* tf_;
-};
-Model* GeneratorTest::model_ = nullptr;
-ThreadPool* GeneratorTest::pool_ = nullptr;
-Transformer* GeneratorTest::tf_ = nullptr;
-
-TEST_F(GeneratorTest, StreamsExactlyTheFinalTextAndStopsAtAStopString) {
-  GenerationOptions o;
-  o.sampling.temperature = 0;
-  o.max_tokens = 40;
-  auto prompt = model_->tokenizer().encode("The kernel");
-  GenerationResult free_run = generate(*tf_, prompt, o);
-  ASSERT_GT(free_run.text.size(), 10u);
-  // Stop at a piece of the text seen in the free run: the output ends right before it.
-  const std::string stop = free_run.text.substr(6, 4);
-  o.stop = {stop};
-  std::string streamed;
-  GenerationResult r = generate(*tf_, prompt, o, [&](std::string_view s) { streamed += s; });
-  EXPECT_EQ(r.stop_reason, "stop");
-  EXPECT_EQ(r.text, free_run.text.substr(0, free_run.text.find(stop)));
-  EXPECT_EQ(streamed, r.text);
-}
-
-TEST_F(GeneratorTest, RefusesAPromptLongerThanTheContextUnlessThePolicyEvicts) {
-  GenerationOptions o;
-  o.context_size = 16;
-  o.max_tokens = 2;
-  std::vector<int32_t> prompt(40, 100);
-  try {
-    generate(*tf_, prompt, o);
-    FAIL() << "no error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("longer than the context of 16 tokens"), std::string::npos);
-  }
-  o.attn = "streaming:sink=4,window=8";
-  EXPECT_EQ(generate(*tf_, prompt, o).tokens.size(), 2u);
-}
-
-TEST_F(GeneratorTest, StopsAtTheTokenLimit) {
-  GenerationOptions o;
-  o.sampling.temperature = 0;
-  o.max_tokens = 5;
-  GenerationResult r = generate(*tf_, {1, 450}, o);
-  EXPECT_EQ(r.tokens.size(), 5u);
-  EXPECT_EQ(r.stop_reason, "length");
 }
 
 }  // namespace

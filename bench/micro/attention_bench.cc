@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "attention/full_attention.h"
-#include "runtime/kv_cache.h"
+#include "cache/kv_cache.h"
 
 namespace sieve {
 namespace {

@@ -6,7 +6,7 @@
 // threads or policies and merge the parts with merge_softmax_state().
 #include <cstdint>
 
-#include "runtime/kv_cache.h"
+#include "cache/kv_cache.h"
 
 namespace sieve {
 

@@ -18,7 +18,7 @@
 #include <memory>
 #include <vector>
 
-#include "runtime/kv_cache.h"
+#include "cache/kv_cache.h"
 #include "util/temp_file.h"
 
 namespace sieve {

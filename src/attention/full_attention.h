@@ -6,7 +6,7 @@
 #include <cstdint>
 
 #include "kernels/thread_pool.h"
-#include "runtime/kv_cache.h"
+#include "cache/kv_cache.h"
 
 namespace sieve {
 

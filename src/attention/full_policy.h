@@ -17,6 +17,7 @@ class FullPolicy : public AttentionPolicy {
   std::string spec() const override { return "full"; }
   void attend(const AttentionInput& in, float* out) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<FullPolicy>(*this); }
+  bool shares_prefix() const override { return true; }
 
  private:
   std::vector<float> rotated_;

@@ -18,7 +18,7 @@
 
 #include "kernels/thread_pool.h"
 #include "model/rope.h"
-#include "runtime/kv_cache.h"
+#include "cache/kv_cache.h"
 
 namespace sieve {
 
@@ -65,6 +65,13 @@ class AttentionPolicy {
   // Whether the policy bounds the cache by evicting; such a policy can run
   // past the context size (the context then bounds only what it keeps).
   virtual bool evicts() const { return false; }
+  // Whether the cached keys and values of a sequence's tokens are exactly
+  // what the forward pass wrote, and the policy keeps no state of its own
+  // about them: then a sequence may start from pages another sequence
+  // filled with the same prefix (the engine's prefix cache) without the
+  // policy seeing those tokens. Policies that evict, rewrite or summarise
+  // the cache as it fills keep the default.
+  virtual bool shares_prefix() const { return false; }
 
   // The policy's own counters for reports, as (name, value) pairs: what it
   // did besides reading (selections reused, blocks loaded, full steps, ...).

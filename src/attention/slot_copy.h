@@ -4,7 +4,7 @@
 // store and frames.
 #include <cstdint>
 
-#include "runtime/kv_cache.h"
+#include "cache/kv_cache.h"
 
 namespace sieve {
 

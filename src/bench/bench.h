@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "model/transformer.h"
-#include "runtime/kv_cache.h"
+#include "runtime/transformer.h"
+#include "cache/kv_cache.h"
 
 namespace sieve {
 

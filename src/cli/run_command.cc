@@ -18,7 +18,9 @@ int default_threads() { return std::max(1u, std::thread::hardware_concurrency())
 int run_command(int argc, char** argv) {
   std::string model_path;
   PromptInput prompt;
-  GenerationOptions gen;
+  RequestOptions gen;
+  EngineOptions engine_options;
+  gen.attn = "full";
   gen.sampling.temperature = 0.8f;
   int64_t threads = default_threads();
   int64_t seed = -1;
@@ -32,7 +34,7 @@ int run_command(int argc, char** argv) {
   args.option("--prompt-tokens", "IDS", "prompt as comma-separated token ids (no BOS is added)", &prompt.token_ids);
   args.flag("--no-bos", "do not add the model's BOS token to a text prompt", &prompt.no_bos);
   args.option("-n,--n-predict", "N", "generate at most N tokens (default 128)", &gen.max_tokens);
-  args.option("-c,--ctx", "N", "context size in tokens (default: the model's trained context)", &gen.context_size);
+  args.option("-c,--ctx", "N", "context size in tokens (default: the model's trained context)", &engine_options.context);
   args.option("--temp", "T", "temperature; 0 is greedy (default 0.8)", &gen.sampling.temperature);
   args.option("--top-k", "K", "keep the K most likely tokens; 0 is off (default 40)", &gen.sampling.top_k);
   args.option("--top-p", "P", "keep the smallest set with probability >= P; 1 is off (default 0.95)", &gen.sampling.top_p);
@@ -49,18 +51,25 @@ int run_command(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   if (model_path.empty()) throw Error("no model: give -m PATH");
   if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
-  if (gen.context_size < 0) throw Error("--ctx must be positive");
+  if (engine_options.context < 0) throw Error("--ctx must be positive");
+  if (gen.max_tokens < 0) throw Error("the token limit must be >= 0");
   if (logits && !json) throw Error("--logits needs --json");
   gen.sampling.seed = seed >= 0 ? static_cast<uint64_t>(seed) : std::random_device{}();
   gen.sampling.validate();
-  gen.kv_type = kv_type_from_name(cache_type);
+  engine_options.kv_type = kv_type_from_name(cache_type);
 
   auto t0 = std::chrono::steady_clock::now();
   auto model = Model::load(model_path);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::vector<int32_t> tokens = prompt.tokens(model->tokenizer(), model->config().vocab_size);
   ThreadPool pool(static_cast<int>(threads));
-  Transformer transformer(*model, pool);
+  // A pool for this one request: its prompt and generation, within the
+  // context (a policy that evicts keeps at most about a context).
+  const int64_t context = engine_options.context > 0 ? engine_options.context : model->config().max_context;
+  const int64_t tokens_held = std::min<int64_t>(static_cast<int64_t>(tokens.size()) + gen.max_tokens,
+                                                context + engine_options.batch_tokens);
+  engine_options.kv_memory_bytes = kv_pool_bytes(*model, engine_options, tokens_held);
+  Engine engine(*model, pool, engine_options);
   std::fprintf(stderr, "sieve: loaded %s (%s) in %.2f s; %zu prompt tokens, seed %llu\n", model_path.c_str(),
                model->config().summary().c_str(), load_s, tokens.size(), static_cast<unsigned long long>(gen.sampling.seed));
 
@@ -69,7 +78,7 @@ int run_command(int argc, char** argv) {
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
   };
-  GenerationResult r = generate(transformer, tokens, gen, stream);
+  RequestResult r = generate(engine, tokens, gen, stream);
   if (json) {
     nlohmann::json out;
     out["prompt_tokens"] = r.prompt_tokens;
@@ -77,7 +86,7 @@ int run_command(int argc, char** argv) {
     out["text"] = r.text;
     out["stop_reason"] = r.stop_reason;
     out["attn"] = r.attn;
-    if (logits) out["logits"] = r.prompt_logits;
+    if (logits) out["logits"] = r.last_prompt_logits;
     std::puts(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::fputs("\n", stdout);

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "model/transformer.h"
+#include "runtime/transformer.h"
 
 namespace sieve::eval {
 

@@ -8,7 +8,7 @@
 
 #include "eval/progress.h"
 #include "eval/prompts.h"
-#include "model/transformer.h"
+#include "runtime/transformer.h"
 
 namespace sieve::eval {
 

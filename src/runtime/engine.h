@@ -12,6 +12,13 @@
 // prompts are hashed along the prefix so a later request with the same
 // prefix reuses them (for policies that leave cached keys unchanged).
 //
+// Batch invariance: with EngineOptions::batch_invariant (`--batch-invariant`
+// in the CLI and the server) a greedy request gives exactly the same tokens
+// alone or inside any batch (tests/engine_test.cc). Without it (the
+// default, fastest) the matmul kernels round a row differently depending on
+// how many rows share the product, so greedy tokens may diverge after a
+// near tie; docs/serving.md gives the measured rate.
+//
 // Threads: submit(), cancel() and metrics() may be called from any thread;
 // step() (and run()) from one engine thread only. Callbacks run on the
 // engine thread and must not block for long.
@@ -39,14 +46,24 @@ class Sequence;
 struct EngineOptions {
   KvType kv_type = KvType::F16;
   int64_t kv_memory_bytes = 0;    // KV page pool budget; 0: sized by check_kv_memory for one context
-  int64_t batch_tokens = 512;     // tokens per step, over all sequences
+  int64_t batch_tokens = 512;     // prompt tokens per step, over all sequences (decode tokens come on top)
   int64_t max_running = 16;       // sequences running at once
   int64_t max_waiting = 256;      // queued requests beyond which submit() refuses (QueueFull)
   int64_t context = 0;            // tokens per sequence; 0: the model's trained context
   std::string default_attn = "full";
   bool prefix_cache = true;
+  // Greedy results independent of what else runs: see Transformer::step.
+  // Prompts are then cut at multiples of batch_tokens, prefix reuse at the
+  // same multiples, and recomputed generated tokens go one per step.
+  bool batch_invariant = false;
   int64_t page_size = 64;
 };
+
+// Bytes of one KV page (page_size slots of every layer) for these options.
+int64_t kv_page_bytes(const Model& model, const EngineOptions& options);
+// Bytes of a page pool that holds `tokens` tokens of one sequence plus the
+// pages one step may add (what a single request needs).
+int64_t kv_pool_bytes(const Model& model, const EngineOptions& options, int64_t tokens);
 
 // submit() when the waiting queue is full.
 class QueueFull : public Error {
@@ -85,35 +102,39 @@ class Engine {
 
  private:
   void take_incoming();
-  void apply_cancellations();
-  bool schedule(std::vector<Sequence*>& batch, std::vector<int64_t>& counts);
+  void schedule(std::vector<Sequence*>& batch, std::vector<int64_t>& counts);
+  int64_t chunk_for(const Sequence& seq, int64_t prompt_budget) const;
+  bool decoding(const Sequence& seq) const;
   bool reserve_or_preempt(Sequence& seq, int64_t n);
   void preempt(Sequence& seq);
-  bool try_admit(Sequence& seq, int64_t budget, std::vector<Sequence*>& batch, std::vector<int64_t>& counts);
+  void start_cache(Sequence& seq);
   void run_batch(const std::vector<Sequence*>& batch, const std::vector<int64_t>& counts);
-  void after_batch(Sequence& seq, int64_t n, const float* logits);
+  void after_batch(Sequence& seq, const float* logits);
   void finish(Sequence& seq, const std::string& reason, const std::string& error = "");
   void register_prefix_pages(Sequence& seq);
+  void publish_gauges();
 
   const Model& model_;
   ThreadPool& pool_;
   EngineOptions options_;
   int64_t context_;
   Transformer transformer_;
-  PagePool pages_;
+  std::unique_ptr<PagePool> pages_;
 
   // Engine thread only.
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;  // admission order
-  std::vector<float> logits_;
+  std::vector<float> logits_, scratch_row_;
+  int64_t preemptions_ = 0;
 
-  // Shared with submitting threads.
+  // Shared with other threads.
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<std::unique_ptr<Sequence>> incoming_;
   std::vector<uint64_t> cancelled_;
   uint64_t next_id_ = 1;
   bool stopping_ = false;
+  std::atomic<int64_t> running_count_{0}, waiting_count_{0}, pages_used_{0}, pages_cached_{0};
   MetricsRecorder metrics_;
 };
 

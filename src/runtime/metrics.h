@@ -46,10 +46,12 @@ struct EngineMetrics {
 class MetricsRecorder {
  public:
   void add_prompt_tokens(uint64_t n, uint64_t cached);
-  void add_generated_token(const std::string& policy, double inter_token_seconds);  // < 0: first token
+  // A generated token: the first of its request with its time to first
+  // token (inter_token_s < 0), a later one with the time since the previous.
+  void add_generated_token(const std::string& policy, double first_token_s, double inter_token_s);
   void add_preemption();
-  void request_finished(const std::string& policy, const std::string& reason, double queue_s, double ttft_s,
-                        double e2e_s);
+  void request_finished(const std::string& policy, const std::string& reason, double queue_s, double e2e_s,
+                        uint64_t generated);
   EngineMetrics snapshot() const;
 
  private:

@@ -6,7 +6,7 @@
 
 #include "attention/policy.h"
 #include "model/config.h"
-#include "model/transformer.h"
+#include "runtime/transformer.h"
 #include "util/error.h"
 
 namespace sieve::testing {

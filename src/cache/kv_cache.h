@@ -1,10 +1,13 @@
 #pragma once
-// The key/value cache of one sequence. Paged: each layer's cache is a list of
-// fixed-size pages of page_size token slots, so attention policies can select,
-// summarise and evict whole pages. Element types f32, f16, bf16 and q8_0.
+// The key/value cache of one sequence. Paged: a list of fixed-size pages of
+// page_size token slots, so attention policies can select, summarise and
+// evict whole pages, and sequences can share the pages of a common prefix.
+// Pages come from a PagePool: the engine's, with its memory budget, or a
+// private unbounded one (policies' own buffers, tests). Element types f32,
+// f16, bf16 and q8_0.
 //
-// Page layout, per layer: for each KV head a key block, then for each KV head
-// a value block. Key blocks are stored transposed (dimension-major:
+// Page layout: layer after layer; within a layer, for each KV head a key
+// block, then for each KV head a value block. Key blocks are stored transposed (dimension-major:
 // page_size values of dimension 0, then of dimension 1, ...) so that the
 // attention kernel scores a whole page against a query with vector FMAs and
 // no horizontal sums. q8_0 keys keep llama.cpp's blocks of 32 dimensions
@@ -19,6 +22,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include "cache/page_pool.h"
 
 namespace sieve {
 
@@ -47,18 +52,35 @@ struct KvCacheShape {
 
 class KvCache {
  public:
+  // A cache with its own unbounded pool.
   explicit KvCache(const KvCacheShape& shape);
-  // Deep copies (a snapshot of a sequence).
+  // A cache drawing pages from `pool` (whose page_bytes must be page_bytes(shape)).
+  KvCache(const KvCacheShape& shape, PagePool& pool);
+  ~KvCache();
+  // Deep copies (a snapshot of a sequence), from the same pool when it is
+  // shared, else from a new private one.
   KvCache(const KvCache& other);
   KvCache& operator=(const KvCache& other);
+  KvCache(KvCache&& other) noexcept;
+  KvCache& operator=(KvCache&& other) noexcept;
+
+  // Bytes of one page (every layer) of a cache of this shape.
+  static size_t page_bytes(const KvCacheShape& shape);
 
   const KvCacheShape& shape() const { return shape_; }
   int64_t size() const { return static_cast<int64_t>(positions_.size()); }
   const std::vector<int64_t>& positions() const { return positions_; }
-  int64_t n_pages() const { return static_cast<int64_t>(pages_.empty() ? 0 : pages_[0].size()); }
+  int64_t n_pages() const { return static_cast<int64_t>(pages_.size()); }
+  PagePool& pool() const { return *pool_; }
 
-  // Reserves slots for n new tokens at the given positions; the layers then
-  // fill them with write().
+  // Pages needed to append n more slots.
+  int64_t pages_needed(int64_t n) const;
+  // Takes the pages for n more slots from the pool now, or none and returns
+  // false when the pool cannot give them all.
+  bool reserve(int64_t n);
+  // Reserves slots for n new tokens at the given positions (from the
+  // reservation, else from the pool: throws when the budget is spent); the
+  // layers then fill them with write().
   void append_slots(const int64_t* positions, int64_t n);
   // Writes the keys and values (n_kv_heads x head_dim floats each) of a slot.
   void write(int64_t layer, int64_t slot, const float* k, const float* v);
@@ -68,18 +90,27 @@ class KvCache {
 
   // Raw blocks of one page for one head (layout above).
   const uint8_t* key_block(int64_t layer, int64_t kv_head, int64_t page) const {
-    return pages_[layer][page].get() + kv_head * key_block_bytes_;
+    return pages_[page]->data + layer * layer_bytes_ + kv_head * key_block_bytes_;
   }
   const uint8_t* value_block(int64_t layer, int64_t kv_head, int64_t page) const {
-    return pages_[layer][page].get() + shape_.n_kv_heads * key_block_bytes_ + kv_head * value_block_bytes_;
+    return pages_[page]->data + layer * layer_bytes_ + shape_.n_kv_heads * key_block_bytes_ +
+           kv_head * value_block_bytes_;
   }
   size_t row_bytes() const { return row_bytes_; }  // one head's key or value of one slot
 
+  // Page sharing (the prefix cache). page(i) is the i-th page; adopt_prefix
+  // makes an empty cache hold `pages` (references already taken), full, at
+  // positions 0 .. pages.size() * page_size - 1.
+  KvPage* page(int64_t i) const { return pages_[i]; }
+  void adopt_prefix(const std::vector<KvPage*>& pages);
+
+  // Drops every slot and gives the pages back to the pool.
   void clear() { truncate(0); }
   // Drops the slots from `keep` on (rolls a sequence back).
   void truncate(int64_t keep);
-  // Removes whole pages [first, last) from every layer; later slots move down
-  // by (last - first) * page_size. Policies evict with this.
+  // Removes whole pages [first, last); later slots move down by
+  // (last - first) * page_size. Policies evict with this; the pages go back
+  // to the pool.
   void evict_pages(int64_t first, int64_t last);
   size_t bytes_allocated() const;
   // Bytes of K and V of one token over every layer and head.
@@ -92,11 +123,15 @@ class KvCache {
   uint8_t* value_block_mut(int64_t layer, int64_t kv_head, int64_t page) {
     return const_cast<uint8_t*>(value_block(layer, kv_head, page));
   }
+  void release_all();
 
   KvCacheShape shape_;
-  size_t row_bytes_, key_block_bytes_, value_block_bytes_, page_bytes_;
+  size_t row_bytes_, key_block_bytes_, value_block_bytes_, layer_bytes_;
+  std::unique_ptr<PagePool> own_pool_;  // set when the pool is private
+  PagePool* pool_;
   std::vector<int64_t> positions_;
-  std::vector<std::vector<std::unique_ptr<uint8_t[]>>> pages_;  // [layer][page]
+  std::vector<KvPage*> pages_;     // holding positions_
+  std::vector<KvPage*> reserved_;  // taken for the next append_slots
 };
 
 }  // namespace sieve

@@ -1,5 +1,6 @@
-#include "runtime/kv_cache.h"
+#include "cache/kv_cache.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -75,7 +76,9 @@ const char* kv_type_name(KvType t) {
   return "?";
 }
 
-KvCache::KvCache(const KvCacheShape& shape) : shape_(shape), pages_(shape.n_layers) {
+namespace {
+
+void check_shape(const KvCacheShape& shape) {
   if (shape.page_size <= 0 || shape.head_dim <= 0 || shape.n_kv_heads <= 0 || shape.n_layers <= 0)
     throw Error("internal: bad KV cache shape");
   if (shape.head_dim > kMaxHeadDim)
@@ -85,42 +88,143 @@ KvCache::KvCache(const KvCacheShape& shape) : shape_(shape), pages_(shape.n_laye
   if (shape.type == KvType::Q8_0 && shape.head_dim % 32 != 0)
     throw Error("KV cache type q8_0 needs a head dimension divisible by 32 (the model's is " +
                 std::to_string(shape.head_dim) + ")");
-  row_bytes_ = shape.type == KvType::Q8_0 ? static_cast<size_t>(shape.head_dim / 32 * kQ8BlockBytes)
-                                          : static_cast<size_t>(shape.head_dim) * element_bytes(shape.type);
+}
+
+size_t row_bytes_of(const KvCacheShape& shape) {
+  return shape.type == KvType::Q8_0 ? static_cast<size_t>(shape.head_dim / 32 * kQ8BlockBytes)
+                                    : static_cast<size_t>(shape.head_dim) * element_bytes(shape.type);
+}
+
+}  // namespace
+
+size_t KvCache::page_bytes(const KvCacheShape& shape) {
+  return row_bytes_of(shape) * static_cast<size_t>(2 * shape.page_size * shape.n_kv_heads * shape.n_layers);
+}
+
+KvCache::KvCache(const KvCacheShape& shape) : shape_(shape) {
+  check_shape(shape);
+  own_pool_ = std::make_unique<PagePool>(page_bytes(shape), -1);
+  pool_ = own_pool_.get();
+  row_bytes_ = row_bytes_of(shape);
   key_block_bytes_ = value_block_bytes_ = row_bytes_ * static_cast<size_t>(shape.page_size);
-  page_bytes_ = static_cast<size_t>(shape.n_kv_heads) * (key_block_bytes_ + value_block_bytes_);
+  layer_bytes_ = static_cast<size_t>(shape.n_kv_heads) * (key_block_bytes_ + value_block_bytes_);
+}
+
+KvCache::KvCache(const KvCacheShape& shape, PagePool& pool) : KvCache(shape) {
+  if (pool.page_bytes() < page_bytes(shape)) throw Error("internal: KV page pool pages are too small for the cache");
+  own_pool_.reset();
+  pool_ = &pool;
+}
+
+KvCache::~KvCache() { release_all(); }
+
+void KvCache::release_all() {
+  if (!pool_) return;
+  for (KvPage* p : pages_) pool_->release(p);
+  for (KvPage* p : reserved_) pool_->release(p);
+  pages_.clear();
+  reserved_.clear();
 }
 
 KvCache::KvCache(const KvCache& other) : KvCache(other.shape_) { *this = other; }
 
 KvCache& KvCache::operator=(const KvCache& other) {
   if (this == &other) return *this;
+  release_all();
+  if (other.own_pool_) {
+    own_pool_ = std::make_unique<PagePool>(page_bytes(other.shape_), -1);
+    pool_ = own_pool_.get();
+  } else {
+    own_pool_.reset();
+    pool_ = other.pool_;
+  }
   shape_ = other.shape_;
   row_bytes_ = other.row_bytes_;
   key_block_bytes_ = other.key_block_bytes_;
   value_block_bytes_ = other.value_block_bytes_;
-  page_bytes_ = other.page_bytes_;
+  layer_bytes_ = other.layer_bytes_;
   positions_ = other.positions_;
-  pages_.clear();
-  pages_.resize(other.pages_.size());
-  for (size_t l = 0; l < pages_.size(); ++l)
-    for (const auto& page : other.pages_[l]) {
-      pages_[l].push_back(std::make_unique<uint8_t[]>(page_bytes_));
-      std::memcpy(pages_[l].back().get(), page.get(), page_bytes_);
-    }
+  const size_t bytes = page_bytes(shape_);
+  for (const KvPage* src : other.pages_) {
+    KvPage* p = pool_->allocate();
+    if (!p) throw Error("KV cache memory budget exhausted while copying a cache");
+    std::memcpy(p->data, src->data, bytes);
+    pages_.push_back(p);
+  }
   return *this;
+}
+
+KvCache::KvCache(KvCache&& other) noexcept
+    : shape_(other.shape_), row_bytes_(other.row_bytes_), key_block_bytes_(other.key_block_bytes_),
+      value_block_bytes_(other.value_block_bytes_), layer_bytes_(other.layer_bytes_),
+      own_pool_(std::move(other.own_pool_)), pool_(other.pool_), positions_(std::move(other.positions_)),
+      pages_(std::move(other.pages_)), reserved_(std::move(other.reserved_)) {
+  other.pool_ = nullptr;
+  other.pages_.clear();
+  other.reserved_.clear();
+  other.positions_.clear();
+}
+
+KvCache& KvCache::operator=(KvCache&& other) noexcept {
+  if (this == &other) return *this;
+  release_all();
+  shape_ = other.shape_;
+  row_bytes_ = other.row_bytes_;
+  key_block_bytes_ = other.key_block_bytes_;
+  value_block_bytes_ = other.value_block_bytes_;
+  layer_bytes_ = other.layer_bytes_;
+  own_pool_ = std::move(other.own_pool_);
+  pool_ = other.pool_;
+  positions_ = std::move(other.positions_);
+  pages_ = std::move(other.pages_);
+  reserved_ = std::move(other.reserved_);
+  other.pool_ = nullptr;
+  other.pages_.clear();
+  other.reserved_.clear();
+  other.positions_.clear();
+  return *this;
+}
+
+int64_t KvCache::pages_needed(int64_t n) const {
+  const int64_t ps = shape_.page_size;
+  const int64_t want = (size() + n + ps - 1) / ps;
+  return std::max<int64_t>(0, want - n_pages() - static_cast<int64_t>(reserved_.size()));
+}
+
+bool KvCache::reserve(int64_t n) {
+  const int64_t need = pages_needed(n);
+  if (need > pool_->available()) return false;
+  for (int64_t i = 0; i < need; ++i) {
+    KvPage* p = pool_->allocate();
+    if (!p) return false;  // keeps what it got: the next reserve asks for less
+    reserved_.push_back(p);
+  }
+  return true;
 }
 
 void KvCache::append_slots(const int64_t* positions, int64_t n) {
   const int64_t new_size = size() + n;
-  const int64_t pages_needed = (new_size + shape_.page_size - 1) / shape_.page_size;
-  for (auto& layer : pages_)
-    while (static_cast<int64_t>(layer.size()) < pages_needed) {
-      layer.push_back(std::make_unique<uint8_t[]>(page_bytes_));
-      // Unwritten slots of a page are read as zeros by the kernels' full-page loads.
-      std::memset(layer.back().get(), 0, page_bytes_);
+  const int64_t pages_wanted = (new_size + shape_.page_size - 1) / shape_.page_size;
+  while (n_pages() < pages_wanted) {
+    KvPage* p = nullptr;
+    if (!reserved_.empty()) {
+      p = reserved_.front();
+      reserved_.erase(reserved_.begin());
+    } else {
+      p = pool_->allocate();
     }
+    if (!p)
+      throw Error("KV cache memory budget exhausted (" + std::to_string(pool_->capacity()) + " pages of " +
+                  std::to_string(pool_->page_bytes()) + " bytes)");
+    pages_.push_back(p);
+  }
   positions_.insert(positions_.end(), positions, positions + n);
+}
+
+void KvCache::adopt_prefix(const std::vector<KvPage*>& pages) {
+  if (size() != 0 || !pages_.empty()) throw Error("internal: a prefix is adopted by an empty cache only");
+  pages_ = pages;
+  for (int64_t i = 0; i < static_cast<int64_t>(pages.size()) * shape_.page_size; ++i) positions_.push_back(i);
 }
 
 void KvCache::write(int64_t layer, int64_t slot, const float* k, const float* v) {
@@ -194,20 +298,26 @@ void KvCache::read_value(int64_t layer, int64_t kv_head, int64_t slot, float* ou
 void KvCache::truncate(int64_t keep) {
   if (keep < 0 || keep > size()) throw Error("internal: KV cache truncate out of range");
   positions_.resize(keep);
-  const size_t pages_needed = static_cast<size_t>((keep + shape_.page_size - 1) / shape_.page_size);
-  for (auto& layer : pages_) layer.resize(pages_needed);
+  const size_t pages_kept = static_cast<size_t>((keep + shape_.page_size - 1) / shape_.page_size);
+  for (size_t i = pages_kept; i < pages_.size(); ++i) pool_->release(pages_[i]);
+  pages_.resize(pages_kept);
+  if (keep == 0) {
+    for (KvPage* p : reserved_) pool_->release(p);
+    reserved_.clear();
+  }
 }
 
 void KvCache::evict_pages(int64_t first, int64_t last) {
   const int64_t ps = shape_.page_size;
   if (first < 0 || last < first || last * ps > size()) throw Error("internal: KV cache eviction out of range");
   if (first == last) return;
-  for (auto& layer : pages_) layer.erase(layer.begin() + first, layer.begin() + last);
+  for (int64_t i = first; i < last; ++i) pool_->release(pages_[i]);
+  pages_.erase(pages_.begin() + first, pages_.begin() + last);
   positions_.erase(positions_.begin() + first * ps, positions_.begin() + last * ps);
 }
 
 size_t KvCache::bytes_allocated() const {
-  return static_cast<size_t>(n_pages()) * static_cast<size_t>(shape_.n_layers) * page_bytes_;
+  return (pages_.size() + reserved_.size()) * page_bytes(shape_);
 }
 
 }  // namespace sieve
