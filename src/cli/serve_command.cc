@@ -19,6 +19,7 @@ int serve_command(int argc, char** argv) {
   int64_t port = 8080, threads = default_threads(), parallel = o.engine.max_running, kv_mib = 0;
   int64_t max_body_mib = 8, http_threads = 0, request_timeout = o.request_timeout;
   std::string cache_type = "f16";
+  bool no_prefix_cache = false;
   Args args("sieve serve -m MODEL [options]",
             "Serves the model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models,\n"
             "/tokenize, /detokenize, /health, /metrics); every request may choose its attention policy with \"attn\".");
@@ -30,11 +31,13 @@ int serve_command(int argc, char** argv) {
   args.option("-np,--parallel", "N", "sequences running at once (default 16)", &parallel);
   args.option("--max-waiting", "N", "queued requests beyond which new ones get 429 (default 256)", &o.engine.max_waiting);
   args.option("--batch-tokens", "N", "tokens per engine step, over all sequences (default 512)", &o.engine.batch_tokens);
-  args.option("--kv-memory", "MiB", "KV-cache page pool (default: enough for one full context)", &kv_mib);
+  args.option("--kv-memory", "MiB", "KV-cache page pool shared by all sequences (default: enough for one full context)", &kv_mib);
   args.option("-c,--ctx", "N", "context size per sequence in tokens (default: the model's trained context)", &o.engine.context);
   args.option("--attn", "SPEC", "default attention policy for requests without \"attn\" (default full)", &o.engine.default_attn);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("-t,--threads", "N", "compute threads (default: all cores)", &threads);
+  args.flag("--batch-invariant", "greedy results exactly as if each request ran alone (slower matmuls)", &o.engine.batch_invariant);
+  args.flag("--no-prefix-cache", "do not reuse the KV pages of earlier prompts' common prefixes", &no_prefix_cache);
   args.option("--http-threads", "N", "connections served at once (default: parallel + max-waiting + 4)", &http_threads);
   args.option("--max-body", "MiB", "largest request body accepted; larger gets 413 (default 8)", &max_body_mib);
   args.option("--request-timeout", "S", "seconds a client may pause while sending a request (default 30)", &request_timeout);
@@ -61,6 +64,7 @@ int serve_command(int argc, char** argv) {
   o.engine.max_running = parallel;
   o.engine.kv_memory_bytes = kv_mib << 20;
   o.engine.kv_type = kv_type_from_name(cache_type);
+  o.engine.prefix_cache = !no_prefix_cache;
 
   // Signals go to one thread that asks the server to drain; every other
   // thread (HTTP, engine, compute) inherits the blocked mask.

@@ -112,7 +112,7 @@ void Server::handle_completion(const httplib::Request& req, const std::string& b
           const bool finished = st->channel->wait(events, kPoll);
           for (const TokenEvent& e : events) {
             json lp = nullptr;
-            if (st->logprobs) {
+            if (st->logprobs && e.token >= 0) {  // token -1: text held back until the end, no new token
               lp = chat ? chat_logprobs(tok, {e.logprob}) : completion_logprobs(tok, {e.logprob}, st->text_offset);
               st->text_offset += static_cast<int64_t>(tok.piece(e.token).size());
             } else if (e.text.empty()) {

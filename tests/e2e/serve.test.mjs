@@ -223,7 +223,9 @@ test('hostile requests get their 4xx and the server keeps serving', async () => 
   assertOpenAIError(await post('/v1/completions', badUtf8, { raw: true }), 400);
   assertOpenAIError(await post('/v1/completions', { prompt: 'x', max_tokens: -5 }), 400, 'max_tokens');
   assertOpenAIError(await post('/v1/completions', { prompt: 'x', max_tokens: 1e12 }), 400, 'max_tokens');
-  assertOpenAIError(await post('/v1/completions', { prompt: 'x', max_tokens: 100000 }), 400);  // past the context
+  const tooLong = await post('/v1/completions', { prompt: Array(3000).fill(450), max_tokens: 4 });  // past the 2048 context
+  assertOpenAIError(tooLong, 400, 'prompt');
+  assert.equal(tooLong.json.error.code, 'context_length_exceeded');
   assertOpenAIError(await post('/v1/completions', { prompt: 'x', max_tokens: 'many' }), 400, 'max_tokens');
   assertOpenAIError(await post('/v1/completions', { prompt: 'x', temperature: 1e308 }), 400, 'temperature');
   assertOpenAIError(await post('/v1/chat/completions', { messages: 'hello' }), 400, 'messages');
