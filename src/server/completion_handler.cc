@@ -108,6 +108,10 @@ void Server::handle_completion(const httplib::Request& req, const std::string& b
             st->started = true;
             if (chat && !send(sse_event(chunk_json(st->header, "", nullptr, "", true, st->include_usage)))) return false;
           }
+          if (peer_closed(st->fd)) {  // gone: end the sequence now, before the next step
+            engine_->cancel(st->id);
+            return false;
+          }
           std::vector<TokenEvent> events;
           const bool finished = st->channel->wait(events, kPoll);
           for (const TokenEvent& e : events) {
@@ -121,13 +125,7 @@ void Server::handle_completion(const httplib::Request& req, const std::string& b
             st->text_sent += e.text.size();
             if (!send(sse_event(chunk_json(st->header, e.text, lp, "", false, st->include_usage)))) return false;
           }
-          if (!finished) {
-            if (peer_closed(st->fd)) {
-              engine_->cancel(st->id);
-              return false;
-            }
-            return true;
-          }
+          if (!finished) return true;
           const RequestResult& result = st->channel->result();
           const std::string reason = finish_reason(result.stop_reason);
           st->done = true;
