@@ -136,7 +136,9 @@ TEST(Prometheus, NamesTypesAndPolicyLabels) {
   m.generation_tokens = 50;
   m.prefix_cached_tokens = 64;
   m.preemptions = 3;
-  m.finished_by_reason["stop"] = 4;
+  m.finished_by_reason["stop"] = 3;
+  m.finished_by_reason["eos"] = 1;
+  m.finished_by_reason["cancelled"] = 2;
   Histogram h({0.1, 1.0});
   h.observe(0.05);
   h.observe(0.5);
@@ -148,6 +150,7 @@ TEST(Prometheus, NamesTypesAndPolicyLabels) {
                            "# TYPE sieve:prompt_tokens_total counter", "sieve:prompt_tokens_total 100",
                            "sieve:generation_tokens_total 50", "sieve:prefix_cache_hits_total 64",
                            "sieve:num_preemptions_total 3", "sieve:request_success_total{finished_reason=\"stop\"} 4",
+                           "sieve:request_success_total{finished_reason=\"abort\"} 2",
                            "# TYPE sieve:time_to_first_token_seconds histogram",
                            "sieve:time_to_first_token_seconds_bucket{policy=\"quest\",le=\"0.1\"} 1",
                            "sieve:time_to_first_token_seconds_bucket{policy=\"quest\",le=\"1\"} 2",

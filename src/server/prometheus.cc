@@ -77,8 +77,15 @@ std::string prometheus_text(const EngineMetrics& m) {
   counter(out, "sieve:prefix_cache_hits_total", "Prompt tokens whose KV came from the prefix cache.",
           static_cast<double>(m.prefix_cached_tokens));
   counter(out, "sieve:num_preemptions_total", "Times a running request was preempted.", static_cast<double>(m.preemptions));
-  head(out, "sieve:request_success_total", "counter", "Finished requests by finish reason.");
-  for (const auto& [reason, n] : m.finished_by_reason)
+  // vLLM's reasons: stop (end of generation or a stop string), length
+  // (max_tokens or the context), abort (cancelled); anything else as it is.
+  std::map<std::string, uint64_t> by_reason;
+  for (const auto& [reason, n] : m.finished_by_reason) {
+    const std::string r = reason == "eos" ? "stop" : reason == "context" ? "length" : reason == "cancelled" ? "abort" : reason;
+    by_reason[r] += n;
+  }
+  head(out, "sieve:request_success_total", "counter", "Finished requests by finish reason (stop, length, abort, error).");
+  for (const auto& [reason, n] : by_reason)
     out += "sieve:request_success_total{finished_reason=\"" + label(reason) + "\"} " + std::to_string(n) + "\n";
   histograms(out, "sieve:time_to_first_token_seconds", "Time to the first generated token.", m.time_to_first_token);
   histograms(out, "sieve:inter_token_latency_seconds", "Time between generated tokens.", m.inter_token_latency);
