@@ -98,12 +98,12 @@ TEST(OpenAIResponse, Logprobs) {
   std::vector<TokenLogprob> lps(2);
   lps[0] = {1, -0.5f, {{1, -0.5f}, {2, -1.5f}}};
   lps[1] = {9, -0.25f, {}};
-  json c = completion_logprobs(tok, lps, 10);
+  json c = completion_logprobs(tok, lps, {10, 11});
   EXPECT_EQ(c["tokens"][0], "b");
   EXPECT_FLOAT_EQ(c["token_logprobs"][0].get<float>(), -0.5f);
   EXPECT_FLOAT_EQ(c["top_logprobs"][0]["c"].get<float>(), -1.5f);
   EXPECT_EQ(c["text_offset"], json::array({10, 11}));
-  EXPECT_EQ(dump(c).find("\xc3\"") , std::string::npos);  // half a character is replaced, not an exception
+  EXPECT_EQ(dump(c).find("\xc3\""), std::string::npos);  // half a character is replaced, not an exception
 
   json ch = chat_logprobs(tok, lps);
   EXPECT_EQ(ch["content"][0]["token"], "b");

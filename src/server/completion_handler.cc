@@ -23,7 +23,6 @@ struct StreamState {
   bool logprobs = false;
   bool started = false;
   bool done = false;
-  int64_t text_offset = 0;
   size_t text_sent = 0;  // bytes of the result's text streamed so far
   int fd = -1;
 };
@@ -117,8 +116,7 @@ void Server::handle_completion(const httplib::Request& req, const std::string& b
           for (const TokenEvent& e : events) {
             json lp = nullptr;
             if (st->logprobs && e.token >= 0) {  // token -1: text held back until the end, no new token
-              lp = chat ? chat_logprobs(tok, {e.logprob}) : completion_logprobs(tok, {e.logprob}, st->text_offset);
-              st->text_offset += static_cast<int64_t>(tok.piece(e.token).size());
+              lp = chat ? chat_logprobs(tok, {e.logprob}) : completion_logprobs(tok, {e.logprob}, {int64_t(st->text_sent)});
             } else if (e.text.empty()) {
               continue;
             }
@@ -168,7 +166,8 @@ void Server::handle_completion(const httplib::Request& req, const std::string& b
     return reply_error(res, 500, "generation failed: " + result.error);
   }
   json lp = nullptr;
-  if (r.logprobs) lp = chat ? chat_logprobs(model_->tokenizer(), result.logprobs) : completion_logprobs(model_->tokenizer(), result.logprobs, 0);
+  const Tokenizer& tok = model_->tokenizer();
+  if (r.logprobs) lp = chat ? chat_logprobs(tok, result.logprobs) : completion_logprobs(tok, result.logprobs, text_offsets(tok, result.logprobs));
   reply_json(res, 200, completion_json(header, result, lp));
 }
 

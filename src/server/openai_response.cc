@@ -44,19 +44,30 @@ json usage_json(const RequestResult& r) {
           {"prompt_tokens_details", {{"cached_tokens", r.cached_prompt_tokens}}}};
 }
 
-json completion_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs, int64_t offset) {
-  json tokens = json::array(), values = json::array(), tops = json::array(), offsets = json::array();
-  for (const TokenLogprob& lp : logprobs) {
-    const std::string piece = tokenizer.piece(lp.token);
-    tokens.push_back(piece);
+json completion_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs,
+                         const std::vector<int64_t>& offsets) {
+  json tokens = json::array(), values = json::array(), tops = json::array(), text_offset = json::array();
+  for (size_t i = 0; i < logprobs.size(); ++i) {
+    const TokenLogprob& lp = logprobs[i];
+    tokens.push_back(tokenizer.piece(lp.token));
     values.push_back(lp.logprob);
     json top = json::object();
     for (const auto& [id, v] : lp.top) top[tokenizer.piece(id)] = v;
     tops.push_back(std::move(top));
-    offsets.push_back(offset);
-    offset += static_cast<int64_t>(piece.size());
+    text_offset.push_back(i < offsets.size() ? offsets[i] : 0);
   }
-  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", offsets}};
+  return {{"tokens", tokens}, {"token_logprobs", values}, {"top_logprobs", tops}, {"text_offset", text_offset}};
+}
+
+std::vector<int64_t> text_offsets(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs) {
+  std::vector<int64_t> offsets;
+  StreamDecoder decoder(tokenizer);
+  int64_t at = 0;
+  for (const TokenLogprob& lp : logprobs) {
+    offsets.push_back(at);
+    at += static_cast<int64_t>(decoder.push(lp.token).size());
+  }
+  return offsets;
 }
 
 json chat_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs) {

@@ -36,9 +36,12 @@ std::string finish_reason(const std::string& stop_reason);
 
 json usage_json(const RequestResult& result);
 
-// Completions: {tokens, token_logprobs, top_logprobs, text_offset}; offsets
-// count bytes of the generated text from `offset`.
-json completion_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs, int64_t offset);
+// Completions: {tokens, token_logprobs, top_logprobs, text_offset}; offsets[i]
+// is where token i's text starts in the generated text, in bytes.
+json completion_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs,
+                         const std::vector<int64_t>& offsets);
+// The offsets of each token's text in the text the tokens decode to.
+std::vector<int64_t> text_offsets(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs);
 // Chat: {content: [{token, logprob, bytes, top_logprobs: [{token, logprob, bytes}]}]}.
 json chat_logprobs(const Tokenizer& tokenizer, const std::vector<TokenLogprob>& logprobs);
 
