@@ -142,8 +142,10 @@ void Server::serve_until_shutdown() {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait(lock, [&] { return shutdown_requested_; });
   }
+  // New requests get 503 from here on. The listening socket stays open until
+  // the running requests are done: the HTTP library ends every stream still
+  // being written the moment it stops listening.
   state_ = State::Draining;
-  http_->stop();  // no new connections; open ones end after their current request
   const auto deadline = std::chrono::steady_clock::now() +
                         std::chrono::milliseconds(static_cast<int64_t>(options_.shutdown_timeout * 1000));
   std::vector<uint64_t> left;
@@ -158,6 +160,7 @@ void Server::serve_until_shutdown() {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait_for(lock, std::chrono::seconds(10), [&] { return active_.empty(); });
   }
+  http_->stop();
   if (http_thread_.joinable()) http_thread_.join();
   engine_->stop();
   if (engine_thread_.joinable()) engine_thread_.join();
@@ -210,8 +213,9 @@ void Server::routes() {
       return httplib::Server::HandlerResponse::Handled;
     }
     if (req.path != "/health" && state_.load() != State::Ready) {
-      close_if_body_unread(req, res);
       const bool loading = state_.load() == State::Loading;
+      if (loading) close_if_body_unread(req, res);
+      else res.set_header("Connection", "close");
       res.set_header("Retry-After", loading ? "5" : "30");
       reply_error(res, 503, loading ? "the model is loading" : "the server is shutting down");
       return httplib::Server::HandlerResponse::Handled;

@@ -5,8 +5,9 @@
 //
 // Lifecycle: bind() takes the port (GET /health answers 503 while loading),
 // load() reads the model and starts the engine, then /health is 200.
-// shutdown() (SIGTERM/SIGINT) stops accepting, lets running requests finish
-// for up to shutdown_timeout seconds, cancels what is left, and returns.
+// request_shutdown() (SIGTERM/SIGINT) turns new requests away with 503, lets
+// running requests finish for up to shutdown_timeout seconds, cancels what is
+// left, closes the port and returns.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
