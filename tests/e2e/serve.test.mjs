@@ -258,7 +258,7 @@ test('hostile requests get their 4xx and the server keeps serving', async () => 
 
   // Slow loris: headers one byte at a time, a second apart; the server answers
   // 408 and closes after --request-timeout (3 s), serving others meanwhile.
-  const loris = await new Promise((resolve) => {
+  const lorisDone = new Promise((resolve) => {
     const sock = net.connect(Number(new URL(base).port), '127.0.0.1');
     const started = Date.now();
     const header = `POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ${'a'.repeat(60)}`;
@@ -273,6 +273,9 @@ test('hostile requests get their 4xx and the server keeps serving', async () => 
     sock.on('error', () => {});
     setTimeout(() => sock.destroy(), 20_000);
   });
+  const during = await client.completions.create({ model, prompt: 'The kernel', max_tokens: 4, temperature: 0 });
+  assert.ok(during.usage.completion_tokens > 0);
+  const loris = await lorisDone;
   assert.ok(loris.seconds < 15, `the slow client was held for ${loris.seconds} s`);
   assert.match(loris.reply, /^HTTP\/1\.1 408 /);
   assert.match(loris.reply, /"error":\{"message":/);
