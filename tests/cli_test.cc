@@ -176,6 +176,13 @@ TEST_F(Cli, BadFlagValues) {
   expect_cli_error({"frobnicate"}, {"unknown command 'frobnicate'"}, 2);
 }
 
+TEST_F(Cli, RefusesWorkWhoseCacheCannotFitInMemory) {
+  expect_cli_error({"bench", "-m", model_, "-p", "999999999", "-n", "0", "-r", "1"},
+                   {"KV cache of the longest test (999999999 tokens", "MiB but the system has", "MiB available"});
+  expect_cli_error({"run", "-m", model_, "-c", "999999999", "-p", "hi", "-n", "999999999"},
+                   {"KV cache pool needs", "MiB available"});
+}
+
 TEST_F(Cli, BadPrompts) {
   expect_cli_error({"run", "-m", model_, "--prompt-tokens", "1,99999"},
                    {"token id 99999 is out of range (vocabulary has 8192 tokens)"});

@@ -135,8 +135,21 @@ TEST_F(EngineTest, ASharedPrefixReusesPagesAndGivesTheSameTokens) {
   Engine plain(*model_, *pool_, no_prefix);
   EXPECT_EQ(second.tokens, generate(plain, b, greedy(8)).tokens);
   EXPECT_EQ(engine.metrics().prefix_cached_tokens, 256u);
-  // A policy that keeps its own state about the cache does not take shared pages.
-  EXPECT_EQ(generate(engine, b, greedy(8, "quest:page=16,budget=64")).cached_prompt_tokens, 0);
+  // Quest summarises pages lazily from the cache, so it may start from
+  // shared pages; batch-invariant engines cut prompts where the prefix
+  // ends, so the results are exactly those computed without the cache.
+  EngineOptions invariant;
+  invariant.batch_invariant = true;
+  invariant.batch_tokens = 64;
+  Engine cached(*model_, *pool_, invariant);
+  generate(cached, a, greedy(1, "quest:page=16,budget=64"));
+  const RequestResult quest = generate(cached, b, greedy(8, "quest:page=16,budget=64"));
+  EXPECT_EQ(quest.cached_prompt_tokens, 256);
+  invariant.prefix_cache = false;
+  Engine uncached(*model_, *pool_, invariant);
+  EXPECT_EQ(quest.tokens, generate(uncached, b, greedy(8, "quest:page=16,budget=64")).tokens);
+  // A policy that builds its own state as tokens arrive does not take shared pages.
+  EXPECT_EQ(generate(engine, b, greedy(8, "tokenselect:k=64,n_init=4,n_local=32,chunk=32")).cached_prompt_tokens, 0);
 }
 
 TEST_F(EngineTest, CancellingEndsTheSequenceAndReturnsItsPages) {
@@ -161,6 +174,47 @@ TEST_F(EngineTest, CancellingEndsTheSequenceAndReturnsItsPages) {
   EXPECT_EQ(done[second].tokens.size(), 30u);
   EXPECT_EQ(engine.metrics().kv_pages_used, 0);
   EXPECT_EQ(engine.metrics().finished_by_reason.at("cancelled"), 1u);
+}
+
+TEST_F(EngineTest, AParkedConversationPrefillsOnlyItsNewTokens) {
+  // One-token steps compute every row alike, so continuing is exact.
+  EngineOptions eo;
+  eo.batch_invariant = true;
+  eo.batch_tokens = 1;
+  eo.prefix_cache = false;
+  Engine engine(*model_, *pool_, eo);
+  for (const std::string attn : {"full", "streaming:sink=4,window=28"}) {
+    SCOPED_TRACE(attn);
+    RequestOptions first = greedy(10, attn);
+    first.keep = true;
+    uint64_t id = 0;
+    RequestResult r1;
+    RequestCallbacks cb;
+    cb.on_finish = [&](const RequestResult& r) { r1 = r; };
+    id = engine.submit(prompt(50, 4), first, cb);
+    engine.run_until_idle();
+    ASSERT_EQ(r1.tokens.size(), 10u);
+    EXPECT_GT(engine.metrics().kv_pages_used, 0);  // parked, pages held
+    std::vector<int32_t> turn2 = r1.prompt_tokens;
+    turn2.insert(turn2.end(), r1.tokens.begin(), r1.tokens.end());
+    for (int i = 0; i < 12; ++i) turn2.push_back(500 + i);
+    RequestOptions second = greedy(8, attn);
+    second.continue_from = id;
+    const RequestResult r2 = generate(engine, turn2, second);
+    EXPECT_EQ(r2.cached_prompt_tokens, 59);  // 50 + 10 generated, the last of which was never computed
+    Engine fresh(*model_, *pool_, eo);
+    EXPECT_EQ(r2.tokens, generate(fresh, turn2, greedy(8, attn)).tokens);
+    EXPECT_EQ(engine.metrics().kv_pages_used, 0);  // the second request did not keep
+  }
+  // A parked sequence is released on request.
+  RequestOptions keep = greedy(2);
+  keep.keep = true;
+  const uint64_t id = engine.submit(prompt(40, 5), keep, {});
+  engine.run_until_idle();
+  EXPECT_GT(engine.metrics().kv_pages_used, 0);
+  engine.release(id);
+  engine.step();
+  EXPECT_EQ(engine.metrics().kv_pages_used, 0);
 }
 
 TEST_F(EngineTest, EvictingPoliciesHoldABoundedNumberOfPages) {

@@ -94,7 +94,7 @@ TEST(EvalPerplexity, StreamMatchesWindowAndStreamingCacheStaysFlat) {
 
 TEST(EvalRetrieval, EveryPolicySeesTheSamePrompts) {
   ThreadPool pool(1);  // one thread: a spinning pool on a busy test machine only slows down
-  Transformer tf(model(), pool);
+  Engine engine(model(), pool, EngineOptions{});
   PromptBuilder builder(model().tokenizer(), haystack());
   RetrievalOptions o;
   o.task = Task::Passkey;
@@ -102,7 +102,7 @@ TEST(EvalRetrieval, EveryPolicySeesTheSamePrompts) {
   o.depths = {20, 80};
   o.samples = {2};
   o.policies = {"full", "streaming:sink=4,window=32"};
-  const auto cells = run_retrieval(tf, builder, o, nullptr);
+  const auto cells = run_retrieval(engine, builder, o, nullptr);
   ASSERT_EQ(cells.size(), 4u);
   for (size_t d = 0; d < 2; ++d) {
     const RetrievalCell& a = cells[d];

@@ -51,6 +51,8 @@ class QuestPolicy : public AttentionPolicy {
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<QuestPolicy>(*this); }
+  // Page summaries are folded lazily from whatever the cache holds.
+  bool shares_prefix() const override { return true; }
 
   int64_t page() const { return page_; }
   int64_t budget() const { return budget_; }

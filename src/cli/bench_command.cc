@@ -9,6 +9,7 @@
 #include "attention/policy.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "runtime/memory_budget.h"
 #include "util/error.h"
 
 namespace sieve::cli {
@@ -69,6 +70,17 @@ int bench_command(int argc, char** argv) {
       if (d + n > int64_t{1} << 22) throw Error("depth + test size " + std::to_string(d + n) + " is too large");
   ThreadPool pool(static_cast<int>(threads));
   Transformer tf(*model, pool);
+  // The longest test's cache must fit in memory (a policy that evicts also
+  // keeps a snapshot of the filled cache).
+  int64_t longest = 0;
+  for (int64_t d : o.depths) {
+    for (int64_t n : o.prompt_sizes) longest = std::max(longest, d + n);
+    for (int64_t n : o.gen_sizes) longest = std::max(longest, d + n);
+  }
+  KvCacheShape shape = tf.cache_shape(o.kv_type);
+  const size_t copies = make_policy(attn, model->config())->evicts() ? 2 : 1;
+  check_memory_fits(static_cast<size_t>(longest) * KvCache(shape).bytes_per_token() * copies,
+                    "the KV cache of the longest test (" + std::to_string(longest) + " tokens, " + cache_type + ")");
   const std::string machine = cpu_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
   if (!json) {
     std::printf("model: %s (%s)\nmachine: %s; threads: %lld; KV cache: %s; attention: %s\n\n", model_path.c_str(),

@@ -8,5 +8,6 @@ int tokenize_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 int eval_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
+int template_command(int argc, char** argv);
 
 }  // namespace sieve::cli

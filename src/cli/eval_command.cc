@@ -21,6 +21,7 @@
 #include "eval/progress.h"
 #include "eval/retrieval.h"
 #include "eval/svg.h"
+#include "runtime/memory_budget.h"
 #include "util/error.h"
 
 namespace sieve::cli {
@@ -128,9 +129,9 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
   }
 }
 
-void run_retrieval_task(const EvalSetup& e, Transformer& tf, const std::string& haystack, RetrievalOptions o,
+void run_retrieval_task(const EvalSetup& e, Engine& engine, const std::string& haystack, RetrievalOptions o,
                         PieceMode mode, json& results) {
-  PromptBuilder builder(tf.model().tokenizer(), haystack, mode);
+  PromptBuilder builder(engine.model().tokenizer(), haystack, mode);
   // Fail on a too-short length before any model time is spent.
   for (int64_t len : o.lengths) builder.build(o.task, o.seed, len, o.depths[0], 0);
   double work = 0;
@@ -141,9 +142,9 @@ void run_retrieval_task(const EvalSetup& e, Transformer& tf, const std::string& 
     work += static_cast<double>(runs) * static_cast<double>(o.lengths[l]);
   }
   Progress progress("prompts", prompts, work);
-  const auto cells = run_retrieval(tf, builder, o, &progress);
+  const auto cells = run_retrieval(engine, builder, o, &progress);
   progress.finish();
-  report_retrieval(e, o, cells, tf.model().config(), results);
+  report_retrieval(e, o, cells, engine.model().config(), results);
 }
 
 void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t>& hay, const std::vector<int64_t>& lengths,
@@ -333,7 +334,6 @@ int eval_command(int argc, char** argv) {
   e.model_name = std::filesystem::path(e.model_path).filename().string();
   for (const std::string& spec : e.policies) make_policy(spec, model->config());  // bad specs fail before any work
   ThreadPool pool(static_cast<int>(threads));
-  Transformer tf(*model, pool);
   std::fprintf(stderr, "sieve eval: %s on %s (%s), loaded in %.2f s; %lld threads, KV cache %s\n", task.c_str(),
                e.model_path.c_str(), model->config().summary().c_str(),
                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
@@ -345,9 +345,22 @@ int eval_command(int argc, char** argv) {
       std::fprintf(stderr, "sieve eval: note: fewer than 10 samples per cell; EVALUATION.md asks for at least 10\n");
     RetrievalOptions o;
     o.task = e.task, o.seed = e.seed, o.lengths = lengths, o.depths = depths, o.samples = samples;
-    o.policies = e.policies, o.kv_type = kv;
-    run_retrieval_task(e, tf, haystack, o, piece_mode, results);
+    o.policies = e.policies;
+    // One request at a time through the engine; the context is the longest
+    // prompt and its answer (lengths past the trained context are allowed:
+    // that is what long-context evaluation measures).
+    EngineOptions eo;
+    eo.kv_type = kv;
+    eo.context = *std::max_element(lengths.begin(), lengths.end()) + o.max_new_tokens + 64;
+    eo.kv_memory_bytes = kv_pool_bytes(*model, eo, eo.context);
+    eo.max_running = 1;
+    Engine engine(*model, pool, eo);
+    run_retrieval_task(e, engine, haystack, o, piece_mode, results);
   } else {
+    Transformer tf(*model, pool);
+    const int64_t longest = e.task == Task::Ppl ? *std::max_element(lengths.begin(), lengths.end()) : (tokens ? tokens : 16384);
+    check_memory_fits(static_cast<size_t>(longest) * KvCache(tf.cache_shape(kv)).bytes_per_token(),
+                      "the KV cache of " + std::to_string(longest) + " tokens");
     const std::vector<int32_t> hay = model->tokenizer().encode(haystack, false);
     if (e.task == Task::Ppl) run_ppl_task(e, tf, hay, lengths, tokens, kv, results);
     else run_ppl_stream_task(e, tf, hay, tokens ? tokens : 16384, segment, kv, results);

@@ -21,6 +21,7 @@ constexpr Command kCommands[] = {
     {"bench", sieve::cli::bench_command, "measure prefill and decode speed (llama-bench's tests)"},
     {"eval", sieve::cli::eval_command, "measure retrieval accuracy and perplexity per attention policy"},
     {"serve", sieve::cli::serve_command, "serve the model over an OpenAI-compatible HTTP API"},
+    {"template", sieve::cli::template_command, "render a chat template with a JSON context"},
 };
 
 // Messages quote file contents (tensor names, JSON strings); a control

@@ -8,16 +8,9 @@
 
 #include "eval/progress.h"
 #include "eval/prompts.h"
-#include "runtime/transformer.h"
+#include "runtime/engine.h"
 
 namespace sieve::eval {
-
-// Greedy decoding as the protocol scores it: prefill `prompt` into the
-// (empty) cache through `policy`, then take the argmax token up to
-// max_new times, through the same policy, stopping at end of generation.
-// Returns the generated tokens (the end-of-generation token excluded).
-std::vector<int32_t> greedy_answer(Transformer& tf, KvCache& cache, AttentionPolicy& policy,
-                                   const std::vector<int32_t>& prompt, int max_new);
 
 struct RetrievalOptions {
   Task task = Task::Passkey;
@@ -26,7 +19,6 @@ struct RetrievalOptions {
   std::vector<int64_t> depths;  // 0..100, or one kRandomDepth
   std::vector<int64_t> samples;  // prompts per (length, depth) cell, one entry per length
   std::vector<std::string> policies;  // specs
-  KvType kv_type = KvType::F16;
   int max_new_tokens = 12;
 };
 
@@ -44,8 +36,11 @@ struct RetrievalCell {
   double kv_bytes_per_token() const { return decoded_tokens ? kv_bytes_read / static_cast<double>(decoded_tokens) : 0; }
 };
 
-// Cells in the order policy, length, depth. progress may be null.
-std::vector<RetrievalCell> run_retrieval(Transformer& tf, const PromptBuilder& prompts, const RetrievalOptions& options,
+// Greedy decoding as the protocol scores it, each prompt a request through
+// the engine (its KV cache type and context are the engine's): up to
+// max_new_tokens, stopping at end of generation. Cells in the order policy,
+// length, depth. progress may be null.
+std::vector<RetrievalCell> run_retrieval(Engine& engine, const PromptBuilder& prompts, const RetrievalOptions& options,
                                          Progress* progress);
 
 }  // namespace sieve::eval

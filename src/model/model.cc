@@ -174,6 +174,7 @@ void Model::load_gguf(const std::string& path) {
   if (b.optional("rope_freqs.weight", {config_.head_dim / 2}))
     weights_.rope_freq_divisors = b.vec("rope_freqs.weight", config_.head_dim / 2);
   tokenizer_ = Tokenizer::from_gguf(*gguf_);
+  chat_templates_ = chat::ChatTemplates::from_gguf(*gguf_);
 }
 
 void Model::load_hf(const std::string& dir) {
@@ -214,6 +215,7 @@ void Model::load_hf(const std::string& dir) {
   else if (config_.rope_scaling == RopeScaling::Llama3)
     weights_.rope_freq_divisors = llama3_divisors(config_);
   tokenizer_ = Tokenizer::from_hf_folder(dir);
+  chat_templates_ = chat::ChatTemplates::from_hf_folder(dir);
 }
 
 size_t Model::weight_bytes_per_token() const {

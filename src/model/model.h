@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/chat_template.h"
 #include "format/tensor.h"
 #include "model/config.h"
 #include "tokenizer/tokenizer.h"
@@ -46,6 +47,8 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const ModelWeights& weights() const { return weights_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // The chat templates the model ships (maybe none; see chat/chat_template.h).
+  const chat::ChatTemplates& chat_templates() const { return chat_templates_; }
   const std::string& path() const { return path_; }
   // Bytes of weight data read per decoded token (every matrix once, plus one embedding row).
   size_t weight_bytes_per_token() const;
@@ -59,6 +62,7 @@ class Model {
   ModelConfig config_;
   ModelWeights weights_;
   std::unique_ptr<Tokenizer> tokenizer_;
+  chat::ChatTemplates chat_templates_;
   std::unique_ptr<GgufFile> gguf_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
 };

@@ -122,15 +122,27 @@ void Engine::cancel(uint64_t id) {
   wake_.notify_all();
 }
 
+void Engine::release(uint64_t id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  released_.push_back(id);
+  wake_.notify_all();
+}
+
 void Engine::take_incoming() {
   std::vector<std::unique_ptr<Sequence>> in;
-  std::vector<uint64_t> cancelled;
+  std::vector<uint64_t> cancelled, released;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     in.swap(incoming_);
     cancelled.swap(cancelled_);
+    released.swap(released_);
   }
-  for (auto& s : in) waiting_.push_back(std::move(s));
+  for (uint64_t id : released)
+    std::erase_if(parked_, [&](const auto& p) { return p->id == id; });
+  for (auto& s : in) {
+    if (s->options.continue_from) continue_parked(*s);
+    waiting_.push_back(std::move(s));
+  }
   for (uint64_t id : cancelled) {
     for (auto& s : waiting_)
       if (s->id == id) s->cancelled = true;
@@ -218,6 +230,8 @@ void Engine::schedule(std::vector<Sequence*>& batch, std::vector<int64_t>& count
     if (!s.cache) start_cache(s);
     const int64_t n = chunk_for(s, budget);
     if (n == 0) break;
+    while (!s.cache->reserve(n) && drop_oldest_parked()) {
+    }
     if (!s.cache->reserve(n)) {
       s.cache.reset();  // keeps no pages while it waits
       s.n_computed = 0;
@@ -245,6 +259,7 @@ void Engine::schedule(std::vector<Sequence*>& batch, std::vector<int64_t>& count
 
 bool Engine::reserve_or_preempt(Sequence& s, int64_t n) {
   while (!s.cache->reserve(n)) {
+    if (drop_oldest_parked()) continue;  // parked conversations go first
     Sequence& victim = *running_.back();
     preempt(victim);
     if (&victim == &s) return false;
@@ -299,6 +314,34 @@ void Engine::start_cache(Sequence& s) {
   s.hashed_pages = static_cast<int64_t>(found.size());
   s.last_hash = parent;
   if (!s.scheduled_once) s.result.cached_prompt_tokens = std::min(s.n_computed, s.n_prompt);
+}
+
+void Engine::continue_parked(Sequence& s) {
+  auto it = std::find_if(parked_.begin(), parked_.end(),
+                         [&](const auto& p) { return p->id == s.options.continue_from; });
+  if (it == parked_.end()) return;  // dropped (memory ran short): computed from scratch
+  std::unique_ptr<Sequence> old = std::move(*it);
+  parked_.erase(it);
+  // Only an exact extension of what the parked sequence holds continues.
+  if (old->tokens.size() > s.tokens.size() || !std::equal(old->tokens.begin(), old->tokens.end(), s.tokens.begin()) ||
+      !old->cache)
+    return;
+  if (old->policy_spec == s.policy_spec) {
+    s.policy = std::move(old->policy);
+  } else if (old->policy->evicts() || !s.policy->shares_prefix()) {
+    return;  // a different policy that cannot start from this cache
+  }
+  s.cache = std::move(old->cache);
+  s.n_computed = old->n_computed;
+  s.hashed_pages = old->hashed_pages;
+  s.last_hash = old->last_hash;
+  s.result.cached_prompt_tokens = std::min(s.n_computed, s.n_prompt);
+}
+
+bool Engine::drop_oldest_parked() {
+  if (parked_.empty()) return false;
+  parked_.pop_front();  // its cache gives its pages back
+  return true;
 }
 
 void Engine::register_prefix_pages(Sequence& s) {
@@ -418,7 +461,8 @@ void Engine::finish(Sequence& s, const std::string& reason, const std::string& e
   r.attention_reads = s.policy->stats();
   r.policy_counters = s.policy->counters();
   r.kv_cache_bytes = s.cache ? s.cache->bytes_allocated() : 0;
-  s.cache.reset();  // pages back to the pool
+  const bool park = s.options.keep && s.cache && (reason == "eos" || reason == "stop" || reason == "length");
+  if (!park) s.cache.reset();  // pages back to the pool
   metrics_.request_finished(s.policy_name, reason, r.queue_seconds, r.total_seconds,
                             static_cast<uint64_t>(r.tokens.size()));
   if (s.callbacks.on_finish) s.callbacks.on_finish(r);
@@ -429,6 +473,14 @@ void Engine::finish(Sequence& s, const std::string& reason, const std::string& e
     list.erase(it);
     return true;
   };
+  if (park) {
+    auto it = std::find_if(running_.begin(), running_.end(), [&](const auto& p) { return p.get() == &s; });
+    if (it != running_.end()) {
+      parked_.push_back(std::move(*it));
+      running_.erase(it);
+      return;
+    }
+  }
   if (!erase_from(running_)) erase_from(waiting_);
 }
 

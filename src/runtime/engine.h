@@ -87,6 +87,8 @@ class Engine {
   // Ends a request within one step (its on_finish says "cancelled"); unknown
   // or finished ids are ignored.
   void cancel(uint64_t id);
+  // Drops a parked sequence (RequestOptions::keep) and frees its pages.
+  void release(uint64_t id);
 
   // One step: admit, schedule, run the batch, sample, stream. Returns false
   // when there was nothing to do.
@@ -112,6 +114,8 @@ class Engine {
   void after_batch(Sequence& seq, const float* logits);
   void finish(Sequence& seq, const std::string& reason, const std::string& error = "");
   void register_prefix_pages(Sequence& seq);
+  void continue_parked(Sequence& seq);
+  bool drop_oldest_parked();
   void publish_gauges();
 
   const Model& model_;
@@ -124,6 +128,7 @@ class Engine {
   // Engine thread only.
   std::deque<std::unique_ptr<Sequence>> waiting_;
   std::vector<std::unique_ptr<Sequence>> running_;  // admission order
+  std::deque<std::unique_ptr<Sequence>> parked_;    // finished with keep, oldest first
   std::vector<float> logits_, scratch_row_;
   int64_t preemptions_ = 0;
 
@@ -131,7 +136,7 @@ class Engine {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::vector<std::unique_ptr<Sequence>> incoming_;
-  std::vector<uint64_t> cancelled_;
+  std::vector<uint64_t> cancelled_, released_;
   uint64_t next_id_ = 1;
   bool stopping_ = false;
   std::atomic<int64_t> running_count_{0}, waiting_count_{0}, pages_used_{0}, pages_cached_{0};

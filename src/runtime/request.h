@@ -22,6 +22,12 @@ struct RequestOptions {
   int top_logprobs = -1;          // -1: no logprobs; 0..20: the sampled token's logprob and this many alternatives
   bool ignore_eos = false;        // keep generating past end-of-generation tokens
   bool prompt_logits = false;     // keep the logits of every prompt position (perplexity)
+  // Conversations: `keep` parks the sequence when it finishes (its cache and
+  // policy state stay, until Engine::release or memory runs short), and a
+  // later request with `continue_from` = its id whose prompt extends the
+  // parked tokens (prompt and generated) prefills only the new tokens.
+  bool keep = false;
+  uint64_t continue_from = 0;
   // OpenAI's presence/frequency penalties over the generated tokens (0: off).
   float presence_penalty = 0.0f;
   float frequency_penalty = 0.0f;
@@ -50,7 +56,7 @@ struct RequestResult {
   std::string stop_reason;           // "eos", "stop", "length", "context", "cancelled", "error"
   std::string error;                 // with stop_reason "error"
   std::string attn;                  // canonical spec of the policy used
-  int64_t cached_prompt_tokens = 0;  // prompt tokens whose KV came from the prefix cache
+  int64_t cached_prompt_tokens = 0;  // prompt tokens whose KV came from the prefix cache or a parked sequence
   int64_t preemptions = 0;           // times the sequence was preempted and recomputed
   std::vector<float> last_prompt_logits;  // logits at the last prompt position
   std::vector<float> prompt_logits;       // RequestOptions::prompt_logits: every prompt position, n x vocab
