@@ -176,6 +176,11 @@ TEST(OpenAIRequest, ChatMessages) {
   EXPECT_TRUE(r.logprobs);
   EXPECT_EQ(r.options.top_logprobs, 2);
   EXPECT_EQ(parse(R"({"messages": [{"role": "user", "content": "x"}], "logprobs": true})", true).options.top_logprobs, 0);
+  const CompletionRequest k = parse(R"({"messages": [{"role": "user", "content": "x", "name": "ann"}],
+      "chat_template_kwargs": {"enable_thinking": false}})", true);
+  EXPECT_EQ(k.messages[0].name, "ann");
+  EXPECT_EQ(k.template_kwargs, R"({"enable_thinking":false})");
+  EXPECT_EQ(refused(R"({"messages": [{"role": "user", "content": "x"}], "chat_template_kwargs": 1})", true), "chat_template_kwargs");
 }
 
 TEST(OpenAIRequest, BadChatMessages) {

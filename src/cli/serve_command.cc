@@ -6,7 +6,9 @@
 #include <thread>
 
 #include "cli/args.h"
+#include "chat/template.h"
 #include "cli/commands.h"
+#include "cli/prompt_input.h"
 #include "server/server.h"
 #include "util/error.h"
 
@@ -20,6 +22,7 @@ int serve_command(int argc, char** argv) {
   int64_t max_body_mib = 8, http_threads = 0, request_timeout = o.request_timeout;
   std::string cache_type = "f16";
   bool no_prefix_cache = false;
+  std::string chat_template_file;
   Args args("sieve serve -m MODEL [options]",
             "Serves the model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models,\n"
             "/tokenize, /detokenize, /health, /metrics); every request may choose its attention policy with \"attn\".");
@@ -33,6 +36,7 @@ int serve_command(int argc, char** argv) {
   args.option("--batch-tokens", "N", "tokens per engine step, over all sequences (default 512)", &o.engine.batch_tokens);
   args.option("--kv-memory", "MiB", "KV-cache page pool shared by all sequences (default: enough for one full context)", &kv_mib);
   args.option("-c,--ctx", "N", "context size per sequence in tokens (default: the model's trained context)", &o.engine.context);
+  args.option("--chat-template-file", "FILE", "a Jinja chat template used instead of the model's", &chat_template_file);
   args.option("--attn", "SPEC", "default attention policy for requests without \"attn\" (default full)", &o.engine.default_attn);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("-t,--threads", "N", "compute threads (default: all cores)", &threads);
@@ -65,6 +69,14 @@ int serve_command(int argc, char** argv) {
   o.engine.kv_memory_bytes = kv_mib << 20;
   o.engine.kv_type = kv_type_from_name(cache_type);
   o.engine.prefix_cache = !no_prefix_cache;
+  if (!chat_template_file.empty()) {
+    o.chat_template = read_file(chat_template_file);
+    try {
+      chat::Template check(o.chat_template);  // a syntax error stops the start, not every request
+    } catch (const Error& e) {
+      throw Error(chat_template_file + ": " + e.what());
+    }
+  }
 
   // Signals go to one thread that asks the server to drain; every other
   // thread (HTTP, engine, compute) inherits the blocked mask.

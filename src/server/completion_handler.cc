@@ -3,6 +3,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "chat/chat_template.h"
 #include "server/connection.h"
 #include "server/connection_guard.h"
 #include "server/http_reply.h"
@@ -37,9 +38,27 @@ uint64_t mix(uint64_t x) {  // splitmix64
 }  // namespace
 
 std::vector<int32_t> Server::prompt_tokens(const CompletionRequest& r) const {
-  if (r.chat) throw RequestError("chat completions need a chat template, which this build does not have", "messages", "unsupported_value");
-  if (r.prompt_is_tokens) return r.prompt_tokens;
-  return model_->tokenizer().encode(r.prompt, true, false);
+  if (!r.chat) {
+    if (r.prompt_is_tokens) return r.prompt_tokens;
+    return model_->tokenizer().encode(r.prompt, true, false);
+  }
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  for (const ChatMessage& m : r.messages) {
+    nlohmann::ordered_json j = {{"role", m.role}, {"content", m.content}};
+    if (!m.name.empty()) j["name"] = m.name;
+    messages.push_back(std::move(j));
+  }
+  chat::ChatOptions options;
+  options.add_generation_prompt = true;
+  options.template_override = options_.chat_template;
+  if (!r.template_kwargs.empty()) options.extra = nlohmann::ordered_json::parse(r.template_kwargs);
+  try {
+    return chat::tokenize_chat(model_->tokenizer(), chat::render_chat(model_->chat_templates(), messages, options));
+  } catch (const Error& e) {
+    // No template (the message says how to give one), or the template
+    // refused this conversation (raise_exception) or passed a limit.
+    throw RequestError(std::string("chat template: ") + e.what(), "messages");
+  }
 }
 
 void Server::handle_completion(const httplib::Request& req, const std::string& body, httplib::Response& res, bool chat) {

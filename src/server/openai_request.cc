@@ -159,6 +159,7 @@ void parse_messages(const json& v, CompletionRequest& r, const RequestLimits& li
     msg.role = as_string(*role, name + ".role");
     if (!kRoles.count(msg.role)) refuse("'" + name + ".role' must be system, developer, user, assistant or tool", name + ".role");
     if (const json* c = field(m, "content")) msg.content = message_content(*c, i);
+    if (const json* n = field(m, "name")) msg.name = as_string(*n, name + ".name");
     r.messages.push_back(std::move(msg));
   }
 }
@@ -195,7 +196,7 @@ const std::set<std::string> kCommon = {
 const std::set<std::string> kCompletions = {"prompt", "echo", "best_of", "suffix"};
 const std::set<std::string> kChat = {"messages", "max_completion_tokens", "top_logprobs", "response_format", "tools",
                                      "tool_choice", "parallel_tool_calls", "functions", "function_call", "metadata",
-                                     "store", "service_tier", "modalities"};
+                                     "store", "service_tier", "modalities", "chat_template_kwargs"};
 
 }  // namespace
 
@@ -301,6 +302,10 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat, con
       if (!v->is_object()) refuse("'metadata' must be an object", "metadata", "invalid_type");
     }
     if (const json* v = field(j, "service_tier")) as_string(*v, "service_tier");
+    if (const json* v = field(j, "chat_template_kwargs")) {
+      if (!v->is_object()) refuse("'chat_template_kwargs' must be an object", "chat_template_kwargs", "invalid_type");
+      if (!v->empty()) r.template_kwargs = v->dump();
+    }
   } else {
     if (const json* v = field(j, "logprobs")) {
       o.top_logprobs = static_cast<int>(as_int(*v, "logprobs", 0, 20));

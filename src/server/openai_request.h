@@ -16,6 +16,7 @@ namespace sieve::server {
 struct ChatMessage {
   std::string role;     // system, developer, user, assistant, tool
   std::string content;  // text parts joined
+  std::string name;     // optional
 };
 
 // Bounds on what a request may ask for, so that no body can make the server
@@ -39,6 +40,7 @@ struct CompletionRequest {
   std::vector<int32_t> prompt_tokens;
   bool prompt_is_tokens = false;
   std::vector<ChatMessage> messages;  // /v1/chat/completions
+  std::string template_kwargs;        // chat_template_kwargs: a JSON object's text (empty: none)
   bool stream = false;
   bool include_usage = false;  // stream_options.include_usage
   bool logprobs = false;       // completions: logprobs given; chat: logprobs true

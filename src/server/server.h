@@ -37,6 +37,7 @@ struct ServerOptions {
   std::string model_path;
   std::string alias;            // the model's name in the API; default: the file or folder name
   std::string api_key;          // empty: no authentication
+  std::string chat_template;    // a chat template's source used instead of the model's (empty: the model's)
   int threads = 1;              // compute threads
   int http_threads = 0;         // connections served at once; 0: parallel + max_waiting + 4
   size_t max_body = 8u << 20;   // bytes

@@ -24,7 +24,8 @@ if (!existsSync(join(here, 'node_modules', 'openai')))
   fail(`the openai package is not installed: run 'npm ci' in ${here} (.ci/run does)`);
 
 const server = spawn(binary, ['serve', '-m', model, '--port', '0', '--api-key', apiKey, '--parallel', '16',
-  '--threads', '1', '--ctx', '2048', '--kv-memory', '128', '--batch-invariant', '--request-timeout', '3', '--max-body', '8', '--shutdown-timeout', '20'],
+  '--threads', '1', '--ctx', '2048', '--kv-memory', '128', '--batch-invariant', '--request-timeout', '3', '--max-body', '8', '--shutdown-timeout', '20',
+  '--chat-template-file', join(here, 'chat-template.jinja')],
   { stdio: ['ignore', 'inherit', 'pipe'] });
 let exited = null;
 const exitPromise = new Promise((resolve) => server.on('exit', (code, signal) => { exited = { code, signal }; resolve(exited); }));

@@ -167,6 +167,43 @@ test('tokenize and detokenize', async () => {
   assert.equal(ids.choices[0].text, txt.choices[0].text);
 });
 
+test('chat completions, whole and streamed, with logprobs', async () => {
+  const messages = [{ role: 'system', content: 'You answer briefly.' }, { role: 'user', content: 'What does the kernel do?' }];
+  const r = await client.chat.completions.create({ model, messages, max_completion_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 2 });
+  assert.equal(r.object, 'chat.completion');
+  assert.equal(r.choices[0].message.role, 'assistant');
+  assert.equal(typeof r.choices[0].message.content, 'string');
+  assert.ok(['stop', 'length'].includes(r.choices[0].finish_reason));
+  const content = r.choices[0].logprobs.content;
+  assert.equal(content.length, r.usage.completion_tokens);
+  for (const c of content) {
+    assert.equal(typeof c.token, 'string');
+    assert.ok(c.logprob <= 0);
+    assert.ok(Array.isArray(c.bytes));
+    assert.ok(c.top_logprobs.length <= 2);
+  }
+  // The rendered prompt is what the template makes of the messages.
+  const rendered = '[system]\nYou answer briefly.\n[user]\nWhat does the kernel do?\n[assistant]\n';
+  const tokens = await post('/tokenize', { content: rendered });
+  assert.equal(r.usage.prompt_tokens, tokens.json.tokens.length);
+
+  const stream = await client.chat.completions.create({ model, messages, max_completion_tokens: 8, temperature: 0, stream: true });
+  let text = '';
+  let role = null;
+  let finish = null;
+  for await (const chunk of stream) {
+    const c = chunk.choices[0];
+    if (!c) continue;
+    assert.equal(chunk.object, 'chat.completion.chunk');
+    if (c.delta.role) role = c.delta.role;
+    text += c.delta.content ?? '';
+    if (c.finish_reason) finish = c.finish_reason;
+  }
+  assert.equal(role, 'assistant');
+  assert.equal(text, r.choices[0].message.content);
+  assert.equal(finish, r.choices[0].finish_reason);
+});
+
 test('16 concurrent streams over four policies each equal the same request alone', async () => {
   const requests = [];
   for (const attn of policies) for (const prompt of prompts) requests.push({ model, prompt, attn, max_tokens: 16, temperature: 0, ignore_eos: true });
