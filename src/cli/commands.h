@@ -9,5 +9,6 @@ int bench_command(int argc, char** argv);
 int eval_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
 int template_command(int argc, char** argv);
+int chat_command(int argc, char** argv);
 
 }  // namespace sieve::cli
