@@ -381,6 +381,27 @@ def more_tokenizer_seeds():
     write_gguf(os.path.join(d, "vocab-t5.gguf"), t5, [])
 
 
+def openai_request_seeds():
+    # First byte: the route (0 completions, 1 chat, 2 tokenize, 3 detokenize).
+    d = os.path.join(CORPUS, "openai_request")
+    seeds = {
+        "completion": (0, {"model": "m", "prompt": "The kernel", "max_tokens": 8, "temperature": 0.5,
+                           "top_p": 0.9, "top_k": 40, "min_p": 0.05, "seed": 1, "stop": ["\n", "."],
+                           "presence_penalty": 0.1, "frequency_penalty": 0.1, "logprobs": 2, "n": 1,
+                           "stream": True, "stream_options": {"include_usage": True},
+                           "attn": "quest:budget=64", "user": "u", "ignore_eos": False}),
+        "completion-tokens": (0, {"prompt": [[1, 450, 8192]], "max_tokens": 99999999999}),
+        "chat": (1, {"messages": [{"role": "system", "content": "Be brief."},
+                                  {"role": "user", "content": [{"type": "text", "text": "caf\u00e9"}]}],
+                     "max_completion_tokens": 4, "logprobs": True, "top_logprobs": 3,
+                     "response_format": {"type": "text"}, "tools": []}),
+        "tokenize": (2, {"content": "Hello world", "add_special": False}),
+        "detokenize": (3, {"tokens": [1, 2, 8191]}),
+    }
+    for name, (route, body) in seeds.items():
+        write(os.path.join(d, name), bytes([route]) + json.dumps(body).encode())
+
+
 if __name__ == "__main__":
     gguf_seeds()
     safetensors_seeds()
@@ -388,3 +409,4 @@ if __name__ == "__main__":
     hf_tokenizer_seeds()
     sentencepiece_seeds()
     more_tokenizer_seeds()
+    openai_request_seeds()

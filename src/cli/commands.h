@@ -7,6 +7,7 @@ int run_command(int argc, char** argv);
 int tokenize_command(int argc, char** argv);
 int bench_command(int argc, char** argv);
 int eval_command(int argc, char** argv);
+int serve_command(int argc, char** argv);
 int template_command(int argc, char** argv);
 int chat_command(int argc, char** argv);
 

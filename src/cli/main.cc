@@ -21,6 +21,7 @@ constexpr Command kCommands[] = {
     {"bench", sieve::cli::bench_command, "measure prefill and decode speed (llama-bench's tests)"},
     {"eval", sieve::cli::eval_command, "measure retrieval accuracy and perplexity per attention policy"},
     {"chat", sieve::cli::chat_command, "chat with a model through its chat template"},
+    {"serve", sieve::cli::serve_command, "serve the model over an OpenAI-compatible HTTP API"},
     {"template", sieve::cli::template_command, "render a chat template with a JSON context"},
 };
 
