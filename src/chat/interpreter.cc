@@ -84,11 +84,24 @@ std::string Interpreter::render(const Body& body, const Value& context) {
   try {
     exec_body(body);
   } catch (const Error& e) {
-    scope_.reset();
+    release();
     throw Error("template error at line " + std::to_string(line_) + ": " + e.what());
+  } catch (...) {
+    release();
+    throw;
   }
-  scope_.reset();  // macros hold their scope; drop the cycle
+  release();
   return result;
+}
+
+void Interpreter::release() {
+  // Emptied one at a time while the lists still hold every one of them, so
+  // no destructor recurses through a chain of namespaces or scopes.
+  for (auto& ns : namespaces_) ns->items.clear();
+  for (auto& sc : macro_scopes_) sc->vars.clear();
+  namespaces_.clear();
+  macro_scopes_.clear();
+  scope_.reset();
 }
 
 void Interpreter::charge(int64_t n) {
@@ -157,7 +170,10 @@ Interpreter::Flow Interpreter::exec(const Stmt& s) {
       exec_set(s, std::move(v));
       break;
     }
-    case StmtKind::Macro: scope_->set(s.text, make_macro(s, &s.body, false)); break;
+    case StmtKind::Macro:
+      macro_scopes_.push_back(scope_);
+      scope_->set(s.text, make_macro(s, &s.body, false));
+      break;
     case StmtKind::CallBlock: {
       const Expr& call_expr = *s.expr;
       Value fn = eval(*call_expr.a);
@@ -195,6 +211,7 @@ void Interpreter::exec_set(const Stmt& s, Value v) {
 }
 
 Value Interpreter::apply_filter_chain(const Expr& chain, Value input) {
+  Depth d(*this);
   if (chain.a) input = apply_filter_chain(*chain.a, std::move(input));
   CallArgs args = eval_args(chain);
   return filter(chain.name, input, args);
@@ -385,7 +402,7 @@ Value Interpreter::getitem(const Value& obj, const Value& key) {
     if (const Value* v = obj.dict->find(key.s)) return *v;
   }
   if (key.is_string()) {
-    if (obj.kind != Kind::Dict && !obj.has_attrs())
+    if (!obj.has_attrs())
       if (auto m = find_method(obj, key.s)) return *m;
     return Value::undefined(object_name(obj) + " has no attribute '" + key.s + "'");
   }

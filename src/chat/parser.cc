@@ -89,7 +89,11 @@ class Parser {
     while (true) {
       const Token& t = cur();
       if (t.type == Tok::Eof) {
-        if (!ends.empty()) fail_at(t, "unexpected end of template, expected '" + *ends.begin() + "'");
+        if (!ends.empty()) {
+          std::string names;
+          for (const std::string& e : ends) names += (names.empty() ? "'" : ", '") + e + "'";
+          fail_at(t, "unexpected end of template, expected one of " + names);
+        }
         return "";
       }
       if (t.type == Tok::Data) {
@@ -104,7 +108,7 @@ class Parser {
         auto s = std::make_unique<Stmt>();
         s->kind = StmtKind::Output;
         s->line = t.line;
-        s->expr = parse_tuple(true, {});
+        s->expr = parse_tuple(false, {});
         if (cur().type != Tok::VarEnd) fail_at(cur(), "expected '}}', got " + describe(cur()));
         next();
         body.push_back(std::move(s));
@@ -171,7 +175,7 @@ class Parser {
       }
       if (skip_op("=")) {
         s->kind = StmtKind::Set;
-        s->expr = parse_tuple(true, {});
+        s->expr = parse_tuple(false, {});
       } else {
         if (!s->target_attr.empty()) fail_at(cur(), "expected '=' after a namespace attribute");
         s->kind = StmtKind::SetBlock;
@@ -629,6 +633,24 @@ class Parser {
 };
 
 }  // namespace
+
+Expr::~Expr() {
+  std::vector<ExprPtr> pending;
+  auto take = [&pending](Expr& e) {
+    for (ExprPtr* p : {&e.a, &e.b, &e.c, &e.star_args, &e.star_kwargs})
+      if (*p) pending.push_back(std::move(*p));
+    for (ExprPtr& x : e.items)
+      if (x) pending.push_back(std::move(x));
+    for (auto& kv : e.kwargs)
+      if (kv.second) pending.push_back(std::move(kv.second));
+  };
+  take(*this);
+  while (!pending.empty()) {
+    ExprPtr e = std::move(pending.back());
+    pending.pop_back();
+    take(*e);
+  }
+}
 
 Body parse_template(const std::string& source) { return Parser(tokenize(source)).run(); }
 
