@@ -105,6 +105,8 @@ TEST(JinjaFilters, MapSelectReject) {
        R"J(1 ['S', 'Yo'] 1 1)J"},
       {R"J({{ msgs[2].tool_calls|map(attribute='function.name')|list }} {{ msgs|selectattr('tool_calls', 'defined')|map(attribute='tool_calls.0.function.name')|first }})J",
        R"J(['f'] f)J"},
+      {R"J([{{ msgs|last|attr('role') }}] {{ d|attr('keys') is defined }} {{ 'x'|attr('upper') is defined }})J",
+       R"J([] True True)J"},
       {R"J({{ u|default('d') }} {{ n|default('d') }} {{ n|default('d', true) }} {{ false|d(3, true) }} {{ 1|default(2) }})J",
        R"J(d None d 3 1)J"},
   });
