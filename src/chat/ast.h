@@ -35,6 +35,13 @@ enum class ExprKind {
 };
 
 struct Expr {
+  Expr() = default;
+  Expr(const Expr&) = delete;
+  Expr& operator=(const Expr&) = delete;
+  // Frees the subtree without recursion: a long operator chain such as
+  // 1+1+...+1 is a tree as deep as the chain is long.
+  ~Expr();
+
   ExprKind kind;
   int line = 0;
   std::string name;  // Name, Getattr, Filter, Test; Unary/Binary operator

@@ -63,7 +63,13 @@ Value f_abs(Interpreter&, const Value& v, CallArgs& a) {
 
 Value f_attr(Interpreter& in, const Value& v, CallArgs& a) {
   ArgBinder b("attr", a, {"name"});
-  return in.getattr(v, to_str(b.get(0)));
+  // Python's getattr only: a dict's keys are not attributes.
+  const std::string name = to_str(b.get(0));
+  if (v.kind == Kind::Dict) {
+    if (auto m = find_method(v, name)) return *m;
+    return Value::undefined("'dict object' has no attribute '" + name + "'");
+  }
+  return in.getattr(v, name);
 }
 
 Value f_batch(Interpreter& in, const Value& v, CallArgs& a) {

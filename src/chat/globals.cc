@@ -100,7 +100,11 @@ Dict make_globals() {
   };
   add("range", range_fn);
   add("dict", [](Interpreter&, CallArgs& a) { return Value::make_dict(dict_from(a, "dict")); });
-  add("namespace", [](Interpreter&, CallArgs& a) { return Value::make_dict(dict_from(a, "namespace"), Kind::Namespace); });
+  add("namespace", [](Interpreter& in, CallArgs& a) {
+    Value ns = Value::make_dict(dict_from(a, "namespace"), Kind::Namespace);
+    in.track(ns.dict);
+    return ns;
+  });
   add("raise_exception", [](Interpreter&, CallArgs& a) -> Value {
     ArgBinder b("raise_exception", a, {"message"});
     fail(to_str(b.get(0)));

@@ -23,24 +23,8 @@ std::string object_name(const Value& v) {
   return std::string("'") + type_name(v) + " object'";
 }
 
-bool add_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_add_overflow(a, b, r); }
-bool sub_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_sub_overflow(a, b, r); }
-bool mul_overflows(int64_t a, int64_t b, int64_t* r) { return __builtin_mul_overflow(a, b, r); }
-
 int64_t as_int(const Value& v) { return v.kind == Kind::Bool ? v.b : v.i; }
 bool is_intlike(const Value& v) { return v.kind == Kind::Int || v.kind == Kind::Bool; }
-
-[[noreturn]] void unsupported(const char* op, const Value& a, const Value& b) {
-  if (a.is_undefined()) fail_undefined(a);
-  if (b.is_undefined()) fail_undefined(b);
-  if (a.is_string() && std::string(op) == "+")
-    fail(std::string("TypeError: can only concatenate str (not \"") + type_name(b) + "\") to str");
-  if (a.is_sequence() && std::string(op) == "+")
-    fail(std::string("TypeError: can only concatenate ") + type_name(a) + " (not \"" + type_name(b) + "\") to " +
-         type_name(a));
-  fail(std::string("TypeError: unsupported operand type(s) for ") + op + ": '" + type_name(a) + "' and '" +
-       type_name(b) + "'");
-}
 
 }  // namespace
 
@@ -84,11 +68,24 @@ std::string Interpreter::render(const Body& body, const Value& context) {
   try {
     exec_body(body);
   } catch (const Error& e) {
-    scope_.reset();
+    release();
     throw Error("template error at line " + std::to_string(line_) + ": " + e.what());
+  } catch (...) {
+    release();
+    throw;
   }
-  scope_.reset();  // macros hold their scope; drop the cycle
+  release();
   return result;
+}
+
+void Interpreter::release() {
+  // Emptied one at a time while the lists still hold every one of them, so
+  // no destructor recurses through a chain of namespaces or scopes.
+  for (auto& ns : namespaces_) ns->items.clear();
+  for (auto& sc : macro_scopes_) sc->vars.clear();
+  namespaces_.clear();
+  macro_scopes_.clear();
+  scope_.reset();
 }
 
 void Interpreter::charge(int64_t n) {
@@ -157,7 +154,10 @@ Interpreter::Flow Interpreter::exec(const Stmt& s) {
       exec_set(s, std::move(v));
       break;
     }
-    case StmtKind::Macro: scope_->set(s.text, make_macro(s, &s.body, false)); break;
+    case StmtKind::Macro:
+      macro_scopes_.push_back(scope_);
+      scope_->set(s.text, make_macro(s, &s.body, false));
+      break;
     case StmtKind::CallBlock: {
       const Expr& call_expr = *s.expr;
       Value fn = eval(*call_expr.a);
@@ -195,6 +195,7 @@ void Interpreter::exec_set(const Stmt& s, Value v) {
 }
 
 Value Interpreter::apply_filter_chain(const Expr& chain, Value input) {
+  Depth d(*this);
   if (chain.a) input = apply_filter_chain(*chain.a, std::move(input));
   CallArgs args = eval_args(chain);
   return filter(chain.name, input, args);
@@ -385,7 +386,7 @@ Value Interpreter::getitem(const Value& obj, const Value& key) {
     if (const Value* v = obj.dict->find(key.s)) return *v;
   }
   if (key.is_string()) {
-    if (obj.kind != Kind::Dict && !obj.has_attrs())
+    if (!obj.has_attrs())
       if (auto m = find_method(obj, key.s)) return *m;
     return Value::undefined(object_name(obj) + " has no attribute '" + key.s + "'");
   }
@@ -461,164 +462,6 @@ Value Interpreter::eval(const Expr& e) {
                               " evaluated to false and no else section was defined.");
   }
   return Value();
-}
-
-namespace {
-
-bool contains(const Value& container, const Value& item) {
-  switch (container.kind) {
-    case Kind::Undefined: return false;
-    case Kind::String:
-      if (!item.is_string()) {
-        if (item.is_undefined()) fail_undefined(item);
-        fail(std::string("TypeError: 'in <string>' requires string as left operand, not ") + type_name(item));
-      }
-      return container.s.find(item.s) != std::string::npos;
-    case Kind::List:
-    case Kind::Tuple:
-      for (const Value& x : *container.list)
-        if (equals(x, item)) return true;
-      return false;
-    case Kind::Dict: return container.dict->find(item) != nullptr;
-    default: fail(std::string("TypeError: argument of type '") + type_name(container) + "' is not iterable");
-  }
-}
-
-}  // namespace
-
-Value Interpreter::eval_compare(const Expr& e) {
-  Value left = eval(*e.a);
-  for (size_t k = 0; k < e.ops.size(); ++k) {
-    Value right = eval(*e.items[k]);
-    const std::string& op = e.ops[k];
-    bool r;
-    if (op == "==") r = equals(left, right);
-    else if (op == "!=") r = !equals(left, right);
-    else if (op == "<") r = less(left, right);
-    else if (op == "<=") r = less(left, right) || equals(left, right);
-    else if (op == ">") r = less(right, left);
-    else if (op == ">=") r = less(right, left) || equals(left, right);
-    else if (op == "in") r = contains(right, left);
-    else r = !contains(right, left);
-    if (!r) return Value::boolean(false);
-    left = std::move(right);
-  }
-  return Value::boolean(true);
-}
-
-Value Interpreter::eval_binary(const Expr& e) {
-  const std::string& op = e.name;
-  if (op == "and" || op == "or") {
-    Value a = eval(*e.a);
-    if (truthy(a) == (op == "or")) return a;
-    return eval(*e.b);
-  }
-  Value a = eval(*e.a), b = eval(*e.b);
-  if (op == "~") {
-    std::string s = to_str(a);
-    std::string t = to_str(b);
-    check_size(s.size() + t.size());
-    return Value::string(s + t);
-  }
-  const bool ints = is_intlike(a) && is_intlike(b);
-  const bool nums = a.is_number() && b.is_number();
-  int64_t r = 0;
-  if (op == "+") {
-    if (ints) {
-      if (add_overflows(as_int(a), as_int(b), &r)) fail("integer overflow in +");
-      return Value::integer(r);
-    }
-    if (nums) return Value::number(as_double(a, "+") + as_double(b, "+"));
-    if (a.is_string() && b.is_string()) {
-      check_size(a.s.size() + b.s.size());
-      return Value::string(a.s + b.s);
-    }
-    if (a.is_sequence() && a.kind == b.kind) {
-      check_size((a.list->size() + b.list->size()) * sizeof(Value) / 8);
-      std::vector<Value> items = *a.list;
-      items.insert(items.end(), b.list->begin(), b.list->end());
-      return Value::make_list(std::move(items), a.kind);
-    }
-    unsupported("+", a, b);
-  }
-  if (op == "-") {
-    if (ints) {
-      if (sub_overflows(as_int(a), as_int(b), &r)) fail("integer overflow in -");
-      return Value::integer(r);
-    }
-    if (nums) return Value::number(as_double(a, "-") - as_double(b, "-"));
-    unsupported("-", a, b);
-  }
-  if (op == "*") {
-    if (ints) {
-      if (mul_overflows(as_int(a), as_int(b), &r)) fail("integer overflow in *");
-      return Value::integer(r);
-    }
-    if (nums) return Value::number(as_double(a, "*") * as_double(b, "*"));
-    const Value* seq = is_intlike(b) ? &a : &b;
-    const Value* count = is_intlike(b) ? &b : &a;
-    if (is_intlike(*count) && (seq->is_string() || seq->is_sequence())) {
-      const int64_t n = std::max<int64_t>(0, as_int(*count));
-      if (seq->is_string()) {
-        if (n > 0 && seq->s.size() > 0) check_size(seq->s.size() * static_cast<size_t>(std::min<int64_t>(n, INT32_MAX)));
-        std::string out;
-        for (int64_t k = 0; k < n && !seq->s.empty(); ++k) out += seq->s;
-        return Value::string(out);
-      }
-      int64_t total = 0;
-      if (mul_overflows(n, static_cast<int64_t>(seq->list->size()), &total)) fail("list too large");
-      charge(total);
-      std::vector<Value> items;
-      for (int64_t k = 0; k < n && !seq->list->empty(); ++k) items.insert(items.end(), seq->list->begin(), seq->list->end());
-      return Value::make_list(std::move(items), seq->kind);
-    }
-    unsupported("*", a, b);
-  }
-  if (op == "%" && a.is_string()) return Value::string(percent_format(*this, a.s, b));
-  if (!nums) unsupported(op.c_str(), a, b);
-  if (op == "/") {
-    const double y = as_double(b, "/");
-    if (y == 0) fail("ZeroDivisionError: division by zero");
-    return Value::number(as_double(a, "/") / y);
-  }
-  if (op == "//" || op == "%") {
-    if (ints) {
-      const int64_t x = as_int(a), y = as_int(b);
-      if (y == 0) fail(op == "//" ? "ZeroDivisionError: integer division by zero" : "ZeroDivisionError: integer modulo by zero");
-      if (x == INT64_MIN && y == -1) fail("integer overflow");
-      int64_t q = x / y, m = x % y;
-      if (m != 0 && ((m < 0) != (y < 0))) {
-        --q;
-        m += y;
-      }
-      return Value::integer(op == "//" ? q : m);
-    }
-    const double x = as_double(a, op.c_str()), y = as_double(b, op.c_str());
-    if (y == 0) fail("ZeroDivisionError: float division by zero");
-    double m = std::fmod(x, y);
-    if (m != 0 && ((m < 0) != (y < 0))) m += y;
-    if (op == "%") return Value::number(m);
-    const double div = (x - m) / y;
-    double q = std::floor(div);
-    if (div - q > 0.5) q += 1;
-    return Value::number(q);
-  }
-  if (op == "**") {
-    if (ints && as_int(b) >= 0) {
-      int64_t base = as_int(a), exp = as_int(b), result = 1;
-      while (exp > 0) {
-        if (exp & 1)
-          if (mul_overflows(result, base, &result)) fail("integer overflow in **");
-        exp >>= 1;
-        if (exp > 0 && mul_overflows(base, base, &base)) fail("integer overflow in **");
-      }
-      return Value::integer(result);
-    }
-    const double x = as_double(a, "**"), y = as_double(b, "**");
-    if (x == 0 && y < 0) fail("ZeroDivisionError: 0.0 cannot be raised to a negative power");
-    return Value::number(std::pow(x, y));
-  }
-  fail("unknown operator " + op);
 }
 
 }  // namespace sieve::chat

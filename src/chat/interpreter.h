@@ -18,7 +18,7 @@ struct Limits {
   size_t max_output_bytes = 16u << 20;       // the rendering and any string built on the way
   int64_t max_loop_iterations = 1'000'000;   // all loops together, plus items made by range() and `*`
   int max_call_depth = 64;                   // nested macro calls
-  int max_eval_depth = 1500;                 // nested evaluation of expressions and statements
+  int max_eval_depth = 500;                  // nested evaluation of expressions and statements
 };
 
 struct RenderOptions {
@@ -46,6 +46,9 @@ class Interpreter {
   // Throws when a string being built would pass max_output_bytes.
   void check_size(size_t bytes) const;
   const RenderOptions& options() const { return options_; }
+  // Registers a namespace() object: render() empties them all at the end,
+  // which breaks any reference cycle a template made through them.
+  void track(std::shared_ptr<Dict> ns) { namespaces_.push_back(std::move(ns)); }
 
  private:
   struct Scope {
@@ -78,8 +81,12 @@ class Interpreter {
   CallArgs eval_args(const Expr& e);
   Value lookup(const std::string& name);
 
+  void release();  // breaks the reference cycles of macros and namespaces
+
   RenderOptions options_;
   ScopePtr scope_;
+  std::vector<std::shared_ptr<Dict>> namespaces_;
+  std::vector<ScopePtr> macro_scopes_;  // scopes holding macros, which hold the scope
   std::string* out_ = nullptr;
   int64_t iterations_ = 0;
   int depth_ = 0;

@@ -37,9 +37,36 @@ void Dict::set(Value key, Value value) {
   items.emplace_back(std::move(key), std::move(value));
 }
 
+namespace {
+
+int nested_depth(int child_depth) {
+  if (child_depth + 1 > kMaxValueDepth)
+    fail("value nested more than " + std::to_string(kMaxValueDepth) + " levels deep (limit)");
+  return child_depth + 1;
+}
+
+// The recursive walks below (repr, ==, <, to_json) also stop at a depth, as
+// namespaces are mutable and may even contain themselves.
+struct WalkDepth {
+  explicit WalkDepth(int& d) : d_(d) {
+    if (++d_ > 2 * kMaxValueDepth) {
+      --d_;
+      fail("value nested too deeply (or containing itself)");
+    }
+  }
+  ~WalkDepth() { --d_; }
+  int& d_;
+};
+thread_local int walk_depth = 0;
+
+}  // namespace
+
 Value Value::make_list(std::vector<Value> items, Kind kind) {
   Value v;
   v.kind = kind;
+  int d = 0;
+  for (const Value& x : items) d = std::max(d, x.depth);
+  v.depth = nested_depth(d);
   v.list = std::make_shared<std::vector<Value>>(std::move(items));
   return v;
 }
@@ -47,6 +74,9 @@ Value Value::make_list(std::vector<Value> items, Kind kind) {
 Value Value::make_dict(Dict d, Kind kind) {
   Value v;
   v.kind = kind;
+  int depth = 0;
+  for (const auto& kv : d.items) depth = std::max({depth, kv.first.depth, kv.second.depth});
+  v.depth = nested_depth(depth);
   v.dict = std::make_shared<Dict>(std::move(d));
   return v;
 }
@@ -156,6 +186,7 @@ std::string string_repr(const std::string& s) {
 }  // namespace
 
 std::string repr(const Value& v) {
+  WalkDepth guard(walk_depth);
   switch (v.kind) {
     case Kind::Undefined: return "Undefined";
     case Kind::String: return string_repr(v.s);
@@ -208,6 +239,7 @@ std::string to_str(const Value& v) {
 }
 
 bool equals(const Value& a, const Value& b) {
+  WalkDepth guard(walk_depth);
   if (a.is_number() && b.is_number()) {
     if (a.kind == Kind::Float || b.kind == Kind::Float) return as_double(a, "") == as_double(b, "");
     const int64_t x = a.kind == Kind::Bool ? a.b : a.i, y = b.kind == Kind::Bool ? b.b : b.i;
@@ -250,6 +282,7 @@ double as_double(const Value& v, const char* what) {
 }
 
 bool less(const Value& a, const Value& b) {
+  WalkDepth guard(walk_depth);
   if (a.is_undefined()) fail_undefined(a);
   if (b.is_undefined()) fail_undefined(b);
   if (a.is_number() && b.is_number()) {
@@ -332,6 +365,7 @@ Value from_json(const nlohmann::ordered_json& j) {
 }
 
 nlohmann::ordered_json to_json(const Value& v) {
+  WalkDepth guard(walk_depth);
   switch (v.kind) {
     case Kind::None: return nullptr;
     case Kind::Bool: return v.b;

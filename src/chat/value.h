@@ -22,6 +22,10 @@ struct Value;
 
 enum class Kind { Undefined, None, Bool, Int, Float, String, List, Tuple, Dict, Callable, Namespace, Object };
 
+// How deeply lists and dicts may nest, so that printing, comparing and
+// freeing a value never recurses without bound.
+constexpr int kMaxValueDepth = 256;
+
 struct Dict {
   std::vector<std::pair<Value, Value>> items;
   const Value* find(const Value& key) const;
@@ -49,6 +53,7 @@ struct Value {
   std::shared_ptr<std::vector<Value>> list;  // List, Tuple
   std::shared_ptr<Dict> dict;                // Dict, Namespace, Object
   std::shared_ptr<Callable> fn;              // Callable
+  int depth = 0;  // nesting of lists/tuples/dicts inside (bounded by kMaxValueDepth)
 
   Value() = default;
   static Value undefined(std::string why) { Value v; v.s = std::move(why); return v; }
