@@ -1,0 +1,150 @@
+// Prefill GEMM for BF16 weights on the AMX tile unit (Sapphire Rapids and
+// later). The numbers are those of the AVX512_BF16 path (matmul_bf16_dot.cc):
+// activations rounded to bf16 once per call, products of bf16 pairs summed in
+// float32; only the order of the float32 sums differs. One tile product
+// (tdpbf16ps) does 16 tokens x 16 rows x 32 elements, 8192 multiply-adds,
+// where one vdpbf16ps does 32.
+//
+// Work is split by panels of 32 weight rows. A thread packs its panel into
+// the layout of the product's second operand (per 32-element block: 16 rows
+// of 16 bf16 pairs, pair p of each weight row in row p of the tile, a 16x16
+// transposition of 32-bit pairs), then runs every 32 tokens past it: two
+// activation tiles, two weight tiles and four float32 accumulator tiles, the
+// eight tile registers.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/amx_tiles.h"
+#include "kernels/matmul_internal.h"
+#include "util/error.h"
+
+namespace sieve::kernels::detail {
+namespace {
+
+#if SIEVE_HAVE_AMX
+
+constexpr int64_t kRows = 32;    // weight rows per panel: two tiles
+constexpr int64_t kTokens = 32;  // tokens per step: two tiles
+constexpr int64_t kTileDwords = 256;
+
+// x[0, k) rounded to bf16 (nearest even) into out[0, kp), zeros past k.
+SIEVE_AMX_TARGET void round_row(const float* x, int64_t k, int64_t kp, uint16_t* out) {
+  for (int64_t c = 0; c < kp; c += 32) {
+    const int64_t n = k - c;  // >= 1, as kp < k + 32
+    const __mmask16 lo = n >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << n) - 1);
+    const __mmask16 hi = n >= 32 ? 0xFFFF : n <= 16 ? 0 : static_cast<__mmask16>((1u << (n - 16)) - 1);
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + c + 16), _mm512_maskz_loadu_ps(lo, x + c));
+    _mm512_storeu_si512(out + c, reinterpret_cast<const __m512i&>(v));
+  }
+}
+
+// Rows [r0, r0 + nr) of w into panel: the tile of block kb and row half j at
+// panel + (2 kb + j) * 256 dwords. Rows past nr and elements past k are zero.
+SIEVE_AMX_TARGET void pack_panel(const Tensor& w, int64_t r0, int64_t nr, int64_t nkb, uint32_t* panel) {
+  const int64_t k = w.row_length();
+  for (int64_t kb = 0; kb < nkb; ++kb) {
+    const int64_t n = std::min<int64_t>(32, k - 32 * kb);
+    const __mmask32 m = n >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << n) - 1);
+    for (int j = 0; j < 2; ++j) {
+      __m512i v[16];
+      for (int i = 0; i < 16; ++i) {
+        const int64_t r = 16 * j + i;
+        v[i] = r < nr ? _mm512_maskz_loadu_epi16(m, w.row(r0 + r) + 64 * kb) : _mm512_setzero_si512();
+      }
+      transpose16x16_dwords(v);
+      uint32_t* dst = panel + (2 * kb + j) * kTileDwords;
+      for (int i = 0; i < 16; ++i) _mm512_storeu_si512(dst + 16 * i, v[i]);
+    }
+  }
+}
+
+// y[t][r0 + r] for every token t and r < nr: the panel times the rounded
+// activations xb (n_pad rows of kp bf16, zero rows past n_tokens).
+SIEVE_AMX_TARGET void panel_product(const uint32_t* panel, int64_t nkb, const uint16_t* xb, int64_t kp,
+                                    int64_t n_tokens, int64_t n_pad, float* y, int64_t rows, int64_t r0,
+                                    int64_t nr) {
+  const long xstride = static_cast<long>(kp * 2);
+  alignas(64) float tmp[4][256];
+  for (int64_t t0 = 0; t0 < n_pad; t0 += kTokens) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    const uint16_t* a = xb + t0 * kp;
+    for (int64_t kb = 0; kb < nkb; ++kb) {
+      _tile_loadd(4, a + 32 * kb, xstride);
+      _tile_loadd(5, a + 16 * kp + 32 * kb, xstride);
+      _tile_loadd(6, panel + 2 * kb * kTileDwords, 64);
+      _tile_loadd(7, panel + (2 * kb + 1) * kTileDwords, 64);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      _tile_dpbf16ps(2, 5, 6);
+      _tile_dpbf16ps(3, 5, 7);
+    }
+    float* yt = y + t0 * rows + r0;
+    if (t0 + kTokens <= n_tokens && nr == kRows) {
+      const long ystride = static_cast<long>(rows * 4);
+      _tile_stored(0, yt, ystride);
+      _tile_stored(1, yt + 16, ystride);
+      _tile_stored(2, yt + 16 * rows, ystride);
+      _tile_stored(3, yt + 16 * rows + 16, ystride);
+      continue;
+    }
+    _tile_stored(0, tmp[0], 64);
+    _tile_stored(1, tmp[1], 64);
+    _tile_stored(2, tmp[2], 64);
+    _tile_stored(3, tmp[3], 64);
+    for (int q = 0; q < 4; ++q) {
+      const int64_t cols = std::min<int64_t>(16, nr - 16 * (q & 1));
+      for (int64_t i = 0; i < 16 && cols > 0; ++i) {
+        const int64_t t = t0 + 16 * (q >> 1) + i;
+        if (t < n_tokens) std::memcpy(yt + (t - t0) * rows + 16 * (q & 1), tmp[q] + 16 * i, cols * 4);
+      }
+    }
+  }
+}
+
+SIEVE_AMX_TARGET void panels(const Tensor& w, const uint16_t* xb, int64_t kp, int64_t n_tokens, int64_t n_pad,
+                             float* y, int64_t p0, int64_t p1) {
+  use_tiles(TileShape::kBf16);
+  const int64_t nkb = kp / 32, rows = w.rows();
+  thread_local std::vector<uint32_t> panel;
+  panel.resize(static_cast<size_t>(nkb * 2 * kTileDwords));
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t r0 = p * kRows, nr = std::min(kRows, rows - r0);
+    pack_panel(w, r0, nr, nkb, panel.data());
+    tile_memory_barrier();
+    panel_product(panel.data(), nkb, xb, kp, n_tokens, n_pad, y, rows, r0, nr);
+  }
+}
+
+SIEVE_AMX_TARGET void round_rows(const float* x, int64_t k, int64_t kp, uint16_t* xb, int64_t t0, int64_t t1) {
+  for (int64_t t = t0; t < t1; ++t) round_row(x + t * k, k, kp, xb + t * kp);
+}
+
+#endif  // SIEVE_HAVE_AMX
+
+}  // namespace
+
+void matmul_amx_bf16(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (w.type != DType::BF16 || !amx_supported()) throw Error("internal: matmul_amx_bf16 needs bf16 weights and AMX");
+#if SIEVE_HAVE_AMX
+  const int64_t k = w.row_length(), kp = (k + 31) / 32 * 32, n_pad = (n_tokens + kTokens - 1) / kTokens * kTokens;
+  // The caller's buffer, named through a plain reference: inside the lambdas
+  // (run on worker threads) a thread_local would name the worker's own copy.
+  thread_local std::vector<uint16_t> rounded;
+  std::vector<uint16_t>& xb = rounded;
+  xb.resize(static_cast<size_t>(n_pad * kp));
+  std::fill(xb.begin() + n_tokens * kp, xb.end(), uint16_t{0});
+  pool.parallel_for(n_tokens, 16, [&](int, int64_t t0, int64_t t1) { round_rows(x, k, kp, xb.data(), t0, t1); });
+  tile_memory_barrier();
+  pool.parallel_for((w.rows() + kRows - 1) / kRows, 1, [&](int, int64_t p0, int64_t p1) {
+    panels(w, xb.data(), kp, n_tokens, n_pad, y, p0, p1);
+  });
+#else
+  (void)x, (void)n_tokens, (void)y, (void)pool;
+#endif
+}
+
+}  // namespace sieve::kernels::detail

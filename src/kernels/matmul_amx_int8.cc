@@ -1,0 +1,301 @@
+// Prefill GEMM for block-quantized weights on the AMX tile unit, with int8
+// tile products (tdpbssd). The activations are quantized exactly as for the
+// integer kernels (Q8_0, Q8_1 or Q8_K rows, quant_act-inl.h), so the results
+// are the same numbers: an exact int32 dot product per 32-element block, its
+// scales applied in float32.
+//
+// The scales are why a block is one tile product: a tile's rows accumulate
+// over its whole depth, and both sides change scale every 32 elements (the
+// weight's block or sub-block scale, the activation's block scale). So the
+// tiles are configured 32 elements deep (16 tokens x 32 int8 times 8 quads x
+// 16 rows), each product goes to fresh int32 tiles, and AVX-512 adds them to
+// float32 accumulators:
+//     acc[t][r] += float(C[t][r]) * ws[r] * ax[t]  (+ wm[r] * as[t])
+// with, per block:
+//   Q8_0, Q4_0, Q5_0  levels q, q - 8, q - 16 (signed); ws = d; no min term
+//   Q4_1, Q5_1        levels 0..31; ws = d, wm = m; as = Q8_1's s (d * sum q)
+//   Q4_K, Q5_K        levels 0..31 of sub-block j; ws = d * scale_j,
+//                     wm = -dmin * min_j; ax = Q8_K's d, as = d * sum of q
+// Q6_K (a scale per 16 elements) keeps the integer kernels.
+//
+// A thread unpacks a panel of 32 weight rows into int8 levels and per-block
+// float scales, packs the levels into the tile layout (per block and 16 rows:
+// 8 rows of 64 bytes, the 4 levels k..k+3 of each weight row side by side, a
+// 16x16 transposition of 32-bit quads), then runs every 32 tokens past it.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/amx_tiles.h"
+#include "kernels/matmul_internal.h"
+#include "kernels/quant.h"
+#include "util/error.h"
+
+namespace sieve::kernels::detail {
+
+bool amx_int8_handles(DType type) {
+  switch (type) {
+    case DType::Q8_0: case DType::Q4_0: case DType::Q5_0: case DType::Q4_1:
+    case DType::Q5_1: case DType::Q4_K: case DType::Q5_K: return true;
+    default: return false;
+  }
+}
+
+namespace {
+
+#if SIEVE_HAVE_AMX
+
+constexpr int64_t kRows = 32;    // weight rows per panel: two tiles
+constexpr int64_t kTokens = 32;  // tokens per step: two tiles
+constexpr int64_t kTileBytes = 512;
+
+bool has_min(DType t) { return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q4_K || t == DType::Q5_K; }
+
+// 32 levels of a 32-element block from 16 bytes of nibbles (low nibbles are
+// elements 0-15) and the fifth bits (bit e of qh5 for element e), minus z.
+SIEVE_AMX_TARGET inline void nibbles32(const uint8_t* qs, uint32_t qh5, int z, int8_t* out) {
+  const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)), m = _mm_set1_epi8(0x0F);
+  __m128i lo = _mm_and_si128(q, m), hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
+  lo = _mm_or_si128(lo, _mm_maskz_set1_epi8(static_cast<__mmask16>(qh5 & 0xFFFF), 16));
+  hi = _mm_or_si128(hi, _mm_maskz_set1_epi8(static_cast<__mmask16>(qh5 >> 16), 16));
+  const __m128i zv = _mm_set1_epi8(static_cast<char>(z));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_sub_epi8(lo, zv));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm_sub_epi8(hi, zv));
+}
+
+// One weight row: levels into lv[0, k), block b's scale into ws[32 b] and
+// min term into wm[32 b] (the panel keeps 32 rows side by side per block).
+template <class Block, int kBits, int kZero, bool kMin>
+SIEVE_AMX_TARGET void unpack32(const uint8_t* row, int64_t nb, int8_t* lv, float* ws, float* wm) {
+  const Block* blk = reinterpret_cast<const Block*>(row);
+  for (int64_t b = 0; b < nb; ++b) {
+    uint32_t qh = 0;
+    if constexpr (kBits == 5) std::memcpy(&qh, blk[b].qh, 4);
+    nibbles32(blk[b].qs, qh, kZero, lv + 32 * b);
+    ws[32 * b] = fp16_to_f32(blk[b].d);
+    if constexpr (kMin) wm[32 * b] = fp16_to_f32(blk[b].m);
+  }
+}
+
+SIEVE_AMX_TARGET void unpack_q8_0(const uint8_t* row, int64_t nb, int8_t* lv, float* ws) {
+  const BlockQ8_0* blk = reinterpret_cast<const BlockQ8_0*>(row);
+  for (int64_t b = 0; b < nb; ++b) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lv + 32 * b),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[b].qs)));
+    ws[32 * b] = fp16_to_f32(blk[b].d);
+  }
+}
+
+// Q4_K / Q5_K: per 64 elements, 32 bytes of qs with sub-block 2p in the low
+// nibbles and 2p + 1 in the high ones; Q5_K's fifth bit of element l of
+// sub-block j is bit j of qh[l].
+template <class Block, bool kQ5>
+SIEVE_AMX_TARGET void unpack_k(const uint8_t* row, int64_t nsb, int8_t* lv, float* ws, float* wm) {
+  const Block* blk = reinterpret_cast<const Block*>(row);
+  const __m256i m = _mm256_set1_epi8(0x0F), five = _mm256_set1_epi8(16);
+  for (int64_t i = 0; i < nsb; ++i) {
+    const float d = fp16_to_f32(blk[i].d), dmin = fp16_to_f32(blk[i].dmin);
+    __m256i qh = _mm256_setzero_si256();
+    if constexpr (kQ5) qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[i].qh));
+    for (int p = 0; p < 4; ++p) {
+      const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk[i].qs + 32 * p));
+      __m256i lo = _mm256_and_si256(q, m), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m);
+      if constexpr (kQ5) {
+        lo = _mm256_or_si256(lo, _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(1 << (2 * p)))), five));
+        hi = _mm256_or_si256(hi, _mm256_maskz_mov_epi8(_mm256_test_epi8_mask(qh, _mm256_set1_epi8(static_cast<char>(2 << (2 * p)))), five));
+      }
+      int8_t* out = lv + kQKK * i + 64 * p;
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), lo);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 32), hi);
+    }
+    for (int j = 0; j < 8; ++j) {
+      uint8_t sc, mn;
+      scale_min_k4(j, blk[i].scales, &sc, &mn);
+      ws[32 * (8 * i + j)] = d * sc;
+      wm[32 * (8 * i + j)] = -dmin * mn;
+    }
+  }
+}
+
+SIEVE_AMX_TARGET void unpack_row(DType t, const uint8_t* row, int64_t k, int8_t* lv, float* ws, float* wm) {
+  const int64_t nb = k / kQK;
+  switch (t) {
+    case DType::Q8_0: return unpack_q8_0(row, nb, lv, ws);
+    case DType::Q4_0: return unpack32<BlockQ4_0, 4, 8, false>(row, nb, lv, ws, wm);
+    case DType::Q5_0: return unpack32<BlockQ5_0, 5, 16, false>(row, nb, lv, ws, wm);
+    case DType::Q4_1: return unpack32<BlockQ4_1, 4, 0, true>(row, nb, lv, ws, wm);
+    case DType::Q5_1: return unpack32<BlockQ5_1, 5, 0, true>(row, nb, lv, ws, wm);
+    case DType::Q4_K: return unpack_k<BlockQ4_K, false>(row, k / kQKK, lv, ws, wm);
+    default: return unpack_k<BlockQ5_K, true>(row, k / kQKK, lv, ws, wm);
+  }
+}
+
+// A panel's scratch: levels of 32 rows (kpad = k rounded up to 64, zero pad),
+// the scales block by block, and the packed tiles.
+struct Panel {
+  std::vector<int8_t> lv, tiles;
+  std::vector<float> ws, wm;
+};
+
+// Rows [r0, r0 + nr) of w into p.tiles: the tile of block b and row half j at
+// (2 b + j) * 512 bytes; p.ws / p.wm[32 b + r]. Rows past nr are zero.
+SIEVE_AMX_TARGET void pack_panel(const Tensor& w, int64_t r0, int64_t nr, int64_t nb, int64_t kpad, Panel& p) {
+  const int64_t k = w.row_length();
+  for (int64_t r = 0; r < kRows; ++r) {
+    int8_t* lv = p.lv.data() + r * kpad;
+    if (r < nr) {
+      unpack_row(w.type, w.row(r0 + r), k, lv, p.ws.data() + r, p.wm.data() + r);
+      std::memset(lv + k, 0, static_cast<size_t>(kpad - k));
+    } else {
+      std::memset(lv, 0, static_cast<size_t>(kpad));
+      for (int64_t b = 0; b < nb; ++b) p.ws[32 * b + r] = p.wm[32 * b + r] = 0;
+    }
+  }
+  for (int64_t c = 0; c < kpad / 64; ++c) {
+    for (int j = 0; j < 2; ++j) {
+      __m512i v[16];
+      for (int i = 0; i < 16; ++i) v[i] = _mm512_loadu_si512(p.lv.data() + (16 * j + i) * kpad + 64 * c);
+      transpose16x16_dwords(v);
+      for (int q = 0; q < 16; ++q) {
+        const int64_t b = 2 * c + q / 8;
+        if (b < nb) _mm512_storeu_si512(p.tiles.data() + (2 * b + j) * kTileBytes + (q % 8) * 64, v[q]);
+      }
+    }
+  }
+}
+
+// Per-token scales of the quantized activations, block by block:
+// ax[b * n_pad + t] multiplies the block's int32 sums, as[...] the min term.
+struct ActScales {
+  const uint8_t* qs;  // row t at qs + t * stride
+  size_t stride;
+  const float* ax;
+  const float* as;
+  int64_t n_pad;
+};
+
+template <bool kMin>
+SIEVE_AMX_TARGET void panel_product(const Panel& p, int64_t nb, const ActScales& a, int64_t n_tokens, float* y,
+                                    int64_t rows, int64_t r0, int64_t nr) {
+  const long astride = static_cast<long>(a.stride);
+  alignas(64) int32_t ib[2][4][256];
+  alignas(64) float acc[4][256];
+  for (int64_t t0 = 0; t0 < a.n_pad; t0 += kTokens) {
+    std::memset(acc, 0, sizeof(acc));
+    const uint8_t* x = a.qs + static_cast<size_t>(t0) * a.stride;
+    for (int64_t b = 0; b < nb; ++b) {
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      _tile_loadd(4, x + 32 * b, astride);
+      _tile_loadd(5, x + 16 * a.stride + 32 * b, astride);
+      _tile_loadd(6, p.tiles.data() + 2 * b * kTileBytes, 64);
+      _tile_loadd(7, p.tiles.data() + (2 * b + 1) * kTileBytes, 64);
+      _tile_dpbssd(0, 4, 6);
+      _tile_dpbssd(1, 4, 7);
+      _tile_dpbssd(2, 5, 6);
+      _tile_dpbssd(3, 5, 7);
+      int32_t(*c)[256] = ib[b & 1];
+      _tile_stored(0, c[0], 64);
+      _tile_stored(1, c[1], 64);
+      _tile_stored(2, c[2], 64);
+      _tile_stored(3, c[3], 64);
+      const float* ax = a.ax + b * a.n_pad + t0;
+      const float* as = a.as + b * a.n_pad + t0;
+      for (int q = 0; q < 4; ++q) {
+        const __m512 ws = _mm512_loadu_ps(p.ws.data() + 32 * b + 16 * (q & 1));
+        const __m512 wm = kMin ? _mm512_loadu_ps(p.wm.data() + 32 * b + 16 * (q & 1)) : _mm512_setzero_ps();
+        const int ti = 16 * (q >> 1);
+        for (int i = 0; i < 16; ++i) {
+          __m512 s = _mm512_load_ps(acc[q] + 16 * i);
+          s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[q] + 16 * i)),
+                              _mm512_mul_ps(ws, _mm512_set1_ps(ax[ti + i])), s);
+          if constexpr (kMin) s = _mm512_fmadd_ps(wm, _mm512_set1_ps(as[ti + i]), s);
+          _mm512_store_ps(acc[q] + 16 * i, s);
+        }
+      }
+    }
+    for (int q = 0; q < 4; ++q) {
+      const int64_t cols = std::min<int64_t>(16, nr - 16 * (q & 1));
+      for (int64_t i = 0; i < 16 && cols > 0; ++i) {
+        const int64_t t = t0 + 16 * (q >> 1) + i;
+        if (t < n_tokens) std::memcpy(y + t * rows + r0 + 16 * (q & 1), acc[q] + 16 * i, cols * 4);
+      }
+    }
+  }
+}
+
+SIEVE_AMX_TARGET void panels(const Tensor& w, const ActScales& a, int64_t n_tokens, float* y, int64_t p0,
+                             int64_t p1) {
+  use_tiles(TileShape::kInt8);
+  const int64_t k = w.row_length(), nb = k / kQK, kpad = (k + 63) / 64 * 64, rows = w.rows();
+  thread_local Panel panel;
+  panel.lv.resize(static_cast<size_t>(kRows * kpad));
+  panel.tiles.resize(static_cast<size_t>(2 * nb * kTileBytes));
+  panel.ws.resize(static_cast<size_t>(32 * nb));
+  panel.wm.resize(static_cast<size_t>(32 * nb));
+  const bool min = has_min(w.type);
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t r0 = p * kRows, nr = std::min(kRows, rows - r0);
+    pack_panel(w, r0, nr, nb, kpad, panel);
+    tile_memory_barrier();
+    if (min) panel_product<true>(panel, nb, a, n_tokens, y, rows, r0, nr);
+    else panel_product<false>(panel, nb, a, n_tokens, y, rows, r0, nr);
+  }
+}
+
+// ax / as of tokens [t0, t1) from their quantized rows (zero for the pad).
+void act_scales(const ActLayout& l, const uint8_t* acts, int64_t nb, int64_t n_pad, float* ax, float* as,
+                int64_t t0, int64_t t1) {
+  for (int64_t t = t0; t < t1; ++t) {
+    const ActView v = MakeActView(l, acts, t);
+    for (int64_t b = 0; b < nb; ++b) {
+      float d, s = 0;
+      if (l.type == DType::Q8_K) {
+        d = v.d[b / 8];
+        s = d * static_cast<float>(v.bs[2 * b] + v.bs[2 * b + 1]);
+      } else {
+        d = v.d[b];
+        if (l.type == DType::Q8_1) s = v.s[b];
+      }
+      ax[b * n_pad + t] = d;
+      as[b * n_pad + t] = s;
+    }
+  }
+}
+
+#endif  // SIEVE_HAVE_AMX
+
+}  // namespace
+
+void matmul_amx_int8(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (!amx_int8_handles(w.type) || !amx_supported()) throw Error("internal: matmul_amx_int8 needs a handled type and AMX");
+#if SIEVE_HAVE_AMX
+  const int64_t k = w.row_length(), nb = k / kQK, n_pad = (n_tokens + kTokens - 1) / kTokens * kTokens;
+  const ActLayout l = act_layout(activation_type(w.type), k);
+  // The caller's buffers, named through plain references (see matmul_amx_bf16.cc).
+  thread_local std::vector<uint8_t> acts_buf;
+  thread_local std::vector<float> scale_buf;
+  std::vector<uint8_t>& acts = acts_buf;
+  std::vector<float>& scales = scale_buf;
+  acts.resize(static_cast<size_t>(n_pad) * l.stride);
+  scales.resize(static_cast<size_t>(2 * nb * n_pad));
+  std::fill(acts.begin() + static_cast<ptrdiff_t>(n_tokens * l.stride), acts.end(), uint8_t{0});
+  quantize_activations(l, x, n_tokens, acts.data(), pool);
+  float* ax = scales.data();
+  float* as = ax + nb * n_pad;
+  pool.parallel_for(n_pad, 16, [&](int, int64_t t0, int64_t t1) {
+    act_scales(l, acts.data(), nb, n_pad, ax, as, t0, t1);
+  });
+  tile_memory_barrier();
+  const ActScales a{acts.data(), l.stride, ax, as, n_pad};
+  pool.parallel_for((w.rows() + kRows - 1) / kRows, 1, [&](int, int64_t p0, int64_t p1) {
+    panels(w, a, n_tokens, y, p0, p1);
+  });
+#else
+  (void)x, (void)n_tokens, (void)y, (void)pool;
+#endif
+}
+
+}  // namespace sieve::kernels::detail
