@@ -130,127 +130,162 @@ SIEVE_AMX_TARGET void unpack_row(DType t, const uint8_t* row, int64_t k, int8_t*
   }
 }
 
-// A panel's scratch: levels of 32 rows (kpad = k rounded up to 64, zero pad),
-// the scales block by block, and the packed tiles.
-struct Panel {
+// A thread's packed panels. Per panel of 32 rows: the tiles (block b, row
+// half j at (2 b + j) * 512 bytes), then the scales ws[32 b + r] and min
+// terms wm[32 b + r]; lv is the scratch of one panel's levels (32 rows of
+// kpad = k rounded up to 64, zero pad).
+struct Packed {
   std::vector<int8_t> lv, tiles;
   std::vector<float> ws, wm;
 };
 
-// Rows [r0, r0 + nr) of w into p.tiles: the tile of block b and row half j at
-// (2 b + j) * 512 bytes; p.ws / p.wm[32 b + r]. Rows past nr are zero.
-SIEVE_AMX_TARGET void pack_panel(const Tensor& w, int64_t r0, int64_t nr, int64_t nb, int64_t kpad, Panel& p) {
+// Rows [r0, r0 + nr) of w into tiles / ws / wm (one panel's share of them).
+// Rows past nr are zero.
+SIEVE_AMX_TARGET void pack_panel(const Tensor& w, int64_t r0, int64_t nr, int64_t nb, int64_t kpad, int8_t* lvs,
+                                 int8_t* tiles, float* ws, float* wm) {
   const int64_t k = w.row_length();
   for (int64_t r = 0; r < kRows; ++r) {
-    int8_t* lv = p.lv.data() + r * kpad;
+    int8_t* lv = lvs + r * kpad;
     if (r < nr) {
-      unpack_row(w.type, w.row(r0 + r), k, lv, p.ws.data() + r, p.wm.data() + r);
+      unpack_row(w.type, w.row(r0 + r), k, lv, ws + r, wm + r);
       std::memset(lv + k, 0, static_cast<size_t>(kpad - k));
     } else {
       std::memset(lv, 0, static_cast<size_t>(kpad));
-      for (int64_t b = 0; b < nb; ++b) p.ws[32 * b + r] = p.wm[32 * b + r] = 0;
+      for (int64_t b = 0; b < nb; ++b) ws[32 * b + r] = wm[32 * b + r] = 0;
     }
   }
   for (int64_t c = 0; c < kpad / 64; ++c) {
     for (int j = 0; j < 2; ++j) {
       __m512i v[16];
-      for (int i = 0; i < 16; ++i) v[i] = _mm512_loadu_si512(p.lv.data() + (16 * j + i) * kpad + 64 * c);
+      for (int i = 0; i < 16; ++i) v[i] = _mm512_loadu_si512(lvs + (16 * j + i) * kpad + 64 * c);
       transpose16x16_dwords(v);
       for (int q = 0; q < 16; ++q) {
         const int64_t b = 2 * c + q / 8;
-        if (b < nb) _mm512_storeu_si512(p.tiles.data() + (2 * b + j) * kTileBytes + (q % 8) * 64, v[q]);
+        if (b < nb) _mm512_storeu_si512(tiles + (2 * b + j) * kTileBytes + (q % 8) * 64, v[q]);
       }
     }
   }
 }
 
-// Per-token scales of the quantized activations, block by block:
-// ax[b * n_pad + t] multiplies the block's int32 sums, as[...] the min term.
-struct ActScales {
-  const uint8_t* qs;  // row t at qs + t * stride
-  size_t stride;
+// The quantized activations rearranged for the tiles: per 16 tokens and
+// block b, the tile of 16 rows x 32 int8 at qs + ((t / 16) * nb + b) * 512;
+// per block b and token t, ax[b * n_pad + t] multiplies the block's int32
+// sums and as[b * n_pad + t] the min term.
+struct Acts {
+  const int8_t* qs;
   const float* ax;
   const float* as;
   int64_t n_pad;
 };
 
+// acc (4 tiles of 16 x 16 float32) for tokens t0.., rows r0.. into y.
+SIEVE_AMX_TARGET inline void store_acc(const float (*acc)[256], float* y, int64_t rows, int64_t n_tokens, int64_t t0,
+                                       int64_t r0) {
+  for (int q = 0; q < 4; ++q) {
+    const int64_t cols = std::min<int64_t>(16, rows - r0 - 16 * (q & 1));
+    if (cols <= 0) continue;
+    const __mmask16 m = static_cast<__mmask16>((1u << cols) - 1);
+    for (int64_t i = 0; i < 16; ++i) {
+      const int64_t t = t0 + 16 * (q >> 1) + i;
+      if (t < n_tokens) _mm512_mask_storeu_ps(y + t * rows + r0 + 16 * (q & 1), m, _mm512_load_ps(acc[q] + 16 * i));
+    }
+  }
+}
+
+// 32 tokens from t0 times one packed panel, into acc.
 template <bool kMin>
-SIEVE_AMX_TARGET void panel_product(const Panel& p, int64_t nb, const ActScales& a, int64_t n_tokens, float* y,
-                                    int64_t rows, int64_t r0, int64_t nr) {
-  const long astride = static_cast<long>(a.stride);
+SIEVE_AMX_TARGET void panel_product(const int8_t* tiles, const float* ws, const float* wm, int64_t nb, const Acts& a,
+                                    int64_t t0, float (*acc)[256]) {
   alignas(64) int32_t ib[2][4][256];
+  std::memset(acc, 0, 4 * 256 * sizeof(float));
+  const int8_t* x0 = a.qs + (t0 / 16) * nb * 512;
+  const int8_t* x1 = x0 + nb * 512;
+  for (int64_t b = 0; b < nb; ++b) {
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, x0 + 512 * b, 32);
+    _tile_loadd(5, x1 + 512 * b, 32);
+    _tile_loadd(6, tiles + 2 * b * kTileBytes, 64);
+    _tile_loadd(7, tiles + (2 * b + 1) * kTileBytes, 64);
+    _tile_dpbssd(0, 4, 6);
+    _tile_dpbssd(1, 4, 7);
+    _tile_dpbssd(2, 5, 6);
+    _tile_dpbssd(3, 5, 7);
+    int32_t(*c)[256] = ib[b & 1];
+    _tile_stored(0, c[0], 64);
+    _tile_stored(1, c[1], 64);
+    _tile_stored(2, c[2], 64);
+    _tile_stored(3, c[3], 64);
+    const float* ax = a.ax + b * a.n_pad + t0;
+    const float* as = a.as + b * a.n_pad + t0;
+    for (int q = 0; q < 4; ++q) {
+      const __m512 wsv = _mm512_loadu_ps(ws + 32 * b + 16 * (q & 1));
+      const __m512 wmv = kMin ? _mm512_loadu_ps(wm + 32 * b + 16 * (q & 1)) : _mm512_setzero_ps();
+      const int ti = 16 * (q >> 1);
+      float* accq = acc[q];
+      const int32_t* cq = c[q];
+      for (int i = 0; i < 16; ++i) {
+        __m512 s = _mm512_load_ps(accq + 16 * i);
+        s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cq + 16 * i)),
+                            _mm512_mul_ps(wsv, _mm512_set1_ps(ax[ti + i])), s);
+        if constexpr (kMin) s = _mm512_fmadd_ps(wmv, _mm512_set1_ps(as[ti + i]), s);
+        _mm512_store_ps(accq + 16 * i, s);
+      }
+    }
+  }
+}
+
+// Panels [p0, p1) times every token: all the thread's panels packed first,
+// then 32 tokens at a time past all of them (their activation tiles stay in
+// L1; see matmul_amx_bf16.cc).
+SIEVE_AMX_TARGET void panels(const Tensor& w, const Acts& a, int64_t n_tokens, float* y, int64_t p0, int64_t p1) {
+  use_tiles(TileShape::kInt8);
+  const int64_t k = w.row_length(), nb = k / kQK, kpad = (k + 63) / 64 * 64, rows = w.rows(), np = p1 - p0;
+  thread_local Packed packed;
+  Packed& pk = packed;
+  pk.lv.resize(static_cast<size_t>(kRows * kpad));
+  pk.tiles.resize(static_cast<size_t>(np * 2 * nb * kTileBytes));
+  pk.ws.resize(static_cast<size_t>(np * 32 * nb));
+  pk.wm.resize(static_cast<size_t>(np * 32 * nb));
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t i = p - p0;
+    pack_panel(w, p * kRows, std::min(kRows, rows - p * kRows), nb, kpad, pk.lv.data(),
+               pk.tiles.data() + i * 2 * nb * kTileBytes, pk.ws.data() + i * 32 * nb, pk.wm.data() + i * 32 * nb);
+  }
+  tile_memory_barrier();
+  const bool min = has_min(w.type);
   alignas(64) float acc[4][256];
   for (int64_t t0 = 0; t0 < a.n_pad; t0 += kTokens) {
-    std::memset(acc, 0, sizeof(acc));
-    const uint8_t* x = a.qs + static_cast<size_t>(t0) * a.stride;
-    for (int64_t b = 0; b < nb; ++b) {
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
-      _tile_loadd(4, x + 32 * b, astride);
-      _tile_loadd(5, x + 16 * a.stride + 32 * b, astride);
-      _tile_loadd(6, p.tiles.data() + 2 * b * kTileBytes, 64);
-      _tile_loadd(7, p.tiles.data() + (2 * b + 1) * kTileBytes, 64);
-      _tile_dpbssd(0, 4, 6);
-      _tile_dpbssd(1, 4, 7);
-      _tile_dpbssd(2, 5, 6);
-      _tile_dpbssd(3, 5, 7);
-      int32_t(*c)[256] = ib[b & 1];
-      _tile_stored(0, c[0], 64);
-      _tile_stored(1, c[1], 64);
-      _tile_stored(2, c[2], 64);
-      _tile_stored(3, c[3], 64);
-      const float* ax = a.ax + b * a.n_pad + t0;
-      const float* as = a.as + b * a.n_pad + t0;
-      for (int q = 0; q < 4; ++q) {
-        const __m512 ws = _mm512_loadu_ps(p.ws.data() + 32 * b + 16 * (q & 1));
-        const __m512 wm = kMin ? _mm512_loadu_ps(p.wm.data() + 32 * b + 16 * (q & 1)) : _mm512_setzero_ps();
-        const int ti = 16 * (q >> 1);
-        for (int i = 0; i < 16; ++i) {
-          __m512 s = _mm512_load_ps(acc[q] + 16 * i);
-          s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c[q] + 16 * i)),
-                              _mm512_mul_ps(ws, _mm512_set1_ps(ax[ti + i])), s);
-          if constexpr (kMin) s = _mm512_fmadd_ps(wm, _mm512_set1_ps(as[ti + i]), s);
-          _mm512_store_ps(acc[q] + 16 * i, s);
-        }
-      }
-    }
-    for (int q = 0; q < 4; ++q) {
-      const int64_t cols = std::min<int64_t>(16, nr - 16 * (q & 1));
-      for (int64_t i = 0; i < 16 && cols > 0; ++i) {
-        const int64_t t = t0 + 16 * (q >> 1) + i;
-        if (t < n_tokens) std::memcpy(y + t * rows + r0 + 16 * (q & 1), acc[q] + 16 * i, cols * 4);
-      }
+    for (int64_t i = 0; i < np; ++i) {
+      const int8_t* tiles = pk.tiles.data() + i * 2 * nb * kTileBytes;
+      const float* ws = pk.ws.data() + i * 32 * nb;
+      const float* wm = pk.wm.data() + i * 32 * nb;
+      if (min) panel_product<true>(tiles, ws, wm, nb, a, t0, acc);
+      else panel_product<false>(tiles, ws, wm, nb, a, t0, acc);
+      store_acc(acc, y, rows, n_tokens, t0, (p0 + i) * kRows);
     }
   }
 }
 
-SIEVE_AMX_TARGET void panels(const Tensor& w, const ActScales& a, int64_t n_tokens, float* y, int64_t p0,
-                             int64_t p1) {
-  use_tiles(TileShape::kInt8);
-  const int64_t k = w.row_length(), nb = k / kQK, kpad = (k + 63) / 64 * 64, rows = w.rows();
-  thread_local Panel panel;
-  panel.lv.resize(static_cast<size_t>(kRows * kpad));
-  panel.tiles.resize(static_cast<size_t>(2 * nb * kTileBytes));
-  panel.ws.resize(static_cast<size_t>(32 * nb));
-  panel.wm.resize(static_cast<size_t>(32 * nb));
-  const bool min = has_min(w.type);
-  for (int64_t p = p0; p < p1; ++p) {
-    const int64_t r0 = p * kRows, nr = std::min(kRows, rows - r0);
-    pack_panel(w, r0, nr, nb, kpad, panel);
-    tile_memory_barrier();
-    if (min) panel_product<true>(panel, nb, a, n_tokens, y, rows, r0, nr);
-    else panel_product<false>(panel, nb, a, n_tokens, y, rows, r0, nr);
-  }
-}
-
-// ax / as of tokens [t0, t1) from their quantized rows (zero for the pad).
-void act_scales(const ActLayout& l, const uint8_t* acts, int64_t nb, int64_t n_pad, float* ax, float* as,
-                int64_t t0, int64_t t1) {
+// Tokens [t0, t1) of the quantized rows into the tile layout and scales
+// (the pad tokens, t >= n_tokens, get zeros).
+SIEVE_AMX_TARGET void arrange_acts(const ActLayout& l, const uint8_t* acts, int64_t n_tokens, int64_t nb,
+                                   int64_t n_pad, int8_t* qs, float* ax, float* as, int64_t t0, int64_t t1) {
   for (int64_t t = t0; t < t1; ++t) {
+    int8_t* dst = qs + (t / 16) * nb * 512 + (t % 16) * 32;
+    if (t >= n_tokens) {
+      for (int64_t b = 0; b < nb; ++b) {
+        std::memset(dst + 512 * b, 0, 32);
+        ax[b * n_pad + t] = as[b * n_pad + t] = 0;
+      }
+      continue;
+    }
     const ActView v = MakeActView(l, acts, t);
     for (int64_t b = 0; b < nb; ++b) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + 512 * b),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v.qs + 32 * b)));
       float d, s = 0;
       if (l.type == DType::Q8_K) {
         d = v.d[b / 8];
@@ -276,20 +311,22 @@ void matmul_amx_int8(const Tensor& w, const float* x, int64_t n_tokens, float* y
   const ActLayout l = act_layout(activation_type(w.type), k);
   // The caller's buffers, named through plain references (see matmul_amx_bf16.cc).
   thread_local std::vector<uint8_t> acts_buf;
+  thread_local std::vector<int8_t> tiles_buf;
   thread_local std::vector<float> scale_buf;
   std::vector<uint8_t>& acts = acts_buf;
+  std::vector<int8_t>& qs = tiles_buf;
   std::vector<float>& scales = scale_buf;
-  acts.resize(static_cast<size_t>(n_pad) * l.stride);
+  acts.resize(static_cast<size_t>(n_tokens) * l.stride);
+  qs.resize(static_cast<size_t>(n_pad * nb * 32));
   scales.resize(static_cast<size_t>(2 * nb * n_pad));
-  std::fill(acts.begin() + static_cast<ptrdiff_t>(n_tokens * l.stride), acts.end(), uint8_t{0});
   quantize_activations(l, x, n_tokens, acts.data(), pool);
   float* ax = scales.data();
   float* as = ax + nb * n_pad;
   pool.parallel_for(n_pad, 16, [&](int, int64_t t0, int64_t t1) {
-    act_scales(l, acts.data(), nb, n_pad, ax, as, t0, t1);
+    arrange_acts(l, acts.data(), n_tokens, nb, n_pad, qs.data(), ax, as, t0, t1);
   });
   tile_memory_barrier();
-  const ActScales a{acts.data(), l.stride, ax, as, n_pad};
+  const Acts a{qs.data(), ax, as, n_pad};
   pool.parallel_for((w.rows() + kRows - 1) / kRows, 1, [&](int, int64_t p0, int64_t p1) {
     panels(w, a, n_tokens, y, p0, p1);
   });
