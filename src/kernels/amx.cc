@@ -33,6 +33,10 @@ bool enabled_by_environment() {
 }
 std::atomic<bool> g_amx_enabled{enabled_by_environment()};
 std::atomic<int> g_amx_min_tokens{kDefaultAmxMinTokens};
+std::atomic<bool> g_amx_quant_as_bf16{[] {
+  const char* v = std::getenv("SIEVE_AMX_QUANT");
+  return v != nullptr && std::strcmp(v, "bf16") == 0;
+}()};
 
 #if SIEVE_AMX_POSSIBLE
 constexpr int kXfeatureXtilecfg = 17, kXfeatureXtiledata = 18;
@@ -86,6 +90,9 @@ void set_amx_enabled(bool on) { g_amx_enabled.store(on, std::memory_order_relaxe
 int amx_min_tokens() { return g_amx_min_tokens.load(std::memory_order_relaxed); }
 void set_amx_min_tokens(int n) { g_amx_min_tokens.store(n, std::memory_order_relaxed); }
 
+bool amx_quant_as_bf16() { return g_amx_quant_as_bf16.load(std::memory_order_relaxed); }
+void set_amx_quant_as_bf16(bool on) { g_amx_quant_as_bf16.store(on, std::memory_order_relaxed); }
+
 bool amx_takes(DType type, int64_t n_tokens) {
   if (n_tokens < amx_min_tokens() || !amx_enabled()) return false;
   // bf16 weights round the activations to bf16, as the AVX512_BF16 path does,
@@ -95,7 +102,7 @@ bool amx_takes(DType type, int64_t n_tokens) {
 }
 
 void matmul_amx(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  if (w.type == DType::BF16) return matmul_amx_bf16(w, x, n_tokens, y, pool);
+  if (w.type == DType::BF16 || amx_quant_as_bf16()) return matmul_amx_bf16(w, x, n_tokens, y, pool);
   return matmul_amx_int8(w, x, n_tokens, y, pool);
 }
 

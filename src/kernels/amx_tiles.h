@@ -11,6 +11,8 @@
 // run before amx_supported() (amx.cc) has returned true.
 #include <cstdint>
 
+#include "format/dtype.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define SIEVE_HAVE_AMX 1
 // GCC 12 reports its own _mm512_undefined_* idiom (a self-initialized
@@ -26,7 +28,16 @@
 
 namespace sieve::kernels::detail {
 
+// Formats whose weights have a min term (Q4_1, Q5_1, Q4_K, Q5_K).
+bool amx_has_min(DType t);
+
 #if SIEVE_HAVE_AMX
+
+// One row of a format amx_int8_handles() lists (amx_unpack.cc): its k levels
+// into lv (signed int8: Q8_0 q, Q4_0 q - 8, Q5_0 q - 16, the others 0..31),
+// and per 32-element block b the weight scale ws[32 b] and min term wm[32 b]
+// (0 for formats without one), so that weight = ws * level + wm.
+SIEVE_AMX_TARGET void amx_unpack_row(DType t, const uint8_t* row, int64_t k, int8_t* lv, float* ws, float* wm);
 
 // The two configurations, both with tiles 0-3 as 16x16 accumulators (float32
 // or int32), 4-5 as the activations (16 tokens) and 6-7 as the weights (16

@@ -39,10 +39,11 @@ SIEVE_AMX_TARGET void round_row(const float* x, int64_t k, int64_t kp, uint16_t*
   }
 }
 
-// Rows [r0, r0 + nr) of w into panel: the tile of block kb and row half j at
-// panel + (2 kb + j) * 256 dwords. Rows past nr and elements past k are zero.
-SIEVE_AMX_TARGET void pack_panel(const Tensor& w, int64_t r0, int64_t nr, int64_t nkb, uint32_t* panel) {
-  const int64_t k = w.row_length();
+// nr rows of k bf16 (row_bytes apart) into panel: the tile of block kb and
+// row half j at panel + (2 kb + j) * 256 dwords. Rows past nr and elements
+// past k are zero.
+SIEVE_AMX_TARGET void pack_panel(const uint8_t* base, size_t row_bytes, int64_t nr, int64_t k, int64_t nkb,
+                                 uint32_t* panel) {
   for (int64_t kb = 0; kb < nkb; ++kb) {
     const int64_t n = std::min<int64_t>(32, k - 32 * kb);
     const __mmask32 m = n >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << n) - 1);
@@ -50,11 +51,41 @@ SIEVE_AMX_TARGET void pack_panel(const Tensor& w, int64_t r0, int64_t nr, int64_
       __m512i v[16];
       for (int i = 0; i < 16; ++i) {
         const int64_t r = 16 * j + i;
-        v[i] = r < nr ? _mm512_maskz_loadu_epi16(m, w.row(r0 + r) + 64 * kb) : _mm512_setzero_si512();
+        v[i] = r < nr ? _mm512_maskz_loadu_epi16(m, base + r * row_bytes + 64 * kb) : _mm512_setzero_si512();
       }
       transpose16x16_dwords(v);
       uint32_t* dst = panel + (2 * kb + j) * kTileDwords;
       for (int i = 0; i < 16; ++i) _mm512_storeu_si512(dst + 16 * i, v[i]);
+    }
+  }
+}
+
+// Scratch for the rows of a block-quantized panel dequantized to bf16.
+struct DequantScratch {
+  std::vector<int8_t> lv;
+  std::vector<float> ws, wm;
+  std::vector<uint16_t> rows;
+};
+
+// Rows [r0, r0 + nr) of block-quantized w: levels and block scales
+// (amx_unpack_row), then each weight ws * level + wm in float32, rounded to
+// bf16 (nearest even), into s.rows (k bf16 a row).
+SIEVE_AMX_TARGET void dequant_rows(const Tensor& w, int64_t r0, int64_t nr, DequantScratch& s) {
+  const int64_t k = w.row_length(), nb = k / 32;
+  s.lv.resize(static_cast<size_t>(k));
+  s.ws.resize(static_cast<size_t>(32 * nb));
+  s.wm.resize(static_cast<size_t>(32 * nb));
+  s.rows.resize(static_cast<size_t>(kRows * k));
+  for (int64_t r = 0; r < nr; ++r) {
+    amx_unpack_row(w.type, w.row(r0 + r), k, s.lv.data(), s.ws.data(), s.wm.data());
+    uint16_t* out = s.rows.data() + r * k;
+    for (int64_t b = 0; b < nb; ++b) {
+      const __m512 sc = _mm512_set1_ps(s.ws[32 * b]), mn = _mm512_set1_ps(s.wm[32 * b]);
+      const __m128i* l = reinterpret_cast<const __m128i*>(s.lv.data() + 32 * b);
+      const __m512 f0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(l))), sc, mn);
+      const __m512 f1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(l + 1))), sc, mn);
+      const __m512bh v = _mm512_cvtne2ps_pbh(f1, f0);
+      _mm512_storeu_si512(out + 32 * b, reinterpret_cast<const __m512i&>(v));
     }
   }
 }
@@ -98,8 +129,18 @@ SIEVE_AMX_TARGET void panels(const Tensor& w, const uint16_t* xb, int64_t nkb, i
   const int64_t rows = w.rows(), panel_dwords = nkb * 2 * kTileDwords;
   thread_local std::vector<uint32_t> packed;
   packed.resize(static_cast<size_t>((p1 - p0) * panel_dwords));
-  for (int64_t p = p0; p < p1; ++p)
-    pack_panel(w, p * kRows, std::min(kRows, rows - p * kRows), nkb, packed.data() + (p - p0) * panel_dwords);
+  thread_local DequantScratch scratch;
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t r0 = p * kRows, nr = std::min(kRows, rows - r0);
+    uint32_t* panel = packed.data() + (p - p0) * panel_dwords;
+    if (w.type == DType::BF16) {
+      pack_panel(w.row(r0), w.row_bytes(), nr, w.row_length(), nkb, panel);
+    } else {
+      dequant_rows(w, r0, nr, scratch);
+      pack_panel(reinterpret_cast<const uint8_t*>(scratch.rows.data()), static_cast<size_t>(w.row_length()) * 2, nr,
+                 w.row_length(), nkb, panel);
+    }
+  }
   tile_memory_barrier();
   for (int64_t t0 = 0; t0 < n_pad; t0 += kTokens) {
     const uint16_t* a0 = xb + (t0 / 16) * nkb * 512;
@@ -145,7 +186,8 @@ SIEVE_AMX_TARGET void round_rows(const float* x, int64_t k, int64_t nkb, uint16_
 }  // namespace
 
 void matmul_amx_bf16(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  if (w.type != DType::BF16 || !amx_supported()) throw Error("internal: matmul_amx_bf16 needs bf16 weights and AMX");
+  if ((w.type != DType::BF16 && !amx_int8_handles(w.type)) || !amx_supported())
+    throw Error("internal: matmul_amx_bf16 needs bf16 or handled block-quantized weights, and AMX");
 #if SIEVE_HAVE_AMX
   const int64_t k = w.row_length(), nkb = (k + 31) / 32, n_pad = (n_tokens + kTokens - 1) / kTokens * kTokens;
   // The caller's buffer, named through a plain reference: inside the lambdas

@@ -73,6 +73,10 @@ void set_amx_enabled(bool on);
 int amx_min_tokens();
 void set_amx_min_tokens(int n);
 bool amx_int8_handles(DType type);
+// Block-quantized weights through bf16 tiles instead of int8 ones: each panel
+// dequantized and rounded to bf16, activations rounded to bf16 (SIEVE_AMX_QUANT=bf16).
+bool amx_quant_as_bf16();
+void set_amx_quant_as_bf16(bool on);
 // Whether matmul() sends this weight type and batch to matmul_amx.
 bool amx_takes(DType type, int64_t n_tokens);
 // Either AMX kernel by weight type; needs amx_supported().
