@@ -178,5 +178,44 @@ TEST(KernelAmx, Int8ModelShapes) {
   check_int8(DType::Q4_K, 160, 512, 70, rng);
 }
 
+// SIEVE_AMX_QUANT=bf16: the handled formats dequantized to bf16 tiles, with
+// bf16-rounded activations. Each product moves by at most 2^-9 relative for
+// the weight and 2^-9 for the activation: the bf16 path's bound (mag / 256),
+// against the dequantized weights times the unrounded activations.
+TEST(KernelAmx, QuantThroughBf16Tiles) {
+  SKIP_WITHOUT_AMX();
+  AmxScope scope;
+  detail::set_amx_quant_as_bf16(true);
+  std::mt19937 rng(25);
+  const DType types[] = {DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1, DType::Q8_0, DType::Q4_K, DType::Q5_K};
+  for (DType type : types) {
+    const int64_t cols = dtype_info(type).block_elems == 256 ? 512 : 160;
+    for (int64_t n : {3, 40}) {
+      SCOPED_TRACE(testing::Message() << dtype_name(type) << " tokens=" << n);
+      const int64_t rows = 67;
+      const Weights w = make_weights(type, rows, cols, rng);
+      const std::vector<float> x = random_acts(n * cols, rng);
+      std::vector<float> y1(n * rows, NAN), y2(n * rows, NAN), wf(cols);
+      ThreadPool one(1), two(2);
+      matmul(w.t, x.data(), n, y1.data(), one);
+      matmul(w.t, x.data(), n, y2.data(), two);
+      ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << "1 vs 2 threads differ";
+      for (int64_t r = 0; r < rows; ++r) {
+        dequantize_row_ref(type, w.t.row(r), wf.data(), cols);
+        for (int64_t t = 0; t < n; ++t) {
+          double exact = 0, mag = 0;
+          for (int64_t c = 0; c < cols; ++c) {
+            exact += static_cast<double>(wf[c]) * x[t * cols + c];
+            mag += std::fabs(static_cast<double>(wf[c]) * x[t * cols + c]);
+          }
+          const double fsum = 4e-7 * std::sqrt(static_cast<double>(cols)) * mag + 1e-6;
+          ASSERT_NEAR(y1[t * rows + r], exact, mag / 256 * 1.01 + fsum) << "row " << r << " token " << t;
+        }
+      }
+    }
+  }
+  detail::set_amx_quant_as_bf16(false);
+}
+
 }  // namespace
 }  // namespace sieve::kernels
