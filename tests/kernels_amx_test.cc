@@ -92,14 +92,15 @@ TEST(KernelAmx, Bf16AgainstRoundedReference) {
   }
 }
 
-// matmul() sends bf16 batches to the tiles from amx_min_tokens on, and not
-// when the bf16 activations are switched off (SIEVE_BF16_DOT=0).
-TEST(KernelAmx, Bf16RoutedFromMinTokens) {
+// matmul() sends bf16 batches to the tiles where the AVX512_BF16 path would
+// take them (from gemm_min_tokens on), and not when the bf16 activations are
+// switched off (SIEVE_BF16_DOT=0).
+TEST(KernelAmx, Bf16RoutedFromGemmMinTokens) {
   SKIP_WITHOUT_AMX();
   AmxScope scope;
   detail::set_amx_min_tokens(detail::kDefaultAmxMinTokens);
   std::mt19937 rng(22);
-  const int64_t rows = 64, cols = 128, n = detail::kDefaultAmxMinTokens;
+  const int64_t rows = 64, cols = 128, n = detail::gemm_min_tokens();
   const Weights w = make_weights(DType::BF16, rows, cols, rng);
   const std::vector<float> x = random_acts(n * cols, rng);
   std::vector<float> via(n * rows), direct(n * rows), plain(n * rows);

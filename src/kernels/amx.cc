@@ -96,8 +96,10 @@ void set_amx_quant_as_bf16(bool on) { g_amx_quant_as_bf16.store(on, std::memory_
 bool amx_takes(DType type, int64_t n_tokens) {
   if (n_tokens < amx_min_tokens() || !amx_enabled()) return false;
   // bf16 weights round the activations to bf16, as the AVX512_BF16 path does,
-  // so they follow its switch (SIEVE_BF16_DOT=0 keeps float32 activations).
-  if (type == DType::BF16) return bf16_dot_enabled();
+  // so the tiles take exactly the batches that path would: from
+  // gemm_min_tokens on and while it is on (SIEVE_BF16_DOT=0 keeps float32
+  // activations); smaller batches keep float32 activations as before.
+  if (type == DType::BF16) return n_tokens >= gemm_min_tokens() && bf16_dot_enabled();
   return amx_int8_handles(type);
 }
 

@@ -56,9 +56,9 @@ void matmul_bf16_dot(const Tensor& w, const float* x, int64_t n_tokens, float* y
 // from amx_min_tokens tokens on, when the CPU has the tile unit, the OS grants
 // it (asked once) and it is enabled (the default; `set_amx_enabled(false)` or
 // SIEVE_AMX=0 in the environment turn it off):
-//  * BF16 weights: activations rounded to bf16 as on the AVX512_BF16 path
-//    (and only while that path is enabled), tile products of bf16 pairs into
-//    float32 sums;
+//  * BF16 weights: the batches the AVX512_BF16 path would take (from
+//    gemm_min_tokens on, while it is enabled), with the same bf16-rounded
+//    activations; tile products of bf16 pairs into float32 sums;
 //  * the block-quantized formats amx_int8_handles() lists: activations
 //    quantized as for the integer kernels, one int8 tile product per
 //    32-element block, its int32 sums scaled per block in float32.
