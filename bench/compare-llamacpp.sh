@@ -49,7 +49,7 @@ environment:
   SIEVE_BIN             the sieve binary (as --sieve)
   SIEVE_LLAMACPP_NO_AMX=1  build and use llama-bench without its AMX kernels from the
                         start (otherwise that happens only when the GGML_NATIVE=ON build
-                        dies with an illegal instruction, SIGILL, on this machine)
+                        dies on this machine, e.g. with SIGILL or SIGSEGV, in the probe)
 EOF
 }
 
@@ -295,31 +295,41 @@ sieve_common=(bench -m "$model" -t "$threads" -r "$reps" --cache-type "$cache_ty
 
 # What llama.cpp's flash-attention setting resolves to (auto is decided when
 # the context is made). The probe also runs a short prefill, so that a build
-# whose kernels this CPU (or its OS) cannot run fails here: a llama.cpp built
-# with GGML_NATIVE=ON on some AMX Xeons dies with an illegal instruction
-# (SIGILL, exit status 132) on q8_0 and q4_k_m files. Then it is rebuilt
-# without its AMX kernels (llama_cmake_flags noamx) and probed again.
+# whose kernels cannot run on this machine fails here rather than in a test:
+# built with GGML_NATIVE=ON on some AMX Xeons, llama.cpp repacks q8_0 and
+# q4_k_m weights for its AMX kernels and then dies in prefill, with an illegal
+# instruction (SIGILL, exit status 132) on some, a segmentation fault (SIGSEGV,
+# 139) on others, while decode works. Then it is rebuilt without its AMX
+# kernels (llama_cmake_flags noamx) and probed again.
 probe_llama() {
   "$llama_bench" "${llama_common[@]}" -p 32 -n 1 -r 1 --no-warmup -v -o json >"$work/probe.json" 2>"$work/probe.log"
+}
+signal_name() {  # $1: exit status
+  case $1 in
+    132) echo "an illegal instruction (SIGILL, exit status 132)" ;;
+    134) echo "an abort (SIGABRT, exit status 134)" ;;
+    135) echo "a bus error (SIGBUS, exit status 135)" ;;
+    136) echo "a floating-point exception (SIGFPE, exit status 136)" ;;
+    139) echo "a segmentation fault (SIGSEGV, exit status 139)" ;;
+    *) echo "exit status $1" ;;
+  esac
 }
 llama_note=""
 probe_status=0
 probe_llama || probe_status=$?
-if ((probe_status == 132)) && [[ $llama_variant == native ]]; then
-  note "llama-bench ($llama_bench) died with an illegal instruction (SIGILL, exit status 132) on '$model'"
+if ((probe_status > 128)) && [[ $llama_variant == native ]]; then
+  tail -n 5 "$work/probe.log" >&2
+  note "llama-bench ($llama_bench) died with $(signal_name "$probe_status") on a short prefill of '$model'"
   note "rebuilding llama-bench without its AMX kernels (GGML_NATIVE=OFF, the CPU's AVX/AVX-512 sets named, GGML_AMX_* OFF)"
   llama_variant=noamx
   llama_bench=$(find_llama_bench noamx)
-  llama_note=" (the GGML_NATIVE=ON build died with SIGILL here; this one is built without AMX kernels)"
+  llama_note=" (the GGML_NATIVE=ON build died here with $(signal_name "$probe_status"); this one is built without AMX kernels)"
   probe_status=0
   probe_llama || probe_status=$?
 fi
-if ((probe_status == 132)); then
+if ((probe_status != 0)); then
   tail -n 20 "$work/probe.log" >&2
-  die "llama-bench ($llama_bench) dies with an illegal instruction (SIGILL) on '$model' even without AMX kernels"
-elif ((probe_status != 0)); then
-  tail -n 20 "$work/probe.log" >&2
-  die "llama-bench could not run on '$model' (exit status $probe_status; see above)"
+  die "llama-bench ($llama_bench) could not run on '$model': $(signal_name "$probe_status") (see above)"
 fi
 [[ -n "$llama_note" || $llama_variant == native ]] || llama_note=" (built without AMX kernels: SIEVE_LLAMACPP_NO_AMX)"
 fa_resolved=$(grep -o 'Flash Attention [a-z ]*' "$work/probe.log" | head -n 1 | sed 's/^Flash Attention //; s/not supported, set to //' || true)
@@ -349,9 +359,10 @@ run_timed() {
   /usr/bin/time -f '%M %e %U %S' -o "$work/$name.time" "$@" >"$work/$name.json" 2>"$work/$name.log" || status=$?
   if ((status != 0)); then
     tail -n 20 "$work/$name.log" >&2
-    grep -q 'Command terminated by signal 4' "$work/$name.time" 2>/dev/null && status=132
-    ((status == 132)) && die "died with an illegal instruction (SIGILL): $*"
-    die "failed (exit status $status): $*"
+    local sig
+    sig=$(grep -o 'Command terminated by signal [0-9]*' "$work/$name.time" 2>/dev/null | grep -o '[0-9]*$' || true)
+    [[ -z "$sig" ]] || status=$((128 + sig))
+    die "died with $(signal_name "$status"): $*"
   fi
   b1=$(busy_ticks)
   tail -n 1 "$work/$name.time" | awk -v b="$((b1 - b0))" -v hz="$hz" -v rss="$work/$name.rss" -v bg="$work/$name.bg" '
