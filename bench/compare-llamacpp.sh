@@ -320,7 +320,7 @@ probe_llama || probe_status=$?
 if ((probe_status > 128)) && [[ $llama_variant == native ]]; then
   tail -n 5 "$work/probe.log" >&2
   note "llama-bench ($llama_bench) died with $(signal_name "$probe_status") on a short prefill of '$model'"
-  note "rebuilding llama-bench without its AMX kernels (GGML_NATIVE=OFF, the CPU's AVX/AVX-512 sets named, GGML_AMX_* OFF)"
+  note "switching to llama-bench without its AMX kernels (GGML_NATIVE=OFF, the CPU's AVX/AVX-512 sets named, GGML_AMX_* OFF; built now unless cached)"
   llama_variant=noamx
   llama_bench=$(find_llama_bench noamx)
   llama_note=" (the GGML_NATIVE=ON build died here with $(signal_name "$probe_status"); this one is built without AMX kernels)"
