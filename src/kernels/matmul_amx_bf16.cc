@@ -3,14 +3,16 @@
 // activations rounded to bf16 once per call, products of bf16 pairs summed in
 // float32; only the order of the float32 sums differs. One tile product
 // (tdpbf16ps) does 16 tokens x 16 rows x 32 elements, 8192 multiply-adds,
-// where one vdpbf16ps does 32.
+// where one vdpbf16ps does 32. With SIEVE_AMX_QUANT=bf16 the block-quantized
+// formats of matmul_amx_int8.cc come here too, each panel dequantized and
+// rounded to bf16 first.
 //
-// Work is split by panels of 32 weight rows. A thread packs its panel into
-// the layout of the product's second operand (per 32-element block: 16 rows
-// of 16 bf16 pairs, pair p of each weight row in row p of the tile, a 16x16
-// transposition of 32-bit pairs), then runs every 32 tokens past it: two
-// activation tiles, two weight tiles and four float32 accumulator tiles, the
-// eight tile registers.
+// Work is split by panels of 32 weight rows. A thread packs all its panels
+// into the layout of the product's second operand (per 32-element block: 16
+// rows of 16 bf16 pairs, pair p of each weight row in row p of the tile, a
+// 16x16 transposition of 32-bit pairs), then takes 32 tokens at a time past
+// them: two activation tiles, two weight tiles and four float32 accumulator
+// tiles, the eight tile registers.
 #include <algorithm>
 #include <cstring>
 #include <vector>
