@@ -47,6 +47,9 @@ environment:
   SIEVE_LLAMACPP_CACHE  where llama.cpp is fetched and built
                         (default \${XDG_CACHE_HOME:-~/.cache}/sieve-llamacpp)
   SIEVE_BIN             the sieve binary (as --sieve)
+  SIEVE_LLAMACPP_NO_AMX=1  build and use llama-bench without its AMX kernels from the
+                        start (otherwise that happens only when the GGML_NATIVE=ON build
+                        dies on this machine, e.g. with SIGILL or SIGSEGV, in the probe)
 EOF
 }
 
@@ -164,15 +167,31 @@ fi
 # ---------------------------------------------------------------- llama-bench
 cache_root=${SIEVE_LLAMACPP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/sieve-llamacpp}
 
-build_llama_bench() {  # $1: llama.cpp source dir, $2: build dir
-  local src=$1 build=$2 gen=() log
+# The CMake flags of the two builds. native: tuned for this CPU (GGML_NATIVE=ON,
+# which on an AMX Xeon also compiles llama.cpp's AMX kernels). noamx: the same
+# instruction sets named one by one, from what /proc/cpuinfo lists, with the
+# AMX ones off; used when the native build dies with an illegal instruction.
+llama_cmake_flags() {  # $1: native | noamx
+  if [[ $1 == native ]]; then echo "-DGGML_NATIVE=ON"; return; fi
+  local flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | sed 's/^[^:]*://') " out="-DGGML_NATIVE=OFF"
+  has() { [[ "$flags" == *" $1 "* ]] && echo ON || echo OFF; }
+  out+=" -DGGML_AVX=$(has avx) -DGGML_AVX2=$(has avx2) -DGGML_FMA=$(has fma) -DGGML_F16C=$(has f16c)"
+  out+=" -DGGML_BMI2=$(has bmi2) -DGGML_AVX_VNNI=$(has avx_vnni) -DGGML_AVX512=$(has avx512f)"
+  out+=" -DGGML_AVX512_VBMI=$(has avx512vbmi) -DGGML_AVX512_VNNI=$(has avx512_vnni) -DGGML_AVX512_BF16=$(has avx512_bf16)"
+  out+=" -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+  echo "$out"
+}
+
+build_llama_bench() {  # $1: llama.cpp source dir, $2: build dir, $3: native | noamx
+  local src=$1 build=$2 gen=() log flags
   command -v cmake >/dev/null || die "cmake is needed to build llama-bench (apt-get install cmake)"
   command -v ninja >/dev/null && gen=(-G Ninja)
   mkdir -p "$build"
   log=$build/build.log
-  note "building llama-bench from $src in $build (log: $log); this takes a while"
+  read -r -a flags <<<"$(llama_cmake_flags "$3")"
+  note "building llama-bench ($3: ${flags[*]}) from $src in $build (log: $log); this takes a while"
   if ! { cmake -S "$src" -B "$build" "${gen[@]}" \
-           -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+           -DCMAKE_BUILD_TYPE=Release "${flags[@]}" -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
            -DBUILD_SHARED_LIBS=OFF -DGGML_CCACHE=OFF \
            -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF &&
          cmake --build "$build" --target llama-bench -j "$(nproc)"; } >"$log" 2>&1; then
@@ -200,21 +219,24 @@ fetch_llama_cpp() {  # $1: dir to clone llama.cpp into
   mv "$dest.tmp" "$dest"
 }
 
-find_llama_bench() {
+find_llama_bench() {  # $1: native | noamx
+  local variant=$1
   if [[ -n "${SIEVE_LLAMACPP_BENCH:-}" ]]; then
+    [[ $variant == native ]] || die "SIEVE_LLAMACPP_BENCH=$SIEVE_LLAMACPP_BENCH cannot run here, and it is not ours to rebuild; unset it to let the script build llama-bench without AMX"
     [[ -f "$SIEVE_LLAMACPP_BENCH" ]] || die "SIEVE_LLAMACPP_BENCH=$SIEVE_LLAMACPP_BENCH: no such file"
     [[ -x "$SIEVE_LLAMACPP_BENCH" ]] || die "SIEVE_LLAMACPP_BENCH=$SIEVE_LLAMACPP_BENCH is not executable"
     echo "$SIEVE_LLAMACPP_BENCH"; return
   fi
-  local src build
+  local src build suffix=""
+  [[ $variant == native ]] || suffix=-$variant
   if [[ -n "${SIEVE_LLAMACPP_SRC:-}" ]]; then
     src=$SIEVE_LLAMACPP_SRC
     [[ -f "$src/CMakeLists.txt" && -d "$src/tools/llama-bench" ]] ||
       die "SIEVE_LLAMACPP_SRC=$src is not a llama.cpp checkout with tools/llama-bench"
-    build=$cache_root/build-$(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null || echo local)
+    build=$cache_root/build-$(git -C "$src" rev-parse --short=12 HEAD 2>/dev/null || echo local)$suffix
   else
     src=$cache_root/node-llama-cpp-$NODE_LLAMA_CPP_VERSION/llama.cpp
-    build=$cache_root/node-llama-cpp-$NODE_LLAMA_CPP_VERSION/build
+    build=$cache_root/node-llama-cpp-$NODE_LLAMA_CPP_VERSION/build$suffix
   fi
   if [[ ! -x "$build/bin/llama-bench" ]]; then
     mkdir -p "$cache_root"
@@ -222,7 +244,7 @@ find_llama_bench() {
     command -v flock >/dev/null && flock 9   # one build at a time
     if [[ ! -x "$build/bin/llama-bench" ]]; then
       [[ -f "$src/CMakeLists.txt" ]] || fetch_llama_cpp "$src"
-      build_llama_bench "$src" "$build"
+      build_llama_bench "$src" "$build" "$variant"
     fi
     exec 9>&-
   fi
@@ -230,7 +252,10 @@ find_llama_bench() {
   echo "$build/bin/llama-bench"
 }
 
-llama_bench=$(find_llama_bench)
+# SIEVE_LLAMACPP_NO_AMX=1 goes straight to the build without AMX kernels.
+llama_variant=native
+[[ "${SIEVE_LLAMACPP_NO_AMX:-0}" == 0 ]] || llama_variant=noamx
+llama_bench=$(find_llama_bench "$llama_variant")
 if ((build_only)); then echo "$llama_bench"; exit 0; fi
 
 # ---------------------------------------------------------------- checks
@@ -268,14 +293,46 @@ llama_common=(-m "$model" -t "$threads" -r "$reps" -ctk "$cache_type" -ctv "$cac
 [[ -z "$fa" ]] || llama_common+=(-fa "$fa")
 sieve_common=(bench -m "$model" -t "$threads" -r "$reps" --cache-type "$cache_type" --json)
 
-# What llama.cpp's flash-attention setting resolves to (auto is decided when the context is made).
-fa_resolved=""
-if "$llama_bench" "${llama_common[@]}" -p 0 -n 1 -r 1 --no-warmup -v -o json >"$work/probe.json" 2>"$work/probe.log"; then
-  fa_resolved=$(grep -o 'Flash Attention [a-z ]*' "$work/probe.log" | head -n 1 | sed 's/^Flash Attention //; s/not supported, set to //' || true)
-else
-  tail -n 20 "$work/probe.log" >&2
-  die "llama-bench could not run on '$model' (see above)"
+# What llama.cpp's flash-attention setting resolves to (auto is decided when
+# the context is made). The probe also runs a short prefill, so that a build
+# whose kernels cannot run on this machine fails here rather than in a test:
+# built with GGML_NATIVE=ON on some AMX Xeons, llama.cpp repacks q8_0 and
+# q4_k_m weights for its AMX kernels and then dies in prefill, with an illegal
+# instruction (SIGILL, exit status 132) on some, a segmentation fault (SIGSEGV,
+# 139) on others, while decode works. Then it is rebuilt without its AMX
+# kernels (llama_cmake_flags noamx) and probed again.
+probe_llama() {
+  "$llama_bench" "${llama_common[@]}" -p 32 -n 1 -r 1 --no-warmup -v -o json >"$work/probe.json" 2>"$work/probe.log"
+}
+signal_name() {  # $1: exit status
+  case $1 in
+    132) echo "an illegal instruction (SIGILL, exit status 132)" ;;
+    134) echo "an abort (SIGABRT, exit status 134)" ;;
+    135) echo "a bus error (SIGBUS, exit status 135)" ;;
+    136) echo "a floating-point exception (SIGFPE, exit status 136)" ;;
+    139) echo "a segmentation fault (SIGSEGV, exit status 139)" ;;
+    *) echo "exit status $1" ;;
+  esac
+}
+llama_note=""
+probe_status=0
+probe_llama || probe_status=$?
+if ((probe_status > 128)) && [[ $llama_variant == native ]]; then
+  tail -n 5 "$work/probe.log" >&2
+  note "llama-bench ($llama_bench) died with $(signal_name "$probe_status") on a short prefill of '$model'"
+  note "switching to llama-bench without its AMX kernels (GGML_NATIVE=OFF, the CPU's AVX/AVX-512 sets named, GGML_AMX_* OFF; built now unless cached)"
+  llama_variant=noamx
+  llama_bench=$(find_llama_bench noamx)
+  llama_note=" (the GGML_NATIVE=ON build died here with $(signal_name "$probe_status"); this one is built without AMX kernels)"
+  probe_status=0
+  probe_llama || probe_status=$?
 fi
+if ((probe_status != 0)); then
+  tail -n 20 "$work/probe.log" >&2
+  die "llama-bench ($llama_bench) could not run on '$model': $(signal_name "$probe_status") (see above)"
+fi
+[[ -n "$llama_note" || $llama_variant == native ]] || llama_note=" (built without AMX kernels: SIEVE_LLAMACPP_NO_AMX)"
+fa_resolved=$(grep -o 'Flash Attention [a-z ]*' "$work/probe.log" | head -n 1 | sed 's/^Flash Attention //; s/not supported, set to //' || true)
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 wait_quiet() {
@@ -298,9 +355,14 @@ hz=$(getconf CLK_TCK)
 run_timed() {
   local name=$1 b0 b1; shift
   b0=$(busy_ticks)
-  if ! /usr/bin/time -f '%M %e %U %S' -o "$work/$name.time" "$@" >"$work/$name.json" 2>"$work/$name.log"; then
+  local status=0
+  /usr/bin/time -f '%M %e %U %S' -o "$work/$name.time" "$@" >"$work/$name.json" 2>"$work/$name.log" || status=$?
+  if ((status != 0)); then
     tail -n 20 "$work/$name.log" >&2
-    die "failed: $*"
+    local sig
+    sig=$(grep -o 'Command terminated by signal [0-9]*' "$work/$name.time" 2>/dev/null | grep -o '[0-9]*$' || true)
+    [[ -z "$sig" ]] || status=$((128 + sig))
+    die "died with $(signal_name "$status"): $*"
   fi
   b1=$(busy_ticks)
   tail -n 1 "$work/$name.time" | awk -v b="$((b1 - b0))" -v hz="$hz" -v rss="$work/$name.rss" -v bg="$work/$name.bg" '
@@ -364,7 +426,7 @@ load_range=$(printf '%s\n' "${loads[@]}" | sort -g | sed -n '1p;$p' | paste -sd'
 echo "**Model:** \`$model\` ($model_desc)  "
 echo "**Machine:** $cpu, $(nproc) CPUs online, $mem_gib GiB RAM; $(uname -sr)  "
 echo "**Date:** $(date -u '+%Y-%m-%d %H:%M UTC')  "
-echo "**llama.cpp:** $llama_version, llama-bench, flash attention $fa_desc, KV cache $cache_type/$cache_type  "
+echo "**llama.cpp:** $llama_version, llama-bench$llama_note, flash attention $fa_desc, KV cache $cache_type/$cache_type  "
 echo "**sieve:** $sieve_version, sieve bench, attention full, KV cache $cache_type  "
 echo "**Settings:** $threads threads, $reps repetitions, tests interleaved (llama.cpp then sieve, per test)  "
 echo "**Load:** 1-min load average before the tests: $load_range; *other CPU load* = CPUs kept busy by other processes (or stolen by the hypervisor) on average during the llama.cpp / sieve run of the test, from /proc/stat less the run's own CPU time  "

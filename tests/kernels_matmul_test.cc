@@ -21,99 +21,31 @@
 #include "kernels/matmul.h"
 #include "kernels/matmul_internal.h"
 #include "kernels/quant.h"
+#include "kernels_matmul_check.h"
 
 namespace sieve::kernels {
 namespace {
+using namespace testing_support;
 
 // Float weights here are checked with float32 activations; the bf16-dot
-// prefill path has its own test (Bf16DotAgainstRoundedReference).
+// prefill path has its own test (Bf16DotAgainstRoundedReference), the AMX
+// paths theirs (kernels_amx_test.cc).
 struct TargetScope {
   // Quantized weights likewise keep the integer kernels here; the
   // dequantized-panel path has its own test (AllQuantTypesDequantPanelPath).
   TargetScope() {
     detail::set_bf16_dot_enabled(false);
+    detail::set_amx_enabled(false);
     detail::set_dequant_panel_min_tokens(1 << 30);
   }
   ~TargetScope() {
     hwy::SetSupportedTargetsForTest(0);
     detail::set_gemm_min_tokens(detail::kDefaultGemmMinTokens);
     detail::set_bf16_dot_enabled(true);
+    detail::set_amx_enabled(true);
     detail::set_dequant_panel_min_tokens(detail::kDequantPanelMinTokens);
   }
 };
-
-struct Weights {
-  std::vector<uint8_t> bytes;
-  Tensor t;
-};
-
-Weights make_weights(DType type, int64_t rows, int64_t cols, std::mt19937& rng) {
-  Weights w;
-  const size_t rb = dtype_row_bytes(type, cols);
-  w.bytes.resize(rb * rows);
-  std::normal_distribution<float> nd(0.f, 0.05f);
-  std::uniform_real_distribution<float> scale(-0.02f, 0.02f);
-  const int be = dtype_info(type).block_elems, bb = dtype_info(type).block_bytes;
-  if (be == 1) {  // float types: random values, converted
-    std::vector<float> row(cols);
-    for (int64_t r = 0; r < rows; ++r) {
-      for (auto& v : row) v = nd(rng);
-      quantize_row(type, row.data(), w.bytes.data() + r * rb, cols);
-    }
-  } else {  // random bits, then sane half scales
-    for (auto& b : w.bytes) b = static_cast<uint8_t>(rng());
-    for (size_t off = 0; off < w.bytes.size(); off += bb) {
-      uint8_t* b = w.bytes.data() + off;
-      auto put = [&](int at) {
-        const uint16_t h = f32_to_fp16(scale(rng));
-        std::memcpy(b + at, &h, 2);
-      };
-      if (type == DType::Q6_K) put(208);
-      else put(0);
-      if (type == DType::Q4_1 || type == DType::Q5_1 || type == DType::Q4_K || type == DType::Q5_K) put(2);
-    }
-  }
-  w.t.name = "w";
-  w.t.type = type;
-  w.t.shape = {cols, rows};
-  w.t.data = w.bytes.data();
-  w.t.nbytes = w.bytes.size();
-  return w;
-}
-
-std::vector<uint8_t> quantize_ref(DType act, const float* x, int64_t n) {
-  std::vector<uint8_t> q(dtype_row_bytes(act, n));
-  quantize_row(act, x, q.data(), n);
-  return q;
-}
-
-// Bound on |sum w*xq - sum w*x| from activation quantization, for one row.
-double act_bound(DType wt, const float* w, const uint8_t* wrow, const std::vector<uint8_t>& q, int64_t n) {
-  const DType a = activation_type(wt);
-  if (a == DType::F32) return 0;
-  const int64_t be = dtype_info(a).block_elems;
-  double bound = 0;
-  for (int64_t b = 0; b < n / be; ++b) {
-    double d, extra = 0;
-    if (a == DType::Q8_K) {
-      d = std::fabs(reinterpret_cast<const BlockQ8_K*>(q.data())[b].d) * 0.5;
-    } else {
-      const uint16_t dh = a == DType::Q8_0 ? reinterpret_cast<const BlockQ8_0*>(q.data())[b].d
-                                           : reinterpret_cast<const BlockQ8_1*>(q.data())[b].d;
-      d = fp16_to_f32(dh) * (0.5 + 127.0 / 1024);  // half a step, d's half rounding
-      if (a == DType::Q8_1) {
-        const auto& xb = reinterpret_cast<const BlockQ8_1*>(q.data())[b];
-        const uint16_t mh = wt == DType::Q4_1 ? reinterpret_cast<const BlockQ4_1*>(wrow)[b].m
-                                              : reinterpret_cast<const BlockQ5_1*>(wrow)[b].m;
-        extra = std::fabs(fp16_to_f32(mh) * fp16_to_f32(xb.s)) / 512;
-      }
-    }
-    double wsum = 0;
-    for (int64_t i = b * be; i < (b + 1) * be; ++i) wsum += std::fabs(w[i]);
-    bound += d * wsum + extra;
-  }
-  return bound;
-}
 
 void check_matmul(DType type, int64_t rows, int64_t cols, int64_t n_tokens, std::mt19937& rng) {
   SCOPED_TRACE(testing::Message() << dtype_name(type) << " rows=" << rows << " cols=" << cols
@@ -225,16 +157,6 @@ TEST(KernelMatmul, AllQuantTypesDequantPanelPath) {
   }
 }
 
-// bf16 rounding as vcvtne2ps2bf16 does it (nearest even; inputs here are
-// normal numbers, so its flushing of denormals does not arise).
-float round_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
 // The AVX512_BF16 prefill path: against float64 sums of the bf16 weights and
 // the bf16-rounded activations (float32 summation error only), and against
 // the unrounded activations within the rounding's bound (2^-8 relative per
@@ -289,12 +211,14 @@ TEST(KernelMatmul, Bf16DotIsTakenFromGemmMinTokens) {
   for (auto& v : x) v = nd(rng);
   std::vector<float> dot(n * rows), plain(n * rows), direct(n * rows);
   ThreadPool pool(2);
+  detail::set_amx_enabled(false);  // AMX would take this batch first (kernels_amx_test.cc)
   matmul(w.t, x.data(), n, dot.data(), pool);
   detail::matmul_bf16_dot(w.t, x.data(), n, direct.data(), pool);
   EXPECT_EQ(0, std::memcmp(dot.data(), direct.data(), dot.size() * 4));
   detail::set_bf16_dot_enabled(false);
   matmul(w.t, x.data(), n, plain.data(), pool);
   detail::set_bf16_dot_enabled(true);
+  detail::set_amx_enabled(true);
   EXPECT_NE(0, std::memcmp(dot.data(), plain.data(), dot.size() * 4));
 }
 

@@ -16,6 +16,7 @@ void dequantize_row(DType t, const uint8_t* src, float* dst, int64_t n) {
 
 void matmul(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (n_tokens <= 0) return;
+  if (detail::amx_takes(w.type, n_tokens)) return detail::matmul_amx(w, x, n_tokens, y, pool);
   switch (w.type) {
     case DType::BF16:
       if (n_tokens >= detail::gemm_min_tokens() && detail::bf16_dot_enabled())

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "format/tensor.h"
+#include "kernels/quant_layout.h"
 #include "kernels/thread_pool.h"
 
 namespace sieve::kernels::detail {
@@ -50,6 +51,42 @@ bool bf16_dot_supported();
 bool bf16_dot_enabled();
 void set_bf16_dot_enabled(bool on);
 void matmul_bf16_dot(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// AMX tiles (Sapphire Rapids and later; amx.cc, matmul_amx_*.cc): batches
+// from amx_min_tokens tokens on, when the CPU has the tile unit, the OS grants
+// it (asked once) and it is enabled (the default; `set_amx_enabled(false)` or
+// SIEVE_AMX=0 in the environment turn it off):
+//  * BF16 weights: the batches the AVX512_BF16 path would take (from
+//    gemm_min_tokens on, while it is enabled), with the same bf16-rounded
+//    activations; tile products of bf16 pairs into float32 sums;
+//  * the block-quantized formats amx_int8_handles() lists: activations
+//    quantized as for the integer kernels, one int8 tile product per
+//    32-element block, its int32 sums scaled per block in float32.
+// The AMX tile product runs 16x16x32 multiply-adds per instruction (int8:
+// the same count at 32 elements per block); below about 32 tokens the
+// zero-padded token tiles waste most of it.
+constexpr int kDefaultAmxMinTokens = 32;
+bool amx_supported();
+const char* amx_unsupported_reason();  // "" when supported
+bool amx_enabled();
+void set_amx_enabled(bool on);
+int amx_min_tokens();
+void set_amx_min_tokens(int n);
+bool amx_int8_handles(DType type);
+// Block-quantized weights through bf16 tiles instead of int8 ones: each panel
+// dequantized and rounded to bf16, activations rounded to bf16 (SIEVE_AMX_QUANT=bf16).
+bool amx_quant_as_bf16();
+void set_amx_quant_as_bf16(bool on);
+// Whether matmul() sends this weight type and batch to matmul_amx.
+bool amx_takes(DType type, int64_t n_tokens);
+// Either AMX kernel by weight type; needs amx_supported().
+void matmul_amx(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+void matmul_amx_bf16(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+void matmul_amx_int8(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
+// Rows of x quantized to activation layout l (quant_layout.h) by the
+// dispatched SIMD quantizer: row t of x into out + t * l.stride.
+void quantize_activations(const ActLayout& l, const float* x, int64_t n_tokens, uint8_t* out, ThreadPool& pool);
 
 // Highway targets (HWY_AVX2, ...) compiled into the kernels and supported by
 // this CPU, best first. Tests pass each to hwy::SetSupportedTargetsForTest.

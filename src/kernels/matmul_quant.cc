@@ -25,6 +25,12 @@ void matmul_quant(const Tensor& w, const float* x, int64_t n_tokens, float* y, T
   HWY_DYNAMIC_DISPATCH(MatmulQuant)(w, x, n_tokens, y, pool);
 }
 
+void quantize_activations(const ActLayout& l, const float* x, int64_t n_tokens, uint8_t* out, ThreadPool& pool) {
+  pool.parallel_for(n_tokens, 1, [&](int, int64_t t0, int64_t t1) {
+    HWY_DYNAMIC_DISPATCH(QuantizeActsForTest)(l, x + t0 * l.k, t1 - t0, out + static_cast<size_t>(t0) * l.stride);
+  });
+}
+
 std::vector<uint8_t> quantize_activations_for_test(DType weight, const float* x, int64_t n_tokens, int64_t k) {
   const ActLayout l = act_layout(activation_type(weight), k);
   std::vector<uint8_t> rows(static_cast<size_t>(n_tokens) * l.stride);
