@@ -67,28 +67,7 @@ TEST(KernelAmx, Bf16AgainstRoundedReference) {
     SCOPED_TRACE(testing::Message() << "rows=" << sh.rows << " cols=" << sh.cols << " tokens=" << sh.tokens);
     const Weights w = make_weights(DType::BF16, sh.rows, sh.cols, rng);
     const std::vector<float> x = random_acts(sh.tokens * sh.cols, rng);
-    std::vector<float> y1(sh.tokens * sh.rows, NAN), y2(sh.tokens * sh.rows, NAN);
-    ThreadPool one(1), two(2);
-    detail::matmul_amx_bf16(w.t, x.data(), sh.tokens, y1.data(), one);
-    detail::matmul_amx_bf16(w.t, x.data(), sh.tokens, y2.data(), two);
-    ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << "1 vs 2 threads differ";
-    std::vector<float> wf(sh.cols);
-    for (int64_t r = 0; r < sh.rows; ++r) {
-      dequantize_row_ref(DType::BF16, w.t.row(r), wf.data(), sh.cols);
-      for (int64_t t = 0; t < sh.tokens; ++t) {
-        const float* xt = x.data() + t * sh.cols;
-        double rounded = 0, exact = 0, mag = 0;
-        for (int64_t c = 0; c < sh.cols; ++c) {
-          rounded += static_cast<double>(wf[c]) * round_to_bf16(xt[c]);
-          exact += static_cast<double>(wf[c]) * xt[c];
-          mag += std::fabs(static_cast<double>(wf[c]) * xt[c]);
-        }
-        const double got = y1[t * sh.rows + r];
-        const double fsum = 4e-7 * std::sqrt(static_cast<double>(sh.cols)) * mag + 1e-6;
-        ASSERT_NEAR(got, rounded, fsum) << "row " << r << " token " << t;
-        ASSERT_NEAR(got, exact, mag / 256 + fsum) << "row " << r << " token " << t;
-      }
-    }
+    expect_bf16_activation_product(w, x, sh.rows, sh.cols, sh.tokens, detail::matmul_amx_bf16);
   }
 }
 

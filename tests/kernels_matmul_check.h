@@ -2,6 +2,8 @@
 // Helpers shared by the matmul kernel tests (kernels_matmul_test.cc,
 // kernels_amx_test.cc): random weights of every type and the error bounds of
 // quantized activations.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -9,6 +11,7 @@
 
 #include "format/tensor.h"
 #include "kernels/quant.h"
+#include "kernels/thread_pool.h"
 
 namespace sieve::kernels::testing_support {
 
@@ -93,6 +96,37 @@ inline float round_to_bf16(float f) {
   u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
   std::memcpy(&f, &u, 4);
   return f;
+}
+
+// A kernel that rounds activations to bf16 (the AVX512_BF16 and AMX paths)
+// on bf16 weights: the same bits on 1 and 2 threads, each output within
+// float32 summation error of the float64 product with bf16-rounded
+// activations, and within bf16 rounding of the exact one.
+template <class Kernel>
+void expect_bf16_activation_product(const Weights& w, const std::vector<float>& x, int64_t rows, int64_t cols,
+                                    int64_t tokens, Kernel kernel) {
+  std::vector<float> y1(tokens * rows, NAN), y2(tokens * rows, NAN);
+  ThreadPool one(1), two(2);
+  kernel(w.t, x.data(), tokens, y1.data(), one);
+  kernel(w.t, x.data(), tokens, y2.data(), two);
+  ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << "1 vs 2 threads differ";
+  std::vector<float> wf(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    dequantize_row_ref(DType::BF16, w.t.row(r), wf.data(), cols);
+    for (int64_t t = 0; t < tokens; ++t) {
+      const float* xt = x.data() + t * cols;
+      double rounded = 0, exact = 0, mag = 0;
+      for (int64_t c = 0; c < cols; ++c) {
+        rounded += static_cast<double>(wf[c]) * round_to_bf16(xt[c]);
+        exact += static_cast<double>(wf[c]) * xt[c];
+        mag += std::fabs(static_cast<double>(wf[c]) * xt[c]);
+      }
+      const double got = y1[t * rows + r];
+      const double fsum = 4e-7 * std::sqrt(static_cast<double>(cols)) * mag + 1e-6;
+      ASSERT_NEAR(got, rounded, fsum) << "row " << r << " token " << t;
+      ASSERT_NEAR(got, exact, mag / 256 + fsum) << "row " << r << " token " << t;
+    }
+  }
 }
 
 }  // namespace sieve::kernels::testing_support

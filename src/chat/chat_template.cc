@@ -7,6 +7,7 @@
 #include "format/gguf.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace sieve::chat {
 
@@ -15,16 +16,8 @@ using ojson = nlohmann::ordered_json;
 
 namespace {
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error("cannot read '" + p.string() + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 ojson read_json(const fs::path& p) {
-  ojson j = ojson::parse(read_text(p), nullptr, false);
+  ojson j = ojson::parse(read_text_file(p.string()), nullptr, false);
   if (j.is_discarded()) throw Error(p.string() + ": not valid JSON");
   return j;
 }
@@ -137,7 +130,7 @@ ChatTemplates ChatTemplates::from_hf_folder(const std::string& dir) {
   t.origin = dir;
   // Newer exports keep the template in its own file, which takes precedence.
   if (fs::exists(d / "chat_template.jinja", ec)) {
-    t.default_source = read_text(d / "chat_template.jinja");
+    t.default_source = read_text_file((d / "chat_template.jinja").string());
     t.origin = (d / "chat_template.jinja").string();
   } else if (fs::exists(d / "chat_template.json", ec)) {
     const ojson j = read_json(d / "chat_template.json");
@@ -149,7 +142,7 @@ ChatTemplates ChatTemplates::from_hf_folder(const std::string& dir) {
   const fs::path extra = d / "additional_chat_templates";
   if (fs::is_directory(extra, ec))
     for (const auto& entry : fs::directory_iterator(extra, ec))
-      if (entry.path().extension() == ".jinja") t.named[entry.path().stem().string()] = read_text(entry.path());
+      if (entry.path().extension() == ".jinja") t.named[entry.path().stem().string()] = read_text_file(entry.path().string());
   return t;
 }
 

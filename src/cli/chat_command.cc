@@ -17,6 +17,7 @@
 #include "cli/prompt_input.h"
 #include "runtime/engine.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace sieve::cli {
 namespace {
@@ -70,7 +71,7 @@ int chat_command(int argc, char** argv) {
   make_policy(gen.attn, model->config());
   chat::ChatOptions chat_options;
   chat_options.template_name = template_name;
-  if (!template_file.empty()) chat_options.template_override = read_file(template_file);
+  if (!template_file.empty()) chat_options.template_override = read_text_file(template_file);
   else if (model->chat_templates().empty())
     throw Error(chat::no_template_message(model->chat_templates().origin));
   ThreadPool pool(static_cast<int>(threads));

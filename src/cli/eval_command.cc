@@ -23,6 +23,7 @@
 #include "eval/svg.h"
 #include "runtime/memory_budget.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace sieve::cli {
 namespace {
@@ -266,7 +267,7 @@ std::string default_haystack() {
     const auto p = std::filesystem::path(std::string(buf, static_cast<size_t>(n))).parent_path().parent_path() / rel;
     if (std::filesystem::exists(p)) return p.string();
   }
-  return rel;  // read_file names it in the error
+  return rel;  // read_text_file names it in the error
 }
 
 }  // namespace
@@ -328,7 +329,7 @@ int eval_command(int argc, char** argv) {
   for (int64_t d : depths)
     if (d != kRandomDepth && (d < 0 || d > 100)) throw Error("--depths: " + std::to_string(d) + " is not in 0..100");
 
-  const std::string haystack = read_file(haystack_path.empty() ? default_haystack() : haystack_path);
+  const std::string haystack = read_text_file(haystack_path.empty() ? default_haystack() : haystack_path);
   auto t0 = std::chrono::steady_clock::now();
   auto model = Model::load(e.model_path);
   e.model_name = std::filesystem::path(e.model_path).filename().string();

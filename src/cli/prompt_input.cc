@@ -5,16 +5,9 @@
 
 #include "cli/args.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace sieve::cli {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read '" + path + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<int32_t> PromptInput::tokens(const Tokenizer& tokenizer, int64_t vocab_size) const {
   const int sources = !text.empty() + !file.empty() + !token_ids.empty();
@@ -30,7 +23,7 @@ std::vector<int32_t> PromptInput::tokens(const Tokenizer& tokenizer, int64_t voc
     }
     return ids;
   }
-  return tokenizer.encode(file.empty() ? text : read_file(file), !no_bos);
+  return tokenizer.encode(file.empty() ? text : read_text_file(file), !no_bos);
 }
 
 }  // namespace sieve::cli

@@ -19,6 +19,4 @@ struct PromptInput {
   std::vector<int32_t> tokens(const Tokenizer& tokenizer, int64_t vocab_size) const;
 };
 
-std::string read_file(const std::string& path);
-
 }  // namespace sieve::cli

@@ -11,6 +11,7 @@
 #include "cli/prompt_input.h"
 #include "server/server.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace sieve::cli {
 
@@ -70,7 +71,7 @@ int serve_command(int argc, char** argv) {
   o.engine.kv_type = kv_type_from_name(cache_type);
   o.engine.prefix_cache = !no_prefix_cache;
   if (!chat_template_file.empty()) {
-    o.chat_template = read_file(chat_template_file);
+    o.chat_template = read_text_file(chat_template_file);
     try {
       chat::Template check(o.chat_template);  // a syntax error stops the start, not every request
     } catch (const Error& e) {

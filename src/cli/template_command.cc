@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "cli/prompt_input.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace sieve::cli {
 
@@ -21,8 +22,8 @@ int template_command(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
   if (template_file.empty()) throw Error("no template: give -t FILE.jinja");
   if (context_file.empty()) throw Error("no context: give --context CONTEXT.json");
-  const std::string source = read_file(template_file);
-  const std::string context_text = read_file(context_file);
+  const std::string source = read_text_file(template_file);
+  const std::string context_text = read_text_file(context_file);
   nlohmann::ordered_json context = nlohmann::ordered_json::parse(context_text, nullptr, false);
   if (context.is_discarded()) throw Error(context_file + ": not valid JSON");
   if (!context.is_object()) throw Error(context_file + ": the context must be a JSON object");

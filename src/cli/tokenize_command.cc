@@ -9,6 +9,7 @@
 #include "format/gguf.h"
 #include "tokenizer/tokenizer.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace sieve::cli {
 
@@ -38,7 +39,7 @@ int tokenize_command(int argc, char** argv) {
     gguf = std::make_unique<GgufFile>(model_path);
     tok = Tokenizer::from_gguf(*gguf);
   }
-  std::vector<int32_t> ids = tok->encode(file.empty() ? text[0] : read_file(file), !no_bos, parse_special);
+  std::vector<int32_t> ids = tok->encode(file.empty() ? text[0] : read_text_file(file), !no_bos, parse_special);
   std::puts(nlohmann::json(ids).dump().c_str());
   return 0;
 }

@@ -13,19 +13,12 @@
 #include "format/safetensors.h"
 #include "kernels/matmul.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace sieve {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  if (!in) throw Error("cannot read '" + p.string() + "'");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // Looks tensors up by name and checks their shapes against the config.
 class Binder {
@@ -179,10 +172,10 @@ void Model::load_gguf(const std::string& path) {
 
 void Model::load_hf(const std::string& dir) {
   const fs::path d(dir);
-  config_ = config_from_hf_json(read_text(d / "config.json"), (d / "config.json").string());
+  config_ = config_from_hf_json(read_text_file((d / "config.json").string()), (d / "config.json").string());
   std::vector<fs::path> files;
   if (fs::exists(d / "model.safetensors.index.json")) {
-    nlohmann::json idx = nlohmann::json::parse(read_text(d / "model.safetensors.index.json"), nullptr, false);
+    nlohmann::json idx = nlohmann::json::parse(read_text_file((d / "model.safetensors.index.json").string()), nullptr, false);
     if (idx.is_discarded() || !idx.contains("weight_map") || !idx["weight_map"].is_object())
       throw Error((d / "model.safetensors.index.json").string() + ": no weight_map object");
     std::set<std::string> names;

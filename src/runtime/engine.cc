@@ -201,6 +201,16 @@ void Engine::schedule(std::vector<Sequence*>& batch, std::vector<int64_t>& count
   bool preempted = false;
   std::vector<Sequence*> prefill;
   std::vector<int64_t> prefill_counts;
+  auto take = [&](Sequence& s, int64_t n) {
+    if (decoding(s)) {
+      batch.push_back(&s);
+      counts.push_back(n);
+    } else {
+      prefill.push_back(&s);
+      prefill_counts.push_back(n);
+      budget -= n;
+    }
+  };
   // Running sequences first, in admission order. When pages run out, the
   // newest is preempted.
   for (size_t i = 0; i < running_.size();) {
@@ -214,14 +224,7 @@ void Engine::schedule(std::vector<Sequence*>& batch, std::vector<int64_t>& count
     const bool kept = reserve_or_preempt(s, n);
     preempted |= preemptions_ != before;
     if (!kept) continue;  // s itself was preempted (it was the newest)
-    if (decoding(s)) {
-      batch.push_back(&s);
-      counts.push_back(n);
-    } else {
-      prefill.push_back(&s);
-      prefill_counts.push_back(n);
-      budget -= n;
-    }
+    take(s, n);
     ++i;
   }
   // Then waiting requests, oldest first, while they fit.
@@ -230,27 +233,18 @@ void Engine::schedule(std::vector<Sequence*>& batch, std::vector<int64_t>& count
     if (!s.cache) start_cache(s);
     const int64_t n = chunk_for(s, budget);
     if (n == 0) break;
-    while (!s.cache->reserve(n) && drop_oldest_parked()) {
+    bool reserved;
+    while (!(reserved = s.cache->reserve(n)) && drop_oldest_parked()) {
     }
-    if (!s.cache->reserve(n)) {
-      s.cache.reset();  // keeps no pages while it waits
-      s.n_computed = 0;
-      s.hashed_pages = 0;
-      s.last_hash = 0;
+    if (!reserved) {
+      forget_cache(s);  // it keeps no pages while it waits
       if (running_.empty())  // cannot happen with the checks in submit; never spin on it
         finish(s, "error", "the KV cache pool cannot hold the request's next chunk");
       break;
     }
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();
-    if (decoding(s)) {
-      batch.push_back(&s);
-      counts.push_back(n);
-    } else {
-      prefill.push_back(&s);
-      prefill_counts.push_back(n);
-      budget -= n;
-    }
+    take(s, n);
   }
   // Decode rows first, then prompt chunks (batch-invariant products group them so).
   batch.insert(batch.end(), prefill.begin(), prefill.end());
@@ -267,7 +261,7 @@ bool Engine::reserve_or_preempt(Sequence& s, int64_t n) {
   return true;
 }
 
-void Engine::preempt(Sequence& s) {
+void Engine::forget_cache(Sequence& s) {
   // Its pages go back to the pool; its tokens (prompt and generated) are
   // recomputed when it is admitted again, with a fresh policy instance.
   s.cache.reset();
@@ -275,6 +269,11 @@ void Engine::preempt(Sequence& s) {
   s.hashed_pages = 0;
   s.last_hash = 0;
   s.policy = make_policy(s.policy_spec, model_.config());
+  if (!s.scheduled_once) s.result.cached_prompt_tokens = 0;
+}
+
+void Engine::preempt(Sequence& s) {
+  forget_cache(s);
   ++s.result.preemptions;
   ++preemptions_;
   metrics_.add_preemption();
@@ -428,8 +427,10 @@ void Engine::after_batch(Sequence& s, const float* logits) {
   s.tokens.push_back(token);
   s.result.tokens.push_back(token);
   s.sampler.observe(token);
-  if (s.token_counts.empty()) s.token_counts.assign(static_cast<size_t>(n_vocab), 0);
-  ++s.token_counts[token];
+  if (s.options.presence_penalty != 0.0f || s.options.frequency_penalty != 0.0f) {
+    if (s.token_counts.empty()) s.token_counts.assign(static_cast<size_t>(n_vocab), 0);
+    ++s.token_counts[token];
+  }
   bool stopped = false;
   ev.text = s.output.push(token, stopped);
   s.result.text += ev.text;

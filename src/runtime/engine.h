@@ -109,6 +109,7 @@ class Engine {
   bool decoding(const Sequence& seq) const;
   bool reserve_or_preempt(Sequence& seq, int64_t n);
   void preempt(Sequence& seq);
+  void forget_cache(Sequence& seq);
   void start_cache(Sequence& seq);
   void run_batch(const std::vector<Sequence*>& batch, const std::vector<int64_t>& counts);
   void after_batch(Sequence& seq, const float* logits);

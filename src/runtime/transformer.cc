@@ -113,7 +113,7 @@ void Transformer::step(const SequenceChunk* chunks, int64_t n_chunks) {
 
   // Slots and embeddings, sequence after sequence.
   first_slot_.resize(n_chunks);
-  std::vector<int64_t> positions;
+  std::vector<int64_t>& positions = positions_;
   for (int64_t s = 0, row = 0; s < n_chunks; ++s) {
     const SequenceChunk& ch = chunks[s];
     KvCache& cache = *ch.cache;

@@ -84,6 +84,7 @@ class Transformer {
   // Scratch, sized for max_batch_ tokens.
   std::vector<float> x_, norm_, q_, k_, v_, attn_, proj_, gate_, up_, logits_;
   std::vector<int64_t> first_slot_;  // per chunk of the current step
+  std::vector<int64_t> positions_;   // of one chunk's tokens
   struct RowGroup {
     int64_t first, n;
     bool single;  // one-row chunks (decode), which share a group
