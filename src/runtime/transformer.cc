@@ -145,8 +145,13 @@ void Transformer::step(const SequenceChunk* chunks, int64_t n_chunks) {
                         static_cast<float>(c.rms_eps), norm_.data() + n_out * c.hidden);
   }
   if (n_out == 0) return;
-  logits_.resize(static_cast<size_t>(n_out * c.vocab_size));
   if (batch_invariant_) set_row_groups(chunks, n_chunks, true);
+  int64_t wanting = 0;
+  const SequenceChunk* only = nullptr;
+  for (int64_t s = 0; s < n_chunks; ++s)
+    if (chunks[s].logits) ++wanting, only = &chunks[s];
+  if (wanting == 1) return matmul(*w.output, norm_.data(), n_out, only->logits);  // straight to its rows
+  logits_.resize(static_cast<size_t>(n_out * c.vocab_size));
   matmul(*w.output, norm_.data(), n_out, logits_.data());
   const float* src = logits_.data();
   for (int64_t s = 0; s < n_chunks; ++s) {
