@@ -22,6 +22,7 @@
 #include "kernels/matmul_internal.h"
 #include "kernels/quant.h"
 #include "kernels_matmul_check.h"
+#include "util/error.h"
 
 namespace sieve::kernels {
 namespace {
@@ -207,6 +208,36 @@ TEST(KernelMatmul, SingleRowAndLargeValues) {
   check_matmul(DType::BF16, 1, 64, 1, rng);
   check_matmul(DType::Q8_0, 1, 32, 3, rng);
   check_matmul(DType::Q6_K, 1, 256, 2, rng);
+}
+
+// matmul_batch_invariant: a row's result has the same bits whichever rows
+// share its batch and however many there are (2 to kMaxInvariantTokens),
+// with the tiles (int8 weights on an AMX machine) and without them.
+TEST(KernelMatmul, BatchInvariantRowsKeepTheirBits) {
+  std::mt19937 rng(31);
+  const int64_t rows = 72, cols = 256, n = kMaxInvariantTokens;
+  for (bool amx : {true, false}) {
+    detail::set_amx_enabled(amx);
+    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0,
+                       DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+      SCOPED_TRACE(testing::Message() << dtype_name(type) << (amx ? " with AMX allowed" : " without AMX"));
+      const Weights w = make_weights(type, rows, cols, rng);
+      std::vector<float> x(n * cols);
+      std::normal_distribution<float> nd(0.f, 1.f);
+      for (float& v : x) v = nd(rng);
+      ThreadPool pool(2);
+      std::vector<float> all(n * rows);
+      matmul_batch_invariant(w.t, x.data(), n, all.data(), pool);
+      for (int64_t m : {2, 3, 4, 7, 16, 17, 33}) {
+        const int64_t first = (m * 5) % (n - m);  // the rows [first, first + m) alone
+        std::vector<float> part(m * rows);
+        matmul_batch_invariant(w.t, x.data() + first * cols, m, part.data(), pool);
+        ASSERT_EQ(0, std::memcmp(part.data(), all.data() + first * rows, part.size() * 4)) << m << " rows";
+      }
+      EXPECT_THROW(matmul_batch_invariant(w.t, x.data(), 1, all.data(), pool), Error);
+    }
+  }
+  detail::set_amx_enabled(true);
 }
 
 }  // namespace

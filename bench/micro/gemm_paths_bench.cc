@@ -89,6 +89,12 @@ void Args(benchmark::internal::Benchmark* b) {
     for (int p : bf16 ? std::vector<int>{kPortableFloat, kAvx512Bf16, kAmx} : std::vector<int>{kWithoutAmx, kAmx})
       for (auto [rows, cols] : {std::pair{1408, 512}, std::pair{512, 1408}}) b->Args({t, p, rows, cols, 512});
   }
+  // Batches of a few tokens (the decode steps of a serving batch), where the
+  // AMX tiles start to pay against the integer dot-product kernels.
+  for (int t = 1; t < static_cast<int>(std::size(kTypes)); ++t)
+    for (int p : {kWithoutAmx, kAmx})
+      for (auto [rows, cols] : {std::pair{1408, 512}, std::pair{512, 1408}})
+        for (int64_t tokens : {4, 8, 12, 16, 24, 32}) b->Args({t, p, rows, cols, tokens});
   b->ArgNames({"type", "path", "rows", "cols", "tok"})->UseRealTime()->MeasureProcessCPUTime();
 }
 

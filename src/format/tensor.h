@@ -3,6 +3,7 @@
 // order: shape[0] is the length of a row (the contiguous dimension), so a
 // weight matrix of an nn.Linear(in, out) has shape {in, out}.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,10 @@ struct Tensor {
   std::vector<int64_t> shape;
   const uint8_t* data = nullptr;
   size_t nbytes = 0;
+  // A kernel's own arrangement of these weights (the AMX tile layout, say),
+  // made by kernels/ on first use under its own lock and kept as long as the
+  // tensor; shared by the copies made after it is filled.
+  mutable std::shared_ptr<const void> repacked;
 
   int64_t elements() const {
     int64_t n = 1;

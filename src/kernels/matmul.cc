@@ -14,9 +14,10 @@ void dequantize_row(DType t, const uint8_t* src, float* dst, int64_t n) {
   dequantize_row_ref(t, src, dst, n);
 }
 
-void matmul(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  if (n_tokens <= 0) return;
-  if (detail::amx_takes(w.type, n_tokens)) return detail::matmul_amx(w, x, n_tokens, y, pool);
+namespace {
+
+// Every path but the AMX tiles.
+void matmul_without_amx(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   switch (w.type) {
     case DType::BF16:
       if (n_tokens >= detail::gemm_min_tokens() && detail::bf16_dot_enabled())
@@ -38,6 +39,27 @@ void matmul(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadP
     case DType::Q6_K: return detail::matmul_quant(w, x, n_tokens, y, pool);
     default: throw Error(std::string("matmul: unsupported weight type ") + dtype_name(w.type));
   }
+}
+
+}  // namespace
+
+void matmul(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (n_tokens <= 0) return;
+  if (detail::amx_takes(w.type, n_tokens) && detail::amx_ready(w, n_tokens, pool))
+    return detail::matmul_amx(w, x, n_tokens, y, pool);
+  matmul_without_amx(w, x, n_tokens, y, pool);
+}
+
+void matmul_batch_invariant(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
+  if (n_tokens < 2 || n_tokens > kMaxInvariantTokens)
+    throw Error("internal: matmul_batch_invariant takes 2 to " + std::to_string(kMaxInvariantTokens) + " rows");
+  // The int8 tiles give each row the same bits at any batch size; so do the
+  // small-batch kernels below every large-batch threshold (all of them are
+  // above kMaxInvariantTokens), but the two differ from each other.
+  if (detail::amx_enabled() && detail::amx_int8_handles(w.type) && !detail::amx_quant_as_bf16() &&
+      detail::amx_supported())
+    return detail::matmul_amx_int8(w, x, n_tokens, y, pool);
+  matmul_without_amx(w, x, n_tokens, y, pool);
 }
 
 }  // namespace sieve::kernels

@@ -14,6 +14,13 @@ namespace sieve::kernels {
 // n_tokens == 1 is decode (GEMV); larger is prefill (GEMM).
 void matmul(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
+// The same product for 2 <= n_tokens <= kMaxInvariantTokens, where each
+// row's result does not depend on n_tokens or on the other rows: one kernel
+// for every such batch (batch-invariant serving multiplies decode rows
+// through this; a lone row is paired with a copy of itself).
+constexpr int64_t kMaxInvariantTokens = 64;
+void matmul_batch_invariant(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
+
 // Dequantizes n elements (a whole number of blocks) of type t into floats.
 void dequantize_row(DType t, const uint8_t* src, float* dst, int64_t n);
 

@@ -23,8 +23,14 @@
 // 8 rows of 64 bytes, the 4 levels k..k+3 of each weight row side by side, a
 // 16x16 transposition of 32-bit quads), then runs every 32 tokens past it.
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <vector>
+
+#include <unistd.h>
 
 #include "kernels/amx_tiles.h"
 #include "kernels/matmul_internal.h"
@@ -46,16 +52,37 @@ namespace {
 #if SIEVE_HAVE_AMX
 
 constexpr int64_t kRows = 32;    // weight rows per panel: two tiles
-constexpr int64_t kTokens = 32;  // tokens per step: two tiles
+constexpr int64_t kTokens = 32;  // tokens per step: two tiles (the last 16 alone)
 constexpr int64_t kTileBytes = 512;
 
 // A thread's packed panels. Per panel of 32 rows: the tiles (block b, row
 // half j at (2 b + j) * 512 bytes), then the scales ws[32 b + r] and min
 // terms wm[32 b + r]; lv is the scratch of one panel's levels (32 rows of
 // kpad = k rounded up to 64, zero pad).
+struct Panel {
+  const int8_t* tiles;
+  const float* ws;
+  const float* wm;
+};
+// What repacked weights may still take (see repacked()).
+std::atomic<int64_t> g_repack_budget{[] {
+  const char* e = std::getenv("SIEVE_AMX_REPACK");
+  if (e != nullptr && std::strcmp(e, "0") == 0) return int64_t{0};
+  return static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / 4;
+}()};
+
 struct Packed {
+  Packed() = default;
+  explicit Packed(int64_t charged) : charged(charged) {}
+  ~Packed() { g_repack_budget.fetch_add(charged); }
+  Packed(const Packed&) = delete;
+  Packed& operator=(const Packed&) = delete;
+  int64_t charged = 0;  // bytes taken from g_repack_budget
   std::vector<int8_t> lv, tiles;
   std::vector<float> ws, wm;
+  Panel panel(int64_t i, int64_t nb) const {
+    return {tiles.data() + i * 2 * nb * kTileBytes, ws.data() + i * 32 * nb, wm.data() + i * 32 * nb};
+  }
 };
 
 // Rows [r0, r0 + nr) of w into tiles / ws / wm (one panel's share of them).
@@ -97,10 +124,12 @@ struct Acts {
   int64_t n_pad;
 };
 
-// acc (4 tiles of 16 x 16 float32) for tokens t0.., rows r0.. into y.
+// acc (2 x kTT tiles of 16 x 16 float32: token tile q >> 1, row half q & 1)
+// for tokens t0.., rows r0.. into y.
+template <int kTT>
 SIEVE_AMX_TARGET inline void store_acc(const float (*acc)[256], float* y, int64_t rows, int64_t n_tokens, int64_t t0,
                                        int64_t r0) {
-  for (int q = 0; q < 4; ++q) {
+  for (int q = 0; q < 2 * kTT; ++q) {
     const int64_t cols = std::min<int64_t>(16, rows - r0 - 16 * (q & 1));
     if (cols <= 0) continue;
     const __mmask16 m = static_cast<__mmask16>((1u << cols) - 1);
@@ -112,12 +141,12 @@ SIEVE_AMX_TARGET inline void store_acc(const float (*acc)[256], float* y, int64_
 }
 
 // acc += the int32 sums c of block b, scaled (see the top of the file).
-template <bool kMin>
+template <bool kMin, int kTT>
 SIEVE_AMX_TARGET inline void scale_block(const int32_t (*c)[256], const float* ws, const float* wm, const Acts& a,
                                          int64_t b, int64_t t0, float (*acc)[256]) {
   const float* ax = a.ax + b * a.n_pad + t0;
   const float* as = a.as + b * a.n_pad + t0;
-  for (int q = 0; q < 4; ++q) {
+  for (int q = 0; q < 2 * kTT; ++q) {
     const __m512 wsv = _mm512_loadu_ps(ws + 32 * b + 16 * (q & 1));
     const __m512 wmv = kMin ? _mm512_loadu_ps(wm + 32 * b + 16 * (q & 1)) : _mm512_setzero_ps();
     const int ti = 16 * (q >> 1);
@@ -133,42 +162,70 @@ SIEVE_AMX_TARGET inline void scale_block(const int32_t (*c)[256], const float* w
   }
 }
 
-// 32 tokens from t0 times one packed panel, into acc. Software-pipelined:
-// the AVX-512 scaling of block b - 1 is issued between the tile products of
-// block b and their store, so it runs while the tile unit works.
-template <bool kMin>
-SIEVE_AMX_TARGET void panel_product(const int8_t* tiles, const float* ws, const float* wm, int64_t nb, const Acts& a,
-                                    int64_t t0, float (*acc)[256]) {
+// 16 x kTT tokens from t0 times one packed panel, into acc. Software-
+// pipelined: the AVX-512 scaling of block b - 1 is issued between the tile
+// products of block b and their store, so it runs while the tile unit works.
+// A token's result does not depend on kTT or on the other tokens.
+template <bool kMin, int kTT>
+SIEVE_AMX_TARGET void panel_product(const Panel& pn, int64_t nb, const Acts& a, int64_t t0, float (*acc)[256]) {
   alignas(64) int32_t ib[2][4][256];
-  std::memset(acc, 0, 4 * 256 * sizeof(float));
+  std::memset(acc, 0, 2 * kTT * 256 * sizeof(float));
   const int8_t* x0 = a.qs + (t0 / 16) * nb * 512;
   const int8_t* x1 = x0 + nb * 512;
   for (int64_t b = 0; b < nb; ++b) {
     _tile_zero(0);
     _tile_zero(1);
-    _tile_zero(2);
-    _tile_zero(3);
+    if constexpr (kTT == 2) {
+      _tile_zero(2);
+      _tile_zero(3);
+    }
     _tile_loadd(4, x0 + 512 * b, 32);
-    _tile_loadd(5, x1 + 512 * b, 32);
-    _tile_loadd(6, tiles + 2 * b * kTileBytes, 64);
-    _tile_loadd(7, tiles + (2 * b + 1) * kTileBytes, 64);
+    if constexpr (kTT == 2) _tile_loadd(5, x1 + 512 * b, 32);
+    _tile_loadd(6, pn.tiles + 2 * b * kTileBytes, 64);
+    _tile_loadd(7, pn.tiles + (2 * b + 1) * kTileBytes, 64);
     _tile_dpbssd(0, 4, 6);
     _tile_dpbssd(1, 4, 7);
-    _tile_dpbssd(2, 5, 6);
-    _tile_dpbssd(3, 5, 7);
-    if (b > 0) scale_block<kMin>(ib[(b - 1) & 1], ws, wm, a, b - 1, t0, acc);
+    if constexpr (kTT == 2) {
+      _tile_dpbssd(2, 5, 6);
+      _tile_dpbssd(3, 5, 7);
+    }
+    if (b > 0) scale_block<kMin, kTT>(ib[(b - 1) & 1], pn.ws, pn.wm, a, b - 1, t0, acc);
     int32_t(*c)[256] = ib[b & 1];
     _tile_stored(0, c[0], 64);
     _tile_stored(1, c[1], 64);
-    _tile_stored(2, c[2], 64);
-    _tile_stored(3, c[3], 64);
+    if constexpr (kTT == 2) {
+      _tile_stored(2, c[2], 64);
+      _tile_stored(3, c[3], 64);
+    }
   }
-  scale_block<kMin>(ib[(nb - 1) & 1], ws, wm, a, nb - 1, t0, acc);
+  scale_block<kMin, kTT>(ib[(nb - 1) & 1], pn.ws, pn.wm, a, nb - 1, t0, acc);
 }
 
-// Panels [p0, p1) times every token: all the thread's panels packed first,
-// then 32 tokens at a time past all of them (their activation tiles stay in
-// L1; see matmul_amx_bf16.cc).
+// Tokens past panels [p0, p1): 32 at a time past all of them (their
+// activation tiles stay in L1; see matmul_amx_bf16.cc), the last 16 alone.
+SIEVE_AMX_TARGET void run_panels(const Tensor& w, const Acts& a, int64_t n_tokens, float* y, int64_t p0, int64_t p1,
+                                 const std::function<Panel(int64_t)>& panel) {
+  const int64_t nb = w.row_length() / kQK, rows = w.rows();
+  const bool min = amx_has_min(w.type);
+  alignas(64) float acc[4][256];
+  for (int64_t t0 = 0; t0 < a.n_pad; t0 += kTokens) {
+    const bool two = a.n_pad - t0 >= 32;
+    for (int64_t p = p0; p < p1; ++p) {
+      const Panel pn = panel(p);
+      if (two) {
+        if (min) panel_product<true, 2>(pn, nb, a, t0, acc);
+        else panel_product<false, 2>(pn, nb, a, t0, acc);
+        store_acc<2>(acc, y, rows, n_tokens, t0, p * kRows);
+      } else {
+        if (min) panel_product<true, 1>(pn, nb, a, t0, acc);
+        else panel_product<false, 1>(pn, nb, a, t0, acc);
+        store_acc<1>(acc, y, rows, n_tokens, t0, p * kRows);
+      }
+    }
+  }
+}
+
+// Panels [p0, p1) packed by this thread for this call, then every token.
 SIEVE_AMX_TARGET void panels(const Tensor& w, const Acts& a, int64_t n_tokens, float* y, int64_t p0, int64_t p1) {
   use_tiles(TileShape::kInt8);
   const int64_t k = w.row_length(), nb = k / kQK, kpad = (k + 63) / 64 * 64, rows = w.rows(), np = p1 - p0;
@@ -184,18 +241,42 @@ SIEVE_AMX_TARGET void panels(const Tensor& w, const Acts& a, int64_t n_tokens, f
                pk.tiles.data() + i * 2 * nb * kTileBytes, pk.ws.data() + i * 32 * nb, pk.wm.data() + i * 32 * nb);
   }
   tile_memory_barrier();
-  const bool min = amx_has_min(w.type);
-  alignas(64) float acc[4][256];
-  for (int64_t t0 = 0; t0 < a.n_pad; t0 += kTokens) {
-    for (int64_t i = 0; i < np; ++i) {
-      const int8_t* tiles = pk.tiles.data() + i * 2 * nb * kTileBytes;
-      const float* ws = pk.ws.data() + i * 32 * nb;
-      const float* wm = pk.wm.data() + i * 32 * nb;
-      if (min) panel_product<true>(tiles, ws, wm, nb, a, t0, acc);
-      else panel_product<false>(tiles, ws, wm, nb, a, t0, acc);
-      store_acc(acc, y, rows, n_tokens, t0, (p0 + i) * kRows);
-    }
-  }
+  run_panels(w, a, n_tokens, y, p0, p1, [&](int64_t p) { return pk.panel(p - p0, nb); });
+}
+
+// Panels [p0, p1) of weights packed before, then every token.
+SIEVE_AMX_TARGET void repacked_panels(const Tensor& w, const Packed& pk, const Acts& a, int64_t n_tokens, float* y,
+                                      int64_t p0, int64_t p1) {
+  use_tiles(TileShape::kInt8);
+  const int64_t nb = w.row_length() / kQK;
+  run_panels(w, a, n_tokens, y, p0, p1, [&](int64_t p) { return pk.panel(p, nb); });
+}
+
+// The weights packed once (Tensor::repacked), while the budget lasts: a
+// quarter of the machine's memory for all tensors together (SIEVE_AMX_REPACK=0:
+// never). Without them every call packs the panels it uses, which costs
+// more than the tile products below ~100 tokens.
+const Packed* repacked(const Tensor& w, ThreadPool& pool) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (w.repacked) return static_cast<const Packed*>(w.repacked.get());
+  const int64_t k = w.row_length(), nb = k / kQK, kpad = (k + 63) / 64 * 64;
+  const int64_t n_panels = (w.rows() + kRows - 1) / kRows;
+  const int64_t bytes = n_panels * (2 * nb * kTileBytes + 2 * 32 * nb * static_cast<int64_t>(sizeof(float)));
+  if (bytes > g_repack_budget.load()) return nullptr;
+  g_repack_budget.fetch_sub(bytes);
+  auto pk = std::make_shared<Packed>(bytes);
+  pk->tiles.resize(static_cast<size_t>(n_panels * 2 * nb * kTileBytes));
+  pk->ws.resize(static_cast<size_t>(n_panels * 32 * nb));
+  pk->wm.resize(static_cast<size_t>(n_panels * 32 * nb));
+  pool.parallel_for(n_panels, 1, [&](int, int64_t p0, int64_t p1) {
+    std::vector<int8_t> lv(static_cast<size_t>(kRows * kpad));
+    for (int64_t p = p0; p < p1; ++p)
+      pack_panel(w, p * kRows, std::min(kRows, w.rows() - p * kRows), nb, kpad, lv.data(),
+                 pk->tiles.data() + p * 2 * nb * kTileBytes, pk->ws.data() + p * 32 * nb, pk->wm.data() + p * 32 * nb);
+  });
+  w.repacked = pk;
+  return pk.get();
 }
 
 // Tokens [t0, t1) of the quantized rows into the tile layout and scales
@@ -236,7 +317,7 @@ SIEVE_AMX_TARGET void arrange_acts(const ActLayout& l, const uint8_t* acts, int6
 void matmul_amx_int8(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (!amx_int8_handles(w.type) || !amx_supported()) throw Error("internal: matmul_amx_int8 needs a handled type and AMX");
 #if SIEVE_HAVE_AMX
-  const int64_t k = w.row_length(), nb = k / kQK, n_pad = (n_tokens + kTokens - 1) / kTokens * kTokens;
+  const int64_t k = w.row_length(), nb = k / kQK, n_pad = (n_tokens + 15) / 16 * 16;
   const ActLayout l = act_layout(activation_type(w.type), k);
   // The caller's buffers, named through plain references (see matmul_amx_bf16.cc).
   thread_local std::vector<uint8_t> acts_buf;
@@ -256,11 +337,23 @@ void matmul_amx_int8(const Tensor& w, const float* x, int64_t n_tokens, float* y
   });
   tile_memory_barrier();
   const Acts a{qs.data(), ax, as, n_pad};
-  pool.parallel_for((w.rows() + kRows - 1) / kRows, 1, [&](int, int64_t p0, int64_t p1) {
-    panels(w, a, n_tokens, y, p0, p1);
-  });
+  const int64_t n_panels = (w.rows() + kRows - 1) / kRows;
+  if (const Packed* pk = repacked(w, pool)) {
+    pool.parallel_for(n_panels, 1, [&](int, int64_t p0, int64_t p1) { repacked_panels(w, *pk, a, n_tokens, y, p0, p1); });
+    return;
+  }
+  pool.parallel_for(n_panels, 1, [&](int, int64_t p0, int64_t p1) { panels(w, a, n_tokens, y, p0, p1); });
 #else
   (void)x, (void)n_tokens, (void)y, (void)pool;
+#endif
+}
+
+bool amx_ready(const Tensor& w, int64_t n_tokens, ThreadPool& pool) {
+  if (!amx_int8_handles(w.type) || amx_quant_as_bf16() || n_tokens >= kAmxPackPerCallMinTokens) return true;
+#if SIEVE_HAVE_AMX
+  return repacked(w, pool) != nullptr;
+#else
+  return false;
 #endif
 }
 

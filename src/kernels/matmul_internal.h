@@ -62,10 +62,13 @@ void matmul_bf16_dot(const Tensor& w, const float* x, int64_t n_tokens, float* y
 //  * the block-quantized formats amx_int8_handles() lists: activations
 //    quantized as for the integer kernels, one int8 tile product per
 //    32-element block, its int32 sums scaled per block in float32.
-// The AMX tile product runs 16x16x32 multiply-adds per instruction (int8:
-// the same count at 32 elements per block); below about 32 tokens the
-// zero-padded token tiles waste most of it.
-constexpr int kDefaultAmxMinTokens = 32;
+// The int8 path keeps the weights packed for the tiles (Tensor::repacked,
+// made on first use while a budget of a quarter of the machine's memory
+// lasts; SIEVE_AMX_REPACK=0: never): then it beats the integer kernels from
+// about 4 tokens on (bench/micro/gemm_paths_bench.cc). Weights it must pack
+// in each call only pay from about 16 tokens.
+constexpr int kDefaultAmxMinTokens = 4;
+constexpr int kAmxPackPerCallMinTokens = 16;
 bool amx_supported();
 const char* amx_unsupported_reason();  // "" when supported
 bool amx_enabled();
@@ -77,8 +80,11 @@ bool amx_int8_handles(DType type);
 // dequantized and rounded to bf16, activations rounded to bf16 (SIEVE_AMX_QUANT=bf16).
 bool amx_quant_as_bf16();
 void set_amx_quant_as_bf16(bool on);
-// Whether matmul() sends this weight type and batch to matmul_amx.
+// Whether matmul() sends this weight type and batch to matmul_amx, given
+// that amx_ready() (int8: the weights repacked, or a batch large enough to
+// pack them in the call).
 bool amx_takes(DType type, int64_t n_tokens);
+bool amx_ready(const Tensor& w, int64_t n_tokens, ThreadPool& pool);
 // Either AMX kernel by weight type; needs amx_supported().
 void matmul_amx(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 void matmul_amx_bf16(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);

@@ -34,9 +34,9 @@ Transformer::Transformer(const Model& model, ThreadPool& pool, int64_t max_batch
   }
 }
 
-// Decode rows share products of at most this many rows: below every
-// kernel's threshold for switching to its large-batch path.
-constexpr int64_t kMaxDecodeGroup = 64;
+// Decode rows share products of at most this many rows, all through the one
+// kernel that gives a row the same bits in any such batch.
+constexpr int64_t kMaxDecodeGroup = kernels::kMaxInvariantTokens;
 
 void Transformer::set_row_groups(const SequenceChunk* chunks, int64_t n_chunks, bool logits_rows) {
   groups_.clear();
@@ -59,14 +59,16 @@ void Transformer::matmul(const Tensor& w, const float* x, int64_t n, float* y) {
   if (!batch_invariant_) return kernels::matmul(w, x, n, y, pool_);
   const int64_t k = w.row_length(), rows = w.rows();
   for (const RowGroup& g : groups_) {
-    if (g.n > 1) {
+    if (!g.single) {  // a prompt chunk alone: its length decides the kernel, the same each time
       kernels::matmul(w, x + g.first * k, g.n, y + g.first * rows, pool_);
-      continue;
+    } else if (g.n > 1) {
+      kernels::matmul_batch_invariant(w, x + g.first * k, g.n, y + g.first * rows, pool_);
+    } else {
+      std::copy(x + g.first * k, x + (g.first + 1) * k, pair_x_.begin());
+      std::copy(x + g.first * k, x + (g.first + 1) * k, pair_x_.begin() + k);
+      kernels::matmul_batch_invariant(w, pair_x_.data(), 2, pair_y_.data(), pool_);
+      std::copy(pair_y_.begin(), pair_y_.begin() + rows, y + g.first * rows);
     }
-    std::copy(x + g.first * k, x + (g.first + 1) * k, pair_x_.begin());
-    std::copy(x + g.first * k, x + (g.first + 1) * k, pair_x_.begin() + k);
-    kernels::matmul(w, pair_x_.data(), 2, pair_y_.data(), pool_);
-    std::copy(pair_y_.begin(), pair_y_.begin() + rows, y + g.first * rows);
   }
 }
 
