@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const defaults = {
   url: 'http://127.0.0.1:8080', model: '', 'api-key': '', concurrency: 1, 'num-prompts': 0, 'input-len': 512,
-  'output-len': 128, attn: '', haystack: join(root, 'data', 'haystack.txt'), 'same-prompt': false, json: '',
+  'output-len': 128, attn: [], haystack: join(root, 'data', 'haystack.txt'), 'same-prompt': false, json: '',
   label: '', timeout: 600,
 };
 const help = `usage: node bench/serve-load.mjs [options]
@@ -27,7 +27,9 @@ const help = `usage: node bench/serve-load.mjs [options]
   --num-prompts N      requests in all (default 4 x concurrency, at least 8)
   --input-len N        prompt tokens per request (default 512), exact: cut with the server's /tokenize
   --output-len N       generated tokens per request (default 128; ignore_eos keeps it exact)
-  --attn SPEC          sieve's per-request attention policy (sent as "attn"; other servers refuse it)
+  --attn SPEC          sieve's per-request attention policy (sent as "attn"; other servers refuse it);
+                       repeat it for a mixed run: request i gets the (i mod count)-th, and the
+                       report adds per-policy numbers, the client's and those of sieve's /metrics
   --same-prompt        every request sends the same prompt (prefix-cache runs); default: distinct prompts
   --haystack FILE      text the prompts are cut from (default data/haystack.txt)
   --label TEXT         name of the run in the output (default: the URL)
@@ -44,7 +46,9 @@ function parseArgs(argv) {
     if (typeof defaults[key] === 'boolean') { o[key] = true; continue; }
     if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
     const v = argv[++i];
-    if (typeof defaults[key] === 'number') {
+    if (Array.isArray(defaults[key])) {
+      o[key] = [...o[key], v];
+    } else if (typeof defaults[key] === 'number') {
       const n = Number(v);
       if (!Number.isInteger(n) || n < (key === 'num-prompts' ? 0 : 1)) throw new Error(`${a} must be a positive integer, not '${v}'`);
       o[key] = n;
@@ -91,12 +95,12 @@ async function makePrompts() {
 // One streamed request over node:http (lighter per chunk than fetch's web
 // streams: on a small machine the client shares the cores with the server,
 // and every microsecond it spends per token is taken from the server).
-function oneRequest(model, prompt) {
+function oneRequest(model, prompt, attn) {
   const body = JSON.stringify({
     model, prompt, max_tokens: opts['output-len'], temperature: 0, ignore_eos: true, stream: true,
-    stream_options: { include_usage: true }, ...(opts.attn ? { attn: opts.attn } : {}),
+    stream_options: { include_usage: true }, ...(attn ? { attn } : {}),
   });
-  const r = { ok: false, ttft: 0, itl: [], e2e: 0, outputTokens: 0, error: '' };
+  const r = { ok: false, attn, ttft: 0, itl: [], e2e: 0, outputTokens: 0, cachedTokens: 0, error: '' };
   const start = performance.now();
   return new Promise((resolve) => {
     let settled = false;
@@ -136,6 +140,7 @@ function oneRequest(model, prompt) {
               const j = JSON.parse(data);
               if (j.error) throw new Error(j.error.message ?? JSON.stringify(j.error));
               if (j.usage?.completion_tokens) usageTokens = j.usage.completion_tokens;
+              if (j.usage?.prompt_tokens_details?.cached_tokens) r.cachedTokens = j.usage.prompt_tokens_details.cached_tokens;
               if (!j.choices?.some((c) => c.text)) continue;
               const now = performance.now();
               if (chunks === 0) r.ttft = now - start;
@@ -174,38 +179,85 @@ function stats(values) {
   return { mean: s.reduce((a, b) => a + b, 0) / s.length, median: q(0.5), p99: q(0.99) };
 }
 
+// sieve's latency histograms per policy (sum and count), to report a mixed
+// run's per-policy numbers as the server measured them; {} elsewhere.
+async function serverLatency() {
+  try {
+    const res = await fetch(`${opts.url}/metrics`, { headers });
+    if (!res.ok) return {};
+    const out = {};
+    for (const line of (await res.text()).split('\n')) {
+      const m = line.match(/^sieve:(time_to_first_token|inter_token_latency)_seconds_(sum|count)\{policy="([^"]*)"\} (\S+)$/);
+      if (!m) continue;
+      const [, metric, part, policy, value] = m;
+      ((out[policy] ??= {})[metric] ??= {})[part] = Number(value);
+    }
+    return out;
+  } catch {
+    return {};
+  }
+}
+
 const model = opts.model || (await getJson('/v1/models')).data[0].id;
 const prompts = await makePrompts();
+const policies = opts.attn.length ? opts.attn : [''];
+const metricsBefore = await serverLatency();
 const results = [];
 let next = 0;
 const t0 = performance.now();
 await Promise.all(Array.from({ length: opts.concurrency }, async () => {
   while (next < opts['num-prompts']) {
     const i = next++;
-    results.push(await oneRequest(model, prompts[i % prompts.length]));
+    const r = await oneRequest(model, prompts[i % prompts.length], policies[i % policies.length]);
+    r.index = i;
+    results.push(r);
   }
 }));
 const duration = (performance.now() - t0) / 1000;
+const metricsAfter = await serverLatency();
+results.sort((a, b) => a.index - b.index);
 
-const ok = results.filter((r) => r.ok);
-const outputTokens = ok.reduce((a, r) => a + r.outputTokens, 0);
-const tpot = ok.filter((r) => r.outputTokens > 1).map((r) => (r.e2e - r.ttft) / (r.outputTokens - 1));
+// The client's numbers for a set of results.
+function measure(rs) {
+  const ok = rs.filter((r) => r.ok);
+  const outputTokens = ok.reduce((a, r) => a + r.outputTokens, 0);
+  const tpot = ok.filter((r) => r.outputTokens > 1).map((r) => (r.e2e - r.ttft) / (r.outputTokens - 1));
+  return {
+    completed: ok.length, failed: rs.length - ok.length,
+    request_throughput: ok.length / duration, output_throughput: outputTokens / duration,
+    total_token_throughput: (outputTokens + ok.length * opts['input-len']) / duration,
+    total_output_tokens: outputTokens,
+    ttft_ms: stats(ok.map((r) => r.ttft)), tpot_ms: stats(tpot), itl_ms: stats(ok.flatMap((r) => r.itl)),
+    e2e_ms: stats(ok.map((r) => r.e2e)),
+  };
+}
+
 const summary = {
-  label: opts.label, url: opts.url, model, attn: opts.attn || null, concurrency: opts.concurrency,
+  label: opts.label, url: opts.url, model, attn: opts.attn.length ? opts.attn : null, concurrency: opts.concurrency,
   input_len: opts['input-len'], output_len: opts['output-len'], same_prompt: opts['same-prompt'],
-  completed: ok.length, failed: results.length - ok.length, duration_s: duration,
-  request_throughput: ok.length / duration, output_throughput: outputTokens / duration,
-  total_token_throughput: (outputTokens + ok.length * opts['input-len']) / duration,
-  total_output_tokens: outputTokens,
-  ttft_ms: stats(ok.map((r) => r.ttft)), tpot_ms: stats(tpot), itl_ms: stats(ok.flatMap((r) => r.itl)),
-  e2e_ms: stats(ok.map((r) => r.e2e)),
+  duration_s: duration, ...measure(results),
+  // In the order sent: what a prefix-cache run compares (the first request against the next).
+  requests: results.map((r) => ({ attn: r.attn || null, ok: r.ok, ttft_ms: r.ttft, e2e_ms: r.e2e, cached_tokens: r.cachedTokens })),
   errors: [...new Set(results.filter((r) => !r.ok).map((r) => r.error))].slice(0, 5),
 };
+const outputTokens = summary.total_output_tokens;
+if (opts.attn.length > 1) {
+  summary.per_policy = Object.fromEntries(opts.attn.map((a) => {
+    const name = a.split(':')[0];
+    const before = metricsBefore[name] ?? {}, after = metricsAfter[name] ?? {};
+    const mean = (metric) => {
+      const n = (after[metric]?.count ?? 0) - (before[metric]?.count ?? 0);
+      return n > 0 ? (1000 * ((after[metric]?.sum ?? 0) - (before[metric]?.sum ?? 0))) / n : null;
+    };
+    return [a, { client: measure(results.filter((r) => r.attn === a)),
+      server: { ttft_mean_ms: mean('time_to_first_token'), itl_mean_ms: mean('inter_token_latency') } }];
+  }));
+}
 
-const f = (x) => x.toFixed(2);
+const f = (x) => (x === null || x === undefined ? '-' : x.toFixed(2));
 const table = [
   `============ Serving Benchmark Result: ${summary.label} ============`,
-  `Model:                                   ${model}${opts.attn ? ` (attn ${opts.attn})` : ''}`,
+  `Model:                                   ${model}${opts.attn.length ? ` (attn ${opts.attn.join(' | ')})` : ''}`,
   `Concurrency:                             ${opts.concurrency}`,
   `Input / output tokens per request:       ${opts['input-len']} / ${opts['output-len']}${opts['same-prompt'] ? ' (same prompt)' : ''}`,
   `Successful requests:                     ${summary.completed}`,
@@ -219,6 +271,13 @@ const table = [
     ['Inter-token Latency', 'ITL', summary.itl_ms]].flatMap(([title, short, s]) => [
     `---------------${title}---------------`,
     `Mean ${short} (ms):`.padEnd(41) + f(s.mean), `Median ${short} (ms):`.padEnd(41) + f(s.median), `P99 ${short} (ms):`.padEnd(41) + f(s.p99)]),
+  ...(summary.per_policy ? [
+    '---------------Per policy (client: median; server /metrics: mean)---------------',
+    '| policy | requests | TTFT median | ITL median | server TTFT mean | server ITL mean |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    ...Object.entries(summary.per_policy).map(([a, p]) =>
+      `| ${a} | ${p.client.completed} | ${f(p.client.ttft_ms.median)} | ${f(p.client.itl_ms.median)} | ${f(p.server.ttft_mean_ms)} | ${f(p.server.itl_mean_ms)} |`),
+  ] : []),
   ...summary.errors.map((e) => `error: ${e}`),
   '='.repeat(60),
 ].join('\n');

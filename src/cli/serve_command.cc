@@ -35,7 +35,7 @@ int serve_command(int argc, char** argv) {
   args.option("-np,--parallel", "N", "sequences running at once (default 16)", &parallel);
   args.option("--max-waiting", "N", "queued requests beyond which new ones get 429 (default 256)", &o.engine.max_waiting);
   args.option("--batch-tokens", "N", "tokens per engine step, over all sequences (default 512)", &o.engine.batch_tokens);
-  args.option("--kv-memory", "MiB", "KV-cache page pool shared by all sequences (default: enough for one full context)", &kv_mib);
+  args.option("--kv-memory", "MiB", "KV-cache page pool shared by all sequences (default: a full context per --parallel sequence, within a quarter of the free memory; at least one)", &kv_mib);
   args.option("-c,--ctx", "N", "context size per sequence in tokens (default: the model's trained context)", &o.engine.context);
   args.option("--chat-template-file", "FILE", "a Jinja chat template used instead of the model's", &chat_template_file);
   args.option("--attn", "SPEC", "default attention policy for requests without \"attn\" (default full)", &o.engine.default_attn);

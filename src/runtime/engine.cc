@@ -40,10 +40,17 @@ Engine::Engine(const Model& model, ThreadPool& pool, const EngineOptions& option
   KvCacheShape shape = transformer_.cache_shape(options_.kv_type);
   shape.page_size = options_.page_size;
   const size_t page_bytes = KvCache::page_bytes(shape);
-  const int64_t kv_bytes = options_.kv_memory_bytes > 0
-                               ? options_.kv_memory_bytes
-                               : static_cast<int64_t>(pages_for(context_ + options_.batch_tokens, options_.page_size) *
-                                                      static_cast<int64_t>(page_bytes));
+  int64_t kv_bytes = options_.kv_memory_bytes;
+  if (kv_bytes <= 0) {
+    // A full context for each of max_running sequences, as far as a quarter
+    // of the memory the system has left allows; at least one context.
+    const int64_t one = pages_for(context_, options_.page_size) * static_cast<int64_t>(page_bytes);
+    const int64_t step = (pages_for(options_.batch_tokens, options_.page_size) + 1) * static_cast<int64_t>(page_bytes);
+    const auto quarter = static_cast<int64_t>(available_memory_bytes() / 4);
+    int64_t contexts = options_.max_running;
+    if (quarter > 0) contexts = std::clamp<int64_t>(quarter / one, 1, contexts);
+    kv_bytes = contexts * one + step;
+  }
   check_memory_fits(static_cast<size_t>(kv_bytes), "the KV cache pool");
   const int64_t capacity = kv_bytes / static_cast<int64_t>(page_bytes);
   // A step must always be able to run one chunk of one sequence.

@@ -45,7 +45,7 @@ class Sequence;
 
 struct EngineOptions {
   KvType kv_type = KvType::F16;
-  int64_t kv_memory_bytes = 0;    // KV page pool budget; 0: sized by check_kv_memory for one context
+  int64_t kv_memory_bytes = 0;    // KV page pool budget; 0: a context per running sequence, within a quarter of free memory
   int64_t batch_tokens = 512;     // prompt tokens per step, over all sequences (decode tokens come on top)
   int64_t max_running = 16;       // sequences running at once
   int64_t max_waiting = 256;      // queued requests beyond which submit() refuses (QueueFull)
