@@ -11,7 +11,7 @@
 # usage: bench/serve-compare.sh [matrix|pool|prefix|mixed|all] (default all)
 # env:   MODEL (default models/sieve-test-27m/model-q8_0.gguf), THREADS (2),
 #        CONCURRENCY ("1 4 16 64"), INPUT_LENS ("512 4096"), OUTPUT_LEN (128),
-#        OUT (bench/results/serve), SIEVE (build/sieve),
+#        OUT (docs/results/serve), SIEVE (build/sieve), SERVERS ("sieve llama-server"),
 #        LLAMA_SERVER: a llama-server binary; without it the matrix runs sieve
 #        alone. Build one from the llama.cpp that bench/compare-llamacpp.sh
 #        fetches: cmake -S SRC -B SRC/build-server -DLLAMA_BUILD_SERVER=ON
@@ -24,7 +24,8 @@ THREADS=${THREADS:-2}
 CONCURRENCY=${CONCURRENCY:-1 4 16 64}
 INPUT_LENS=${INPUT_LENS:-512 4096}
 OUTPUT_LEN=${OUTPUT_LEN:-128}
-OUT=${OUT:-bench/results/serve}
+OUT=${OUT:-docs/results/serve}
+SERVERS=${SERVERS:-sieve llama-server}
 SIEVE=${SIEVE:-build/sieve}
 LLAMA_SERVER=${LLAMA_SERVER:-}
 PORT=${PORT:-8190}
@@ -34,6 +35,7 @@ die() { echo "serve-compare: $*" >&2; exit 1; }
 [ -x "$SIEVE" ] || die "$SIEVE not found: build first (see README)"
 command -v node >/dev/null || die "node is needed (apt-get install nodejs)"
 mkdir -p "$OUT"
+log=$(mktemp -t serve-compare.XXXXXX.log)  # the running server's output
 
 server_pid=
 stop_server() {
@@ -43,7 +45,7 @@ stop_server() {
     server_pid=
   fi
 }
-trap stop_server EXIT
+trap 'stop_server; rm -f "$log"' EXIT
 
 wait_ready() {  # $1: log file
   for _ in $(seq 1 600); do
@@ -54,20 +56,29 @@ wait_ready() {  # $1: log file
   die "the server did not become ready in 60 s"
 }
 
+# A fresh port per server: the last one's closed connections may still hold
+# the previous port (TIME_WAIT), which llama-server cannot bind over.
+next_port() { PORT=$((PORT + 1)); }
+
 start_sieve() {  # $1: --parallel, $2: KV MiB, rest: more flags
   local parallel=$1 kv=$2
+  next_port
   shift 2
   "$SIEVE" serve -m "$MODEL" -t "$THREADS" --port "$PORT" --parallel "$parallel" --kv-memory "$kv" \
-    --max-waiting 1024 "$@" >"$OUT/server.log" 2>&1 &
+    --max-waiting 1024 "$@" >"$log" 2>&1 &
   server_pid=$!
-  wait_ready "$OUT/server.log"
+  wait_ready "$log"
 }
 
+# HTTP threads as sieve has (a stream holds one for its whole length; with
+# its default of slots + 2, llama-server resets some connections at the end
+# of a run).
 start_llama() {  # $1: slots, $2: total context
+  next_port
   LD_LIBRARY_PATH=$(dirname "$LLAMA_SERVER") "$LLAMA_SERVER" -m "$MODEL" -t "$THREADS" --port "$PORT" \
-    -np "$1" -c "$2" -cb >"$OUT/server.log" 2>&1 &
+    -np "$1" -c "$2" -cb --threads-http $((2 * $1 + 8)) >"$log" 2>&1 &
   server_pid=$!
-  wait_ready "$OUT/server.log"
+  wait_ready "$log"
 }
 
 # KV MiB that holds n sequences of len tokens: 64-token pages of every layer.
@@ -92,11 +103,13 @@ run_matrix() {
       [ "$n" -lt 8 ] && n=8
       [ "$in_len" -ge 4096 ] && [ "$c" -ge 64 ] && n=$c  # one wave: ~260K prompt tokens already
       local len=$((in_len + OUTPUT_LEN))
-      echo "== sieve, concurrency $c, $in_len-token prompts, $n requests"
-      start_sieve "$c" "$(kv_mib "$c" "$len")"
-      load "$OUT/sieve-c$c-in$in_len.json" --concurrency "$c" --num-prompts "$n" --input-len "$in_len" --label sieve
-      stop_server
-      if [ -n "$LLAMA_SERVER" ]; then
+      if [[ " $SERVERS " == *" sieve "* ]]; then
+        echo "== sieve, concurrency $c, $in_len-token prompts, $n requests"
+        start_sieve "$c" "$(kv_mib "$c" "$len")"
+        load "$OUT/sieve-c$c-in$in_len.json" --concurrency "$c" --num-prompts "$n" --input-len "$in_len" --label sieve
+        stop_server
+      fi
+      if [ -n "$LLAMA_SERVER" ] && [[ " $SERVERS " == *" llama-server "* ]]; then
         echo "== llama-server, concurrency $c, $in_len-token prompts, $n requests"
         start_llama "$c" $((c * (len + 16)))
         load "$OUT/llama-c$c-in$in_len.json" --concurrency "$c" --num-prompts "$n" --input-len "$in_len" --label llama-server

@@ -9,7 +9,6 @@
 // usage: node bench/serve-load.mjs --url http://127.0.0.1:8080 --concurrency 16 --input-len 512 [options]
 // Node.js 20+, no packages. See bench/README.md.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -64,7 +63,6 @@ function parseArgs(argv) {
 const opts = (() => {
   try { return parseArgs(process.argv.slice(2)); } catch (e) { console.error(`serve-load: ${e.message}`); process.exit(2); }
 })();
-const agent = new Agent({ keepAlive: true, maxSockets: opts.concurrency });
 const headers = { 'Content-Type': 'application/json', ...(opts['api-key'] ? { Authorization: `Bearer ${opts['api-key']}` } : {}) };
 
 async function getJson(path, body) {
@@ -92,80 +90,59 @@ async function makePrompts() {
   return prompts;
 }
 
-// One streamed request over node:http (lighter per chunk than fetch's web
-// streams: on a small machine the client shares the cores with the server,
-// and every microsecond it spends per token is taken from the server).
-function oneRequest(model, prompt, attn) {
-  const body = JSON.stringify({
+// One streamed request. With fetch, whose kept-alive connections llama-server
+// serves reliably (node:http's fresh or reused connections it sometimes
+// resets before answering).
+async function oneRequest(model, prompt, attn) {
+  const body = {
     model, prompt, max_tokens: opts['output-len'], temperature: 0, ignore_eos: true, stream: true,
     stream_options: { include_usage: true }, ...(attn ? { attn } : {}),
-  });
+  };
   const r = { ok: false, attn, ttft: 0, itl: [], e2e: 0, outputTokens: 0, cachedTokens: 0, error: '' };
   const start = performance.now();
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (error) => {
-      if (settled) return;
-      settled = true;
-      if (error) r.error = String(error.message ?? error);
-      resolve(r);
-    };
-    const req = request(`${opts.url}/v1/completions`, {
-      method: 'POST', agent, headers: { ...headers, 'Content-Length': Buffer.byteLength(body) },
-      signal: AbortSignal.timeout(opts.timeout * 1000),
-    }, (res) => {
-      res.setEncoding('utf8');
-      if (res.statusCode !== 200) {
-        let text = '';
-        res.on('data', (d) => { text += d; });
-        res.on('end', () => finish(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)));
-        return;
-      }
-      let buffer = '';
-      let last = 0;
-      let chunks = 0;
-      let usageTokens = 0;
-      let done = false;
-      res.on('data', (piece) => {
-        buffer += piece;
-        let at;
-        try {
-          while ((at = buffer.indexOf('\n\n')) >= 0) {
-            const event = buffer.slice(0, at);
-            buffer = buffer.slice(at + 2);
-            for (const line of event.split('\n')) {
-              if (!line.startsWith('data:')) continue;
-              const data = line.slice(5).trim();
-              if (data === '[DONE]') { done = true; continue; }
-              const j = JSON.parse(data);
-              if (j.error) throw new Error(j.error.message ?? JSON.stringify(j.error));
-              if (j.usage?.completion_tokens) usageTokens = j.usage.completion_tokens;
-              if (j.usage?.prompt_tokens_details?.cached_tokens) r.cachedTokens = j.usage.prompt_tokens_details.cached_tokens;
-              if (!j.choices?.some((c) => c.text)) continue;
-              const now = performance.now();
-              if (chunks === 0) r.ttft = now - start;
-              else r.itl.push(now - last);
-              last = now;
-              chunks++;
-            }
-          }
-        } catch (e) {
-          req.destroy();
-          finish(e);
-        }
-      });
-      res.on('end', () => {
-        if (!done) return finish(new Error('the stream ended without [DONE]'));
-        r.e2e = performance.now() - start;
-        r.outputTokens = usageTokens || chunks;
-        r.ok = chunks > 0;
-        finish(r.ok ? null : new Error('no tokens'));
-      });
-      res.on('error', finish);
+  try {
+    const res = await fetch(`${opts.url}/v1/completions`, {
+      method: 'POST', headers, body: JSON.stringify(body), signal: AbortSignal.timeout(opts.timeout * 1000),
     });
-    req.on('error', finish);
-    req.end(body);
-  });
+    if (!res.ok) throw new Error(`HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    const decoder = new TextDecoder();
+    let buffer = '';
+    let last = 0;
+    let chunks = 0;
+    let usageTokens = 0;
+    let done = false;
+    for await (const bytes of res.body) {
+      buffer += decoder.decode(bytes, { stream: true });
+      let at;
+      while ((at = buffer.indexOf('\n\n')) >= 0) {
+        const event = buffer.slice(0, at);
+        buffer = buffer.slice(at + 2);
+        for (const line of event.split('\n')) {
+          if (!line.startsWith('data:')) continue;
+          const data = line.slice(5).trim();
+          if (data === '[DONE]') { done = true; continue; }
+          const j = JSON.parse(data);
+          if (j.error) throw new Error(j.error.message ?? JSON.stringify(j.error));
+          if (j.usage?.completion_tokens) usageTokens = j.usage.completion_tokens;
+          if (j.usage?.prompt_tokens_details?.cached_tokens) r.cachedTokens = j.usage.prompt_tokens_details.cached_tokens;
+          if (!j.choices?.some((c) => c.text)) continue;
+          const now = performance.now();
+          if (chunks === 0) r.ttft = now - start;
+          else r.itl.push(now - last);
+          last = now;
+          chunks++;
+        }
+      }
+    }
+    if (!done) throw new Error('the stream ended without [DONE]');
+    r.e2e = performance.now() - start;
+    r.outputTokens = usageTokens || chunks;
+    r.ok = chunks > 0;
+    if (!r.ok) r.error = 'no tokens';
+  } catch (e) {
+    r.error = String(e.message ?? e);
+  }
+  return r;
 }
 
 function stats(values) {
@@ -288,5 +265,4 @@ if (opts.json === '-') {
   console.log(table);
   if (opts.json) writeFileSync(opts.json, JSON.stringify(summary, null, 2) + '\n');
 }
-agent.destroy();
 process.exit(summary.failed ? 1 : 0);

@@ -12,7 +12,10 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
+#include "attention/attention_tiles.h"
 #include "kernels/prefetch.h"
 #include "util/half.h"
 
@@ -343,12 +346,17 @@ constexpr int64_t kMaxRowsReadingInPlace = 8;
 // One page's slots [j0, j1) (base = the page's first slot) for every row:
 // scores, masks, online softmax, values. kt: the page's keys transposed
 // (hd x ps), v: its values (ps x hd), p: n_rows x ps scratch.
+// qb: the rows' queries rounded for the tile unit (attention_tiles.h), which
+// then takes both products; null: the float32 kernels here.
 template <typename T>
 void attend_page(AttentionRows& rows, int64_t hd, int64_t ps, int64_t base, int64_t j0, int64_t j1, const T* kt,
-                 const T* v, float* p, PrefetchStream& ahead) {
+                 const T* v, float* p, PrefetchStream& ahead, const uint16_t* qb = nullptr) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
   const int64_t n_rows = rows.n_rows;
-  score_page(rows.q, n_rows, hd, kt, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p, ahead);
+  if constexpr (std::is_same_v<T, float>) {
+    if (qb) attention_tiles::score_page(qb, n_rows, hd, kt, ps, j0, j1, p);
+  }
+  if (!qb) score_page(rows.q, n_rows, hd, kt, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p, ahead);
   for (int64_t r = 0; r < n_rows; ++r) {
     float* pr = p + r * ps;
     const int64_t visible_end = std::min(j1, rows.limit[r] - base);
@@ -359,7 +367,10 @@ void attend_page(AttentionRows& rows, int64_t hd, int64_t ps, int64_t base, int6
     if (visible_end <= visible_begin || !softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd))
       std::fill(pr + j0, pr + j1, 0.0f);
   }
-  accumulate_values(p, n_rows, ps, j0, j1, v, hd, rows.acc, ahead);
+  if constexpr (std::is_same_v<T, float>) {
+    if (qb) attention_tiles::accumulate_values(p, n_rows, ps, j0, j1, v, hd, rows.acc);
+  }
+  if (!qb) accumulate_values(p, n_rows, ps, j0, j1, v, hd, rows.acc, ahead);
   ahead.finish();
 }
 
@@ -391,6 +402,15 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
   for (int64_t r = 0; r < n_rows; ++r) max_limit = std::max(max_limit, rows.limit[r]);
   const bool in_place = n_rows <= kMaxRowsReadingInPlace;
   const bool q8_in_place = in_place && Q8VectorsFitBlocks();
+  // Many rows (prefill) on the tile unit when it is there: queries rounded once.
+  const uint16_t* qb = nullptr;
+  if (!in_place && attention_tiles::usable(hd, ps)) {
+    thread_local std::vector<uint16_t> rounded;
+    std::vector<uint16_t>& r = rounded;
+    r.resize(static_cast<size_t>(attention_tiles::padded_rows(n_rows) * hd));
+    attention_tiles::round_queries(rows.q, n_rows, hd, r.data());
+    qb = r.data();
+  }
 
   for (int64_t si = 0; si < n_spans; ++si) {
     const int64_t span_end = std::min(spans[si].end, max_limit);
@@ -413,7 +433,7 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
         attend_page_in_place<Q8Block>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
       } else {
         convert_page(cache, layer, kv_head, page, j0, j1, kt, v);
-        attend_page<float>(rows, hd, ps, base, j0, j1, kt, v, p, ahead);
+        attend_page<float>(rows, hd, ps, base, j0, j1, kt, v, p, ahead, qb);
       }
     }
   }
@@ -487,7 +507,8 @@ void score_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
 }
 
 int64_t attention_scratch_floats(const KvCacheShape& shape, int64_t n_rows) {
-  return 2 * shape.head_dim * shape.page_size + n_rows * shape.page_size;
+  // Score rows padded for the tile unit (attention_tiles.h).
+  return 2 * shape.head_dim * shape.page_size + attention_tiles::padded_rows(n_rows) * shape.page_size;
 }
 
 void attend_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
