@@ -7,11 +7,14 @@
 #include <vector>
 
 #include "attention/attention_kernel.h"
+#include "attention/attention_tiles.h"
 
 namespace sieve {
 namespace {
 
-constexpr int64_t kQueryBlock = 16;  // query tokens per work item: their rows share each page load
+// Query tokens per work item: their rows share each page load. On the tile
+// unit twice as many, which share the page's conversion into tiles too.
+constexpr int64_t kQueryBlock = 16, kTileQueryBlock = 32;
 
 // Per-thread buffers reused across calls (the decode path runs this per layer per token).
 struct Scratch {
@@ -28,9 +31,10 @@ Scratch& thread_scratch() {
 void attend_full(const KvCache& cache, int64_t layer, const float* q, int64_t n_q, int64_t first_slot,
                  int64_t n_heads, float* out, ThreadPool& pool) {
   const KvCacheShape& s = cache.shape();
+  const int64_t q_block = n_q > 1 && attention_tiles::usable(s.head_dim, s.page_size) ? kTileQueryBlock : kQueryBlock;
   const int64_t hd = s.head_dim, n_kv = s.n_kv_heads, group = n_heads / n_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t n_qb = (n_q + kQueryBlock - 1) / kQueryBlock;
+  const int64_t n_qb = (n_q + q_block - 1) / q_block;
   const int64_t n_slots = first_slot + n_q;
   const int64_t n_pages = (n_slots + s.page_size - 1) / s.page_size;
   // Decoding has one query block per KV head; split the slots so every
@@ -46,7 +50,7 @@ void attend_full(const KvCache& cache, int64_t layer, const float* q, int64_t n_
   const int64_t pages_per_split = (n_pages + n_split - 1) / n_split;
   n_split = (n_pages + pages_per_split - 1) / pages_per_split;
 
-  const int64_t rows_per_item = kQueryBlock * group;
+  const int64_t rows_per_item = q_block * group;
   std::vector<float> part_m, part_l, part_acc;  // only when split
   if (n_split > 1) {
     const int64_t rows = n_kv * n_qb * n_split * rows_per_item;
@@ -61,7 +65,7 @@ void attend_full(const KvCache& cache, int64_t layer, const float* q, int64_t n_
     Scratch& sc = thread_scratch();
     for (int64_t item; (item = next_item.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
       const int64_t split = item % n_split, qb = (item / n_split) % n_qb, kvh = item / (n_split * n_qb);
-      const int64_t t0 = qb * kQueryBlock, t1 = std::min(n_q, t0 + kQueryBlock);
+      const int64_t t0 = qb * q_block, t1 = std::min(n_q, t0 + q_block);
       const int64_t n_rows = (t1 - t0) * group;
       sc.q.resize(n_rows * hd);
       sc.limit.resize(n_rows);
@@ -95,7 +99,7 @@ void attend_full(const KvCache& cache, int64_t layer, const float* q, int64_t n_
   if (n_split == 1) return;
   for (int64_t kvh = 0; kvh < n_kv; ++kvh)
     for (int64_t qb = 0; qb < n_qb; ++qb) {
-      const int64_t t0 = qb * kQueryBlock, n_rows = (std::min(n_q, t0 + kQueryBlock) - t0) * group;
+      const int64_t t0 = qb * q_block, n_rows = (std::min(n_q, t0 + q_block) - t0) * group;
       const int64_t first_item = (kvh * n_qb + qb) * n_split;
       for (int64_t r = 0; r < n_rows; ++r) {
         const int64_t a = first_item * rows_per_item + r;
