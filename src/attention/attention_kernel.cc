@@ -167,9 +167,29 @@ void score_page(const float* q, int64_t n_rows, int64_t hd, const T* kt, int64_t
   }
 }
 
+// e^x for x <= 0 to about 1e-5 relative (0 below -87): 2^(x log2 e) as 2^n
+// times a degree-5 polynomial of the fraction. For the tile path, whose
+// probabilities are rounded to bf16 (2^-9) on their way to the values.
+HWY_INLINE hn::Vec<DF> FastExpNonPositive(DF df, hn::Vec<DF> x) {
+  const hn::RebindToSigned<DF> di;
+  const auto t = hn::Max(hn::Mul(x, hn::Set(df, 1.44269504f)), hn::Set(df, -126.0f));
+  const auto n = hn::Round(t);
+  const auto f = hn::Sub(t, n);  // [-0.5, 0.5]
+  auto poly = hn::Set(df, 1.3333558e-3f);
+  poly = hn::MulAdd(poly, f, hn::Set(df, 9.6181291e-3f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 5.5504109e-2f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 2.4022651e-1f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 6.9314718e-1f));
+  poly = hn::MulAdd(poly, f, hn::Set(df, 1.0f));
+  const auto scale = hn::BitCast(df, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127))));
+  return hn::IfThenElseZero(hn::Ge(x, hn::Set(df, -87.0f)), hn::Mul(poly, scale));
+}
+
 // Online-softmax update of one row with scores of columns [j0, j1) (columns
 // at or past `limit` are masked); leaves the probabilities in p[j0, j1) and
-// rescales acc. Returns false when no column was visible.
+// rescales acc. Returns false when no column was visible. kFast: e^x by
+// FastExpNonPositive.
+template <bool kFast = false>
 bool softmax_update(float* p, int64_t j0, int64_t j1, float& m, float& l, float* acc, int64_t hd) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -181,12 +201,13 @@ bool softmax_update(float* p, int64_t j0, int64_t j1, float& m, float& l, float*
   for (; jm < j1; ++jm) page_max = std::max(page_max, p[jm]);
   if (page_max == kMinusInf) return false;
   const float new_m = std::max(m, page_max);
-  const float correction = std::exp(m - new_m);
+  const float correction = new_m == m ? 1.0f : std::exp(m - new_m);  // most pages do not raise the max
   const auto vm = hn::Set(df, new_m);
   auto vsum = hn::Zero(df);
   int64_t j = j0;
   for (; j + N <= j1; j += N) {
-    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, p + j), vm));
+    const auto x = hn::Sub(hn::LoadU(df, p + j), vm);
+    const auto e = kFast ? FastExpNonPositive(df, x) : hn::Exp(df, x);
     hn::StoreU(e, df, p + j);
     vsum = hn::Add(vsum, e);
   }
@@ -364,7 +385,10 @@ void attend_page(AttentionRows& rows, int64_t hd, int64_t ps, int64_t base, int6
     for (int64_t j = j0; j < std::min(visible_begin, j1); ++j) pr[j] = -std::numeric_limits<float>::infinity();
     for (int64_t j = std::max(j0, visible_end); j < j1; ++j) pr[j] = -std::numeric_limits<float>::infinity();
     // A row that sees nothing of this page adds nothing: zero probabilities.
-    if (visible_end <= visible_begin || !softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd))
+    const bool any = visible_end > visible_begin &&
+                     (qb ? softmax_update<true>(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd)
+                         : softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd));
+    if (!any)
       std::fill(pr + j0, pr + j1, 0.0f);
   }
   if constexpr (std::is_same_v<T, float>) {

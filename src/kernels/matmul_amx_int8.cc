@@ -18,10 +18,12 @@
 //                     wm = -dmin * min_j; ax = Q8_K's d, as = d * sum of q
 // Q6_K (a scale per 16 elements) keeps the integer kernels.
 //
-// A thread unpacks a panel of 32 weight rows into int8 levels and per-block
-// float scales, packs the levels into the tile layout (per block and 16 rows:
-// 8 rows of 64 bytes, the 4 levels k..k+3 of each weight row side by side, a
-// 16x16 transposition of 32-bit quads), then runs every 32 tokens past it.
+// A panel of 32 weight rows is unpacked into int8 levels and per-block float
+// scales, the levels packed into the tile layout (per block and 16 rows: 8
+// rows of 64 bytes, the 4 levels k..k+3 of each weight row side by side, a
+// 16x16 transposition of 32-bit quads); then every 32 tokens run past it.
+// The whole tensor is packed so once and kept with it (repacked()), or, past
+// the budget, each call packs the panels it uses.
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -55,15 +57,14 @@ constexpr int64_t kRows = 32;    // weight rows per panel: two tiles
 constexpr int64_t kTokens = 32;  // tokens per step: two tiles (the last 16 alone)
 constexpr int64_t kTileBytes = 512;
 
-// A thread's packed panels. Per panel of 32 rows: the tiles (block b, row
-// half j at (2 b + j) * 512 bytes), then the scales ws[32 b + r] and min
-// terms wm[32 b + r]; lv is the scratch of one panel's levels (32 rows of
-// kpad = k rounded up to 64, zero pad).
+// One packed panel of 32 rows: the tiles (block b, row half j at
+// (2 b + j) * 512 bytes), the scales ws[32 b + r] and min terms wm[32 b + r].
 struct Panel {
   const int8_t* tiles;
   const float* ws;
   const float* wm;
 };
+
 // What repacked weights may still take (see repacked()).
 std::atomic<int64_t> g_repack_budget{[] {
   const char* e = std::getenv("SIEVE_AMX_REPACK");
@@ -71,6 +72,10 @@ std::atomic<int64_t> g_repack_budget{[] {
   return static_cast<int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE) / 4;
 }()};
 
+// Packed panels, one after another: a thread's for one call, or a whole
+// tensor's kept with it (charged to the budget until freed); lv is the
+// scratch of one panel's levels (32 rows of kpad = k rounded up to 64, zero
+// pad).
 struct Packed {
   Packed() = default;
   explicit Packed(int64_t charged) : charged(charged) {}
