@@ -50,6 +50,11 @@ void matmul(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadP
   matmul_without_amx(w, x, n_tokens, y, pool);
 }
 
+void prepare_weights(const Tensor& w, ThreadPool& pool) {
+  if (detail::amx_takes(w.type, detail::amx_min_tokens()) && detail::amx_supported())
+    detail::amx_ready(w, detail::amx_min_tokens(), pool);
+}
+
 void matmul_batch_invariant(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
   if (n_tokens < 2 || n_tokens > kMaxInvariantTokens)
     throw Error("internal: matmul_batch_invariant takes 2 to " + std::to_string(kMaxInvariantTokens) + " rows");

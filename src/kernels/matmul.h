@@ -21,6 +21,11 @@ void matmul(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadP
 constexpr int64_t kMaxInvariantTokens = 64;
 void matmul_batch_invariant(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool);
 
+// Arranges w now for the kernels that keep their own layout of it (the AMX
+// int8 tiles: Tensor::repacked), rather than in the first product that
+// needs it; nothing where no kernel does.
+void prepare_weights(const Tensor& w, ThreadPool& pool);
+
 // Dequantizes n elements (a whole number of blocks) of type t into floats.
 void dequantize_row(DType t, const uint8_t* src, float* dst, int64_t n);
 

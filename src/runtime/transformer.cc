@@ -26,6 +26,12 @@ Transformer::Transformer(const Model& model, ThreadPool& pool, int64_t max_batch
   gate_.resize(B * c.ffn_hidden);
   up_.resize(B * c.ffn_hidden);
   full_ = std::make_unique<FullPolicy>();
+  // Weight layouts a kernel keeps (the AMX tiles') made at load, not in the first request.
+  const ModelWeights& w = model.weights();
+  for (const LayerWeights& l : w.layers)
+    for (const Tensor* t : {l.wq, l.wk, l.wv, l.wo, l.w_gate, l.w_up, l.w_down})
+      if (t) kernels::prepare_weights(*t, pool_);
+  kernels::prepare_weights(*w.output, pool_);
   if (batch_invariant_) {
     const int64_t widest_in = std::max({c.hidden, c.ffn_hidden, c.n_heads * c.head_dim});
     const int64_t widest_out = std::max({c.hidden, c.ffn_hidden, c.n_heads * c.head_dim, c.vocab_size});
