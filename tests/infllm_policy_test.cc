@@ -8,7 +8,7 @@
 #include <cmath>
 #include <random>
 
-#include "attention/infllm_policy.h"
+#include "attention/policies/infllm/infllm_policy.h"
 #include "runtime/transformer.h"
 #include "support/policy_testing.h"
 #include "test_paths.h"

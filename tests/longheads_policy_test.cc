@@ -3,7 +3,7 @@
 // selection and contiguous positions against a float64 computation on a
 // hand-built cache (prefill token by token, decoding across a chunk boundary,
 // and a policy handed a filled cache); clone().
-#include "attention/longheads_policy.h"
+#include "attention/policies/longheads_policy.h"
 
 #include <gtest/gtest.h>
 

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "attention/policy.h"
-#include "attention/streaming_policy.h"
+#include "attention/policies/streaming_policy.h"
 #include "kernels/matmul_internal.h"
 #include "runtime/transformer.h"
 #include "support/policy_testing.h"

@@ -7,7 +7,7 @@
 #include <random>
 
 #include "attention/policy.h"
-#include "attention/quest_policy.h"
+#include "attention/policies/quest_policy.h"
 #include "runtime/transformer.h"
 #include "support/policy_testing.h"
 #include "test_paths.h"

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "attention/policy.h"
-#include "attention/recycled_policy.h"
+#include "attention/policies/recycled_policy.h"
 #include "runtime/transformer.h"
 #include "support/policy_testing.h"
 #include "test_paths.h"

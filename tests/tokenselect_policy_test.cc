@@ -3,7 +3,7 @@
 // distance, summed over heads, top-k) and the contiguous positions, against a
 // float64 computation on a hand-built cache, for decoding and for chunked
 // prefill; the Selection Cache; clone().
-#include "attention/tokenselect_policy.h"
+#include "attention/policies/tokenselect_policy.h"
 
 #include <gtest/gtest.h>
 

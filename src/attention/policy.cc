@@ -2,14 +2,14 @@
 
 #include <functional>
 
-#include "attention/full_policy.h"
-#include "attention/infllm_policy.h"
-#include "attention/longheads_policy.h"
+#include "attention/policies/full_policy.h"
+#include "attention/policies/infllm/infllm_policy.h"
+#include "attention/policies/longheads_policy.h"
 #include "attention/policy_spec.h"
-#include "attention/quest_policy.h"
-#include "attention/recycled_policy.h"
-#include "attention/streaming_policy.h"
-#include "attention/tokenselect_policy.h"
+#include "attention/policies/quest_policy.h"
+#include "attention/policies/recycled_policy.h"
+#include "attention/policies/streaming_policy.h"
+#include "attention/policies/tokenselect_policy.h"
 #include "model/config.h"
 #include "util/error.h"
 

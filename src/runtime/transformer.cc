@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "attention/full_policy.h"
+#include "attention/policies/full_policy.h"
 #include "kernels/matmul.h"
 #include "kernels/ops.h"
 #include "util/error.h"

@@ -1,6 +1,6 @@
-#include "attention/block_store.h"
+#include "attention/policies/infllm/block_store.h"
 
-#include "attention/slot_copy.h"
+#include "attention/policies/infllm/slot_copy.h"
 
 namespace sieve {
 namespace {

@@ -30,7 +30,7 @@
 // the near buffer and the frames; a selected block not in a frame is first
 // copied from the store (a load). All three use the KvCache's element type.
 // With `store=file` the store is an anonymous temporary file
-// (attention/block_store.h): of what the policy holds, only the
+// (attention/policies/infllm/block_store.h): of what the policy holds, only the
 // representative keys then grow in process memory with the sequence.
 #include <algorithm>
 #include <cstdint>
@@ -39,7 +39,7 @@
 #include <vector>
 
 #include "attention/attention_kernel.h"
-#include "attention/block_store.h"
+#include "attention/policies/infllm/block_store.h"
 #include "attention/policy.h"
 
 namespace sieve {

@@ -2,12 +2,12 @@
 // once per instruction set by Highway (foreach_target) and chosen at run time;
 // the policy itself is compiled once (HWY_ONCE).
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "attention/tokenselect_policy.cc"
+#define HWY_TARGET_INCLUDE "attention/policies/tokenselect_policy.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
 
-#include "attention/tokenselect_policy.h"
+#include "attention/policies/tokenselect_policy.h"
 
 #include <algorithm>
 #include <cmath>

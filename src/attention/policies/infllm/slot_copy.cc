@@ -1,4 +1,4 @@
-#include "attention/slot_copy.h"
+#include "attention/policies/infllm/slot_copy.h"
 
 #include <cstring>
 

@@ -1,9 +1,9 @@
-#include "attention/quest_policy.h"
+#include "attention/policies/quest_policy.h"
 
 #include <algorithm>
 #include <limits>
 
-#include "attention/full_policy.h"
+#include "attention/policies/full_policy.h"
 #include "attention/policy_spec.h"
 #include "attention/segmented_attention.h"
 #include "util/error.h"

@@ -1,4 +1,4 @@
-#include "attention/infllm_policy.h"
+#include "attention/policies/infllm/infllm_policy.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,9 +6,9 @@
 #include <numeric>
 
 #include "attention/attention_kernel.h"
-#include "attention/infllm_kernels.h"
+#include "attention/policies/infllm/infllm_kernels.h"
 #include "attention/policy_spec.h"
-#include "attention/slot_copy.h"
+#include "attention/policies/infllm/slot_copy.h"
 #include "kernels/ops.h"
 #include "model/config.h"
 #include "util/error.h"

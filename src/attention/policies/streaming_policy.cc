@@ -1,4 +1,4 @@
-#include "attention/streaming_policy.h"
+#include "attention/policies/streaming_policy.h"
 
 #include <algorithm>
 

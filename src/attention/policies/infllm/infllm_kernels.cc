@@ -1,12 +1,12 @@
 // SIMD code of the `infllm` policy, compiled once per instruction set by
 // Highway (foreach_target) and chosen at run time.
 #undef HWY_TARGET_INCLUDE
-#define HWY_TARGET_INCLUDE "attention/infllm_kernels.cc"
+#define HWY_TARGET_INCLUDE "attention/policies/infllm/infllm_kernels.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
 #include "hwy/highway.h"
 #include "hwy/contrib/math/math-inl.h"
 
-#include "attention/infllm_kernels.h"
+#include "attention/policies/infllm/infllm_kernels.h"
 
 #include <cmath>
 

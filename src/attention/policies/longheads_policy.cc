@@ -1,4 +1,4 @@
-#include "attention/longheads_policy.h"
+#include "attention/policies/longheads_policy.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,6 +1,6 @@
 // `full`: exact attention over every cached slot, at true positions. The
 // reference every other policy is measured against.
-#include "attention/full_policy.h"
+#include "attention/policies/full_policy.h"
 
 #include <vector>
 

@@ -1,4 +1,4 @@
-#include "attention/recycled_policy.h"
+#include "attention/policies/recycled_policy.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "attention/attention_kernel.h"
-#include "attention/full_policy.h"
+#include "attention/policies/full_policy.h"
 #include "attention/policy_spec.h"
 #include "util/error.h"
 
