@@ -1,8 +1,9 @@
 // The AMX tile kernels (matmul_amx_bf16.cc, matmul_amx_int8.cc) against
 // float64 references, with the tolerances of the paths they stand in for:
-//  * bf16 weights: as the AVX512_BF16 path, float32 summation error against
-//    the bf16-rounded activations, and 2^-8 relative per product against the
-//    unrounded ones;
+//  * bf16, f16 and f32 weights: as the AVX512_BF16 path, float32 summation
+//    error against the bf16-rounded activations (the f16/f32 weights split
+//    into two bf16 halves add at most 2^-17 of each product), and 2^-8
+//    relative per product against the unrounded ones;
 //  * quantized weights: as the integer kernels, float32 rounding of the
 //    per-block sums against vec_dot_ref of the reference-quantized
 //    activations, and the activation quantization bound against the exact
@@ -52,8 +53,8 @@ TEST(KernelAmx, ReportsSupport) {
   detail::set_amx_enabled(true);
   EXPECT_EQ(detail::amx_takes(DType::Q8_0, 512), detail::amx_supported());
   EXPECT_FALSE(detail::amx_takes(DType::Q6_K, 512));
-  EXPECT_FALSE(detail::amx_takes(DType::F32, 512));
-  EXPECT_FALSE(detail::amx_takes(DType::F16, 512));
+  EXPECT_EQ(detail::amx_takes(DType::F32, 512), detail::amx_supported());
+  EXPECT_EQ(detail::amx_takes(DType::F16, 512), detail::amx_supported());
 }
 
 TEST(KernelAmx, Bf16AgainstRoundedReference) {
@@ -65,9 +66,12 @@ TEST(KernelAmx, Bf16AgainstRoundedReference) {
   for (const Shape sh : {Shape{37, 100, 5}, Shape{67, 96, 17}, Shape{130, 33, 40}, Shape{64, 512, 64},
                          Shape{1, 1, 1}, Shape{65, 31, 6}, Shape{96, 1408, 33}, Shape{32, 64, 32}}) {
     SCOPED_TRACE(testing::Message() << "rows=" << sh.rows << " cols=" << sh.cols << " tokens=" << sh.tokens);
-    const Weights w = make_weights(DType::BF16, sh.rows, sh.cols, rng);
-    const std::vector<float> x = random_acts(sh.tokens * sh.cols, rng);
-    expect_bf16_activation_product(w, x, sh.rows, sh.cols, sh.tokens, detail::matmul_amx_bf16);
+    for (DType type : {DType::BF16, DType::F16, DType::F32}) {
+      SCOPED_TRACE(dtype_name(type));
+      const Weights w = make_weights(type, sh.rows, sh.cols, rng);
+      const std::vector<float> x = random_acts(sh.tokens * sh.cols, rng);
+      expect_bf16_activation_product(w, x, sh.rows, sh.cols, sh.tokens, detail::matmul_amx_bf16);
+    }
   }
 }
 
@@ -90,7 +94,13 @@ TEST(KernelAmx, Bf16RoutedFromGemmMinTokens) {
   EXPECT_FALSE(detail::amx_takes(DType::BF16, n - 1));
   detail::set_bf16_dot_enabled(false);
   EXPECT_FALSE(detail::amx_takes(DType::BF16, n));
+  EXPECT_FALSE(detail::amx_takes(DType::F16, n));
   detail::set_bf16_dot_enabled(true);
+  // f16 weights the same way, split into two bf16 halves.
+  const Weights wh = make_weights(DType::F16, rows, cols, rng);
+  matmul(wh.t, x.data(), n, via.data(), pool);
+  detail::matmul_amx_bf16(wh.t, x.data(), n, direct.data(), pool);
+  EXPECT_EQ(0, std::memcmp(via.data(), direct.data(), via.size() * 4));
 }
 
 void check_int8(DType type, int64_t rows, int64_t cols, int64_t n_tokens, std::mt19937& rng) {

@@ -99,7 +99,8 @@ inline float round_to_bf16(float f) {
 }
 
 // A kernel that rounds activations to bf16 (the AVX512_BF16 and AMX paths)
-// on bf16 weights: the same bits on 1 and 2 threads, each output within
+// on bf16, f16 or f32 weights (the tiles split the last two into two bf16
+// halves, 16 significant bits): the same bits on 1 and 2 threads, each output within
 // float32 summation error of the float64 product with bf16-rounded
 // activations, and within bf16 rounding of the exact one.
 template <class Kernel>
@@ -112,7 +113,7 @@ void expect_bf16_activation_product(const Weights& w, const std::vector<float>& 
   ASSERT_EQ(0, std::memcmp(y1.data(), y2.data(), y1.size() * 4)) << "1 vs 2 threads differ";
   std::vector<float> wf(cols);
   for (int64_t r = 0; r < rows; ++r) {
-    dequantize_row_ref(DType::BF16, w.t.row(r), wf.data(), cols);
+    dequantize_row_ref(w.t.type, w.t.row(r), wf.data(), cols);
     for (int64_t t = 0; t < tokens; ++t) {
       const float* xt = x.data() + t * cols;
       double rounded = 0, exact = 0, mag = 0;

@@ -95,16 +95,19 @@ void set_amx_quant_as_bf16(bool on) { g_amx_quant_as_bf16.store(on, std::memory_
 
 bool amx_takes(DType type, int64_t n_tokens) {
   if (n_tokens < amx_min_tokens() || !amx_enabled()) return false;
-  // bf16 weights round the activations to bf16, as the AVX512_BF16 path does,
+  // bf16 weights round the activations to bf16, as the AVX512_BF16 path does
+  // (f16 and f32 weights too, each split into two bf16 halves),
   // so the tiles take exactly the batches that path would: from
   // gemm_min_tokens on and while it is on (SIEVE_BF16_DOT=0 keeps float32
   // activations); smaller batches keep float32 activations as before.
-  if (type == DType::BF16) return n_tokens >= gemm_min_tokens() && bf16_dot_enabled();
+  if (type == DType::BF16 || type == DType::F16 || type == DType::F32)
+    return n_tokens >= gemm_min_tokens() && bf16_dot_enabled();
   return amx_int8_handles(type);
 }
 
 void matmul_amx(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  if (w.type == DType::BF16 || amx_quant_as_bf16()) return matmul_amx_bf16(w, x, n_tokens, y, pool);
+  if (w.type == DType::BF16 || w.type == DType::F16 || w.type == DType::F32 || amx_quant_as_bf16())
+    return matmul_amx_bf16(w, x, n_tokens, y, pool);
   return matmul_amx_int8(w, x, n_tokens, y, pool);
 }
 

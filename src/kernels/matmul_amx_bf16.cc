@@ -5,7 +5,9 @@
 // (tdpbf16ps) does 16 tokens x 16 rows x 32 elements, 8192 multiply-adds,
 // where one vdpbf16ps does 32. With SIEVE_AMX_QUANT=bf16 the block-quantized
 // formats of matmul_amx_int8.cc come here too, each panel dequantized and
-// rounded to bf16 first.
+// rounded to bf16 first. f16 and f32 weights come here with the same
+// rounded activations, each weight split into two bf16 halves (hi + lo: 16
+// significant bits, f16 exactly), so a block takes two tile products.
 //
 // Work is split by panels of 32 weight rows. A thread packs all its panels
 // into the layout of the product's second operand (per 32-element block: 16
@@ -23,6 +25,9 @@
 
 namespace sieve::kernels::detail {
 namespace {
+
+// Whether w's rows are split into two bf16 halves (f16, f32 weights).
+bool split_type(DType t) { return t == DType::F16 || t == DType::F32; }
 
 #if SIEVE_HAVE_AMX
 
@@ -66,7 +71,7 @@ SIEVE_AMX_TARGET void pack_panel(const uint8_t* base, size_t row_bytes, int64_t 
 struct DequantScratch {
   std::vector<int8_t> lv;
   std::vector<float> ws, wm;
-  std::vector<uint16_t> rows;
+  std::vector<uint16_t> rows, lo;
 };
 
 // Rows [r0, r0 + nr) of block-quantized w: levels and block scales
@@ -88,6 +93,30 @@ SIEVE_AMX_TARGET void dequant_rows(const Tensor& w, int64_t r0, int64_t nr, Dequ
       const __m512 f1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(l + 1))), sc, mn);
       const __m512bh v = _mm512_cvtne2ps_pbh(f1, f0);
       _mm512_storeu_si512(out + 32 * b, reinterpret_cast<const __m512i&>(v));
+    }
+  }
+}
+
+// Rows [r0, r0 + nr) of f16 or f32 w as two bf16 rows each, hi = the weight
+// rounded and lo = the rest rounded (hi + lo holds 16 significant bits: f16
+// exactly, f32 to 2^-17), into s.rows (k bf16 a row, hi) and s.lo.
+SIEVE_AMX_TARGET void split_rows(const Tensor& w, int64_t r0, int64_t nr, DequantScratch& s) {
+  const int64_t k = w.row_length();
+  s.rows.resize(static_cast<size_t>(kRows * k));
+  s.lo.resize(static_cast<size_t>(kRows * k));
+  for (int64_t r = 0; r < nr; ++r) {
+    const uint8_t* src = w.row(r0 + r);
+    for (int64_t c = 0; c < k; c += 16) {
+      const int64_t n = std::min<int64_t>(16, k - c);
+      const __mmask16 m = static_cast<__mmask16>((1u << n) - 1);
+      const __m512 f = w.type == DType::F16
+                           ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, src + 2 * c))
+                           : _mm512_maskz_loadu_ps(m, src + 4 * c);
+      const __m256i hi = reinterpret_cast<const __m256i&>(static_cast<const __m256bh&>(_mm512_cvtneps_pbh(f)));
+      const __m512 hi_f = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(hi), 16));
+      const __m256bh lo = _mm512_cvtneps_pbh(_mm512_sub_ps(f, hi_f));
+      _mm256_mask_storeu_epi16(s.rows.data() + r * k + c, m, hi);
+      _mm256_mask_storeu_epi16(s.lo.data() + r * k + c, m, reinterpret_cast<const __m256i&>(lo));
     }
   }
 }
@@ -128,7 +157,8 @@ SIEVE_AMX_TARGET inline void store_tiles(float* y, int64_t rows, int64_t n_token
 SIEVE_AMX_TARGET void panels(const Tensor& w, const uint16_t* xb, int64_t nkb, int64_t n_tokens, int64_t n_pad,
                              float* y, int64_t p0, int64_t p1) {
   use_tiles(TileShape::kBf16);
-  const int64_t rows = w.rows(), panel_dwords = nkb * 2 * kTileDwords;
+  const bool split = split_type(w.type);
+  const int64_t rows = w.rows(), panel_dwords = nkb * 2 * kTileDwords * (split ? 2 : 1);
   thread_local std::vector<uint32_t> packed;
   packed.resize(static_cast<size_t>((p1 - p0) * panel_dwords));
   thread_local DequantScratch scratch;
@@ -137,6 +167,12 @@ SIEVE_AMX_TARGET void panels(const Tensor& w, const uint16_t* xb, int64_t nkb, i
     uint32_t* panel = packed.data() + (p - p0) * panel_dwords;
     if (w.type == DType::BF16) {
       pack_panel(w.row(r0), w.row_bytes(), nr, w.row_length(), nkb, panel);
+    } else if (split) {  // the hi panel, then the lo panel
+      split_rows(w, r0, nr, scratch);
+      const size_t row_bytes = static_cast<size_t>(w.row_length()) * 2;
+      pack_panel(reinterpret_cast<const uint8_t*>(scratch.rows.data()), row_bytes, nr, w.row_length(), nkb, panel);
+      pack_panel(reinterpret_cast<const uint8_t*>(scratch.lo.data()), row_bytes, nr, w.row_length(), nkb,
+                 panel + panel_dwords / 2);
     } else {
       dequant_rows(w, r0, nr, scratch);
       pack_panel(reinterpret_cast<const uint8_t*>(scratch.rows.data()), static_cast<size_t>(w.row_length()) * 2, nr,
@@ -162,6 +198,15 @@ SIEVE_AMX_TARGET void panels(const Tensor& w, const uint16_t* xb, int64_t nkb, i
         _tile_dpbf16ps(1, 4, 7);
         _tile_dpbf16ps(2, 5, 6);
         _tile_dpbf16ps(3, 5, 7);
+        if (split) {  // the same activations times the weights' lo halves
+          const uint32_t* lo = b + panel_dwords / 2;
+          _tile_loadd(6, lo + 2 * kb * kTileDwords, 64);
+          _tile_loadd(7, lo + (2 * kb + 1) * kTileDwords, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+        }
       }
       store_tiles(y, rows, n_tokens, t0, p * kRows);
     }
@@ -188,8 +233,8 @@ SIEVE_AMX_TARGET void round_rows(const float* x, int64_t k, int64_t nkb, uint16_
 }  // namespace
 
 void matmul_amx_bf16(const Tensor& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool) {
-  if ((w.type != DType::BF16 && !amx_int8_handles(w.type)) || !amx_supported())
-    throw Error("internal: matmul_amx_bf16 needs bf16 or handled block-quantized weights, and AMX");
+  if ((w.type != DType::BF16 && !split_type(w.type) && !amx_int8_handles(w.type)) || !amx_supported())
+    throw Error("internal: matmul_amx_bf16 needs bf16, f16, f32 or handled block-quantized weights, and AMX");
 #if SIEVE_HAVE_AMX
   const int64_t k = w.row_length(), nkb = (k + 31) / 32, n_pad = (n_tokens + kTokens - 1) / kTokens * kTokens;
   // The caller's buffer, named through a plain reference: inside the lambdas
