@@ -7,18 +7,14 @@
 #include <random>
 
 #include "attention/attention_kernel.h"
-#include "attention/attention_tiles.h"
 #include "attention/full_attention.h"
+#include "attention_kernel_check.h"
 #include "kernels/matmul_internal.h"
-#include "util/half.h"
 #include "support/simd_targets.h"
 
 namespace sieve {
 namespace {
-
-struct Case {
-  int64_t head_dim, n_heads, n_kv_heads, context, n_q;
-};
+using namespace testing_support;
 
 // Reference: softmax(q k^T / sqrt(d)) v in double, reading the cache back
 // through read_key/read_value so the cache's own rounding is not counted.
@@ -50,32 +46,6 @@ std::vector<double> reference(const KvCache& cache, const std::vector<float>& q,
   return out;
 }
 
-// A cache of c.context random slots and c.n_q random queries (the last
-// n_q slots' tokens).
-struct Filled {
-  KvCache cache;
-  std::vector<float> q;
-  int64_t first_slot;
-};
-
-Filled fill(const Case& c, KvType type) {
-  std::mt19937 rng(static_cast<unsigned>(c.context * 31 + c.n_q));
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  Filled f{KvCache(KvCacheShape{1, c.n_kv_heads, c.head_dim, 64, type}), {}, c.context - c.n_q};
-  std::vector<int64_t> pos(c.context);
-  for (int64_t i = 0; i < c.context; ++i) pos[i] = i;
-  f.cache.append_slots(pos.data(), c.context);
-  std::vector<float> k(c.n_kv_heads * c.head_dim), v(k.size());
-  for (int64_t i = 0; i < c.context; ++i) {
-    for (float& x : k) x = 2.0f * nd(rng);  // spread scores so softmax is not flat
-    for (float& x : v) x = nd(rng);
-    f.cache.write(0, i, k.data(), v.data());
-  }
-  f.q.resize(c.n_q * c.n_heads * c.head_dim);
-  for (float& x : f.q) x = nd(rng);
-  return f;
-}
-
 // The float32 kernels (the tile unit off, so prefill blocks take them too).
 void check(const Case& c, KvType type, int threads) {
   kernels::detail::set_amx_enabled(false);
@@ -94,53 +64,6 @@ void check(const Case& c, KvType type, int threads) {
   kernels::detail::set_amx_enabled(true);
 }
 
-float round_bf16(float x) { return bf16_to_f32(f32_to_bf16(x)); }
-
-// The tile unit's prefill attention (attention_tiles.h) against a float64
-// softmax of the bf16-rounded pre-scaled queries and keys, whose output may
-// differ by the rounding of the probabilities and values: 2^-8 of
-// sum_j p_j |v_j| per element, plus float32 sums.
-void check_tiles(const Case& c, KvType type, int threads) {
-  Filled f = fill(c, type);
-  const KvCacheShape& s = f.cache.shape();
-  const int64_t hd = s.head_dim, group = c.n_heads / s.n_kv_heads;
-  std::vector<float> out(f.q.size());
-  ThreadPool pool(threads);
-  attend_full(f.cache, 0, f.q.data(), c.n_q, f.first_slot, c.n_heads, out.data(), pool);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  std::vector<float> k(hd), v(hd);
-  double worst = 0;  // error over its bound
-  for (int64_t t = 0; t < c.n_q; ++t)
-    for (int64_t h = 0; h < c.n_heads; ++h) {
-      const int64_t n = f.first_slot + t + 1;
-      std::vector<double> sc(n);
-      double m = -1e300;
-      for (int64_t j = 0; j < n; ++j) {
-        f.cache.read_key(0, h / group, j, k.data());
-        double d = 0;
-        for (int64_t i = 0; i < hd; ++i)
-          d += static_cast<double>(round_bf16(f.q[(t * c.n_heads + h) * hd + i] * scale)) * round_bf16(k[i]);
-        m = std::max(m, sc[j] = d);
-      }
-      double z = 0;
-      for (double& x : sc) z += (x = std::exp(x - m));
-      std::vector<double> want(hd, 0.0), mag(hd, 0.0);
-      for (int64_t j = 0; j < n; ++j) {
-        f.cache.read_value(0, h / group, j, v.data());
-        for (int64_t i = 0; i < hd; ++i) {
-          want[i] += sc[j] / z * round_bf16(v[i]);
-          mag[i] += sc[j] / z * std::fabs(round_bf16(v[i]));
-        }
-      }
-      for (int64_t i = 0; i < hd; ++i) {
-        const double err = std::fabs(out[(t * c.n_heads + h) * hd + i] - want[i]);
-        worst = std::max(worst, err / (std::ldexp(mag[i], -8) + 2e-5));
-      }
-    }
-  EXPECT_LE(worst, 1.0) << "type " << kv_type_name(type) << " hd " << c.head_dim << " ctx " << c.context << " n_q "
-                        << c.n_q << " threads " << threads;
-}
-
 TEST(AttentionKernel, MatchesFloat64ReferenceOnEveryTargetAndType) {
   const Case cases[] = {
       {64, 8, 2, 1, 1},     {64, 8, 2, 65, 1},  {64, 8, 2, 300, 1},  {64, 8, 2, 130, 37},
@@ -154,39 +77,6 @@ TEST(AttentionKernel, MatchesFloat64ReferenceOnEveryTargetAndType) {
         for (int threads : {1, 3}) check(c, type, threads);
       }
   });
-}
-
-TEST(AttentionKernel, TilesMatchRoundedFloat64Reference) {
-  if (!attention_tiles::usable(64, 64)) GTEST_SKIP() << "the AMX tile unit is not usable here";
-  // Blocks of more than 8 rows per KV head (the tiles' share), pages cut by
-  // the causal limit and by the span's start, head_dim 32 to 128.
-  const Case cases[] = {
-      {64, 8, 2, 130, 37}, {64, 8, 2, 200, 200}, {32, 6, 2, 97, 5}, {128, 8, 2, 300, 70}, {64, 8, 1, 75, 11},
-      {96, 4, 1, 129, 64},
-  };
-  testing::for_each_simd_target([&](int64_t) {
-    for (KvType type : {KvType::F16, KvType::BF16, KvType::Q8_0})  // an f32 cache keeps float32 attention
-      for (const Case& c : cases)
-        for (int threads : {1, 3}) check_tiles(c, type, threads);
-  });
-}
-
-// The tiles do change the numbers: with them, a prefill block is not the
-// float32 kernel's to 2e-5 (so the test above is not passing on the float
-// path by accident).
-TEST(AttentionKernel, TilesAreTakenForPrefillBlocks) {
-  if (!attention_tiles::usable(64, 64)) GTEST_SKIP() << "the AMX tile unit is not usable here";
-  const Case c{64, 8, 2, 130, 37};
-  Filled f = fill(c, KvType::F16);
-  std::vector<float> tiles(f.q.size()), plain(f.q.size());
-  ThreadPool pool(2);
-  attend_full(f.cache, 0, f.q.data(), c.n_q, f.first_slot, c.n_heads, tiles.data(), pool);
-  kernels::detail::set_amx_enabled(false);
-  attend_full(f.cache, 0, f.q.data(), c.n_q, f.first_slot, c.n_heads, plain.data(), pool);
-  kernels::detail::set_amx_enabled(true);
-  double max_diff = 0;
-  for (size_t i = 0; i < tiles.size(); ++i) max_diff = std::max(max_diff, std::fabs(double(tiles[i]) - plain[i]));
-  EXPECT_GT(max_diff, 2e-5);
 }
 
 // score_spans: raw q.k for every slot of odd spans (inside, across and at the
