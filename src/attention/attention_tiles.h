@@ -10,8 +10,8 @@
 // Numbers: the pre-scaled queries, the keys, the probabilities and the
 // values are each rounded to bf16 (8 significant bits) on their way into the
 // tiles; products and sums are float32. So a score is exact for the rounded
-// q and k, and the output moves by at most 2^-8 of sum_j p_j |v_j| from the
-// float32 kernel's (tests/attention_tiles_test.cc and attention_kernel_test.cc).
+// q and k, and the output is within 2^-8 of sum_j p_j |v_j| of the float64
+// softmax of those scores (tests/attention_tiles_test.cc).
 #include <cstdint>
 
 namespace sieve::attention_tiles {
