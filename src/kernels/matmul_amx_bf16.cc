@@ -149,6 +149,17 @@ SIEVE_AMX_TARGET inline void store_tiles(float* y, int64_t rows, int64_t n_token
   }
 }
 
+// Accumulator tiles 0-3 += activation tiles 4-5 times block kb of panel
+// (its two weight tiles into 6-7).
+SIEVE_AMX_TARGET inline void block_products(const uint32_t* panel, int64_t kb) {
+  _tile_loadd(6, panel + 2 * kb * kTileDwords, 64);
+  _tile_loadd(7, panel + (2 * kb + 1) * kTileDwords, 64);
+  _tile_dpbf16ps(0, 4, 6);
+  _tile_dpbf16ps(1, 4, 7);
+  _tile_dpbf16ps(2, 5, 6);
+  _tile_dpbf16ps(3, 5, 7);
+}
+
 // Panels [p0, p1) of w times every token. The thread packs all its panels
 // first (at most half the matrix with two threads: 0.7 MB for 1408 x 512,
 // within L2), then takes 32 tokens at a time past all of them, so those
@@ -192,21 +203,8 @@ SIEVE_AMX_TARGET void panels(const Tensor& w, const uint16_t* xb, int64_t nkb, i
       for (int64_t kb = 0; kb < nkb; ++kb) {
         _tile_loadd(4, a0 + 512 * kb, 64);
         _tile_loadd(5, a1 + 512 * kb, 64);
-        _tile_loadd(6, b + 2 * kb * kTileDwords, 64);
-        _tile_loadd(7, b + (2 * kb + 1) * kTileDwords, 64);
-        _tile_dpbf16ps(0, 4, 6);
-        _tile_dpbf16ps(1, 4, 7);
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-        if (split) {  // the same activations times the weights' lo halves
-          const uint32_t* lo = b + panel_dwords / 2;
-          _tile_loadd(6, lo + 2 * kb * kTileDwords, 64);
-          _tile_loadd(7, lo + (2 * kb + 1) * kTileDwords, 64);
-          _tile_dpbf16ps(0, 4, 6);
-          _tile_dpbf16ps(1, 4, 7);
-          _tile_dpbf16ps(2, 5, 6);
-          _tile_dpbf16ps(3, 5, 7);
-        }
+        block_products(b, kb);
+        if (split) block_products(b + panel_dwords / 2, kb);  // the same activations times the lo halves
       }
       store_tiles(y, rows, n_tokens, t0, p * kRows);
     }

@@ -28,7 +28,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -206,17 +205,19 @@ SIEVE_AMX_TARGET void panel_product(const Panel& pn, int64_t nb, const Acts& a, 
   scale_block<kMin, kTT>(ib[(nb - 1) & 1], pn.ws, pn.wm, a, nb - 1, t0, acc);
 }
 
-// Tokens past panels [p0, p1): 32 at a time past all of them (their
-// activation tiles stay in L1; see matmul_amx_bf16.cc), the last 16 alone.
+// Tokens past panels [p0, p1), panel p at pk.panel(p - first): 32 at a time
+// past all of them (their activation tiles stay in L1; see
+// matmul_amx_bf16.cc), the last 16 alone.
 SIEVE_AMX_TARGET void run_panels(const Tensor& w, const Acts& a, int64_t n_tokens, float* y, int64_t p0, int64_t p1,
-                                 const std::function<Panel(int64_t)>& panel) {
+                                 const Packed& pk, int64_t first) {
+  use_tiles(TileShape::kInt8);
   const int64_t nb = w.row_length() / kQK, rows = w.rows();
   const bool min = amx_has_min(w.type);
   alignas(64) float acc[4][256];
   for (int64_t t0 = 0; t0 < a.n_pad; t0 += kTokens) {
     const bool two = a.n_pad - t0 >= 32;
     for (int64_t p = p0; p < p1; ++p) {
-      const Panel pn = panel(p);
+      const Panel pn = pk.panel(p - first, nb);
       if (two) {
         if (min) panel_product<true, 2>(pn, nb, a, t0, acc);
         else panel_product<false, 2>(pn, nb, a, t0, acc);
@@ -232,7 +233,6 @@ SIEVE_AMX_TARGET void run_panels(const Tensor& w, const Acts& a, int64_t n_token
 
 // Panels [p0, p1) packed by this thread for this call, then every token.
 SIEVE_AMX_TARGET void panels(const Tensor& w, const Acts& a, int64_t n_tokens, float* y, int64_t p0, int64_t p1) {
-  use_tiles(TileShape::kInt8);
   const int64_t k = w.row_length(), nb = k / kQK, kpad = (k + 63) / 64 * 64, rows = w.rows(), np = p1 - p0;
   thread_local Packed packed;
   Packed& pk = packed;
@@ -246,15 +246,7 @@ SIEVE_AMX_TARGET void panels(const Tensor& w, const Acts& a, int64_t n_tokens, f
                pk.tiles.data() + i * 2 * nb * kTileBytes, pk.ws.data() + i * 32 * nb, pk.wm.data() + i * 32 * nb);
   }
   tile_memory_barrier();
-  run_panels(w, a, n_tokens, y, p0, p1, [&](int64_t p) { return pk.panel(p - p0, nb); });
-}
-
-// Panels [p0, p1) of weights packed before, then every token.
-SIEVE_AMX_TARGET void repacked_panels(const Tensor& w, const Packed& pk, const Acts& a, int64_t n_tokens, float* y,
-                                      int64_t p0, int64_t p1) {
-  use_tiles(TileShape::kInt8);
-  const int64_t nb = w.row_length() / kQK;
-  run_panels(w, a, n_tokens, y, p0, p1, [&](int64_t p) { return pk.panel(p, nb); });
+  run_panels(w, a, n_tokens, y, p0, p1, pk, p0);
 }
 
 // The weights packed once (Tensor::repacked), while the budget lasts: a
@@ -344,7 +336,7 @@ void matmul_amx_int8(const Tensor& w, const float* x, int64_t n_tokens, float* y
   const Acts a{qs.data(), ax, as, n_pad};
   const int64_t n_panels = (w.rows() + kRows - 1) / kRows;
   if (const Packed* pk = repacked(w, pool)) {
-    pool.parallel_for(n_panels, 1, [&](int, int64_t p0, int64_t p1) { repacked_panels(w, *pk, a, n_tokens, y, p0, p1); });
+    pool.parallel_for(n_panels, 1, [&](int, int64_t p0, int64_t p1) { run_panels(w, a, n_tokens, y, p0, p1, *pk, 0); });
     return;
   }
   pool.parallel_for(n_panels, 1, [&](int, int64_t p0, int64_t p1) { panels(w, a, n_tokens, y, p0, p1); });

@@ -32,29 +32,34 @@ bool address_of(const sockaddr_storage& ss, std::string& addr, int& port) {
 
 }  // namespace
 
-int find_connection_socket(const std::string& remote_addr, int remote_port, int local_port) {
+void for_each_socket(const std::function<bool(int fd)>& fn) {
   DIR* dir = opendir("/proc/self/fd");
-  if (!dir) return -1;
-  int found = -1;
+  if (!dir) return;
   while (dirent* e = readdir(dir)) {
     char* end = nullptr;
     const long fd = std::strtol(e->d_name, &end, 10);
     if (end == e->d_name || *end != '\0' || fd == dirfd(dir)) continue;
     struct stat st;
     if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-    sockaddr_storage local{}, peer{};
-    socklen_t ll = sizeof local, pl = sizeof peer;
-    if (getsockname(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&local), &ll) != 0) continue;
-    if (getpeername(static_cast<int>(fd), reinterpret_cast<sockaddr*>(&peer), &pl) != 0) continue;
-    std::string la, pa;
-    int lp = 0, pp = 0;
-    if (!address_of(local, la, lp) || !address_of(peer, pa, pp)) continue;
-    if (lp == local_port && pp == remote_port && pa == remote_addr) {
-      found = static_cast<int>(fd);
-      break;
-    }
+    if (fn(static_cast<int>(fd))) break;
   }
   closedir(dir);
+}
+
+int find_connection_socket(const std::string& remote_addr, int remote_port, int local_port) {
+  int found = -1;
+  for_each_socket([&](int fd) {
+    sockaddr_storage local{}, peer{};
+    socklen_t ll = sizeof local, pl = sizeof peer;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0) return false;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0) return false;
+    std::string la, pa;
+    int lp = 0, pp = 0;
+    if (!address_of(local, la, lp) || !address_of(peer, pa, pp)) return false;
+    if (lp != local_port || pp != remote_port || pa != remote_addr) return false;
+    found = fd;
+    return true;
+  });
   return found;
 }
 

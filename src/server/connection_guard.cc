@@ -1,14 +1,13 @@
 #include "server/connection_guard.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 
-#include <cstdlib>
 #include <set>
 #include <string_view>
+
+#include "server/connection.h"
 
 namespace sieve::server {
 namespace {
@@ -88,18 +87,11 @@ void ConnectionGuard::loop() {
 // ones, forgets closed ones, and times out the ones past their deadline.
 void ConnectionGuard::scan() {
   std::set<Key> open;
-  if (DIR* dir = opendir("/proc/self/fd")) {
-    while (dirent* e = readdir(dir)) {
-      char* end = nullptr;
-      const long fd = std::strtol(e->d_name, &end, 10);
-      if (end == e->d_name || *end != '\0' || fd == dirfd(dir)) continue;
-      struct stat st;
-      if (fstat(static_cast<int>(fd), &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-      Key key;
-      if (key_of(static_cast<int>(fd), port_, key)) open.insert(key);
-    }
-    closedir(dir);
-  }
+  for_each_socket([&](int fd) {
+    Key key;
+    if (key_of(fd, port_, key)) open.insert(key);
+    return false;
+  });
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard<std::mutex> lock(mutex_);
   for (auto it = conns_.begin(); it != conns_.end();) {

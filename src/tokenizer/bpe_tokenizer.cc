@@ -20,7 +20,7 @@ namespace sieve {
 
 namespace {
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581
+constexpr std::string_view kSpace = kSentencePieceSpace;
 
 // GPT-2's bytes_to_unicode(): printable Latin-1 bytes stand for themselves,
 // the other 68 bytes are moved to U+0100 and up, in byte order.

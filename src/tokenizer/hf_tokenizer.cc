@@ -25,7 +25,7 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 constexpr int64_t kMaxVocab = 1 << 22;  // refuses absurd ids before allocating
-constexpr std::string_view kSpace = "\xE2\x96\x81";
+constexpr std::string_view kSpace = kSentencePieceSpace;
 
 std::string read_bytes(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

@@ -21,7 +21,7 @@ namespace sieve {
 
 namespace {
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's space
+constexpr std::string_view kSpace = kSentencePieceSpace;
 
 class SpmTokenizer final : public VocabTokenizer {
  public:
@@ -59,16 +59,7 @@ SpmTokenizer::SpmTokenizer(VocabSpec spec)
     const auto id = static_cast<int32_t>(i);
     switch (spec_.types[i]) {
       case TokenType::Normal: {
-        std::string d;
-        for (size_t k = 0; k < text.size();) {
-          if (text.compare(k, kSpace.size(), kSpace) == 0) {
-            d += ' ';
-            k += kSpace.size();
-          } else {
-            d += text[k++];
-          }
-        }
-        decoded_[i] = std::move(d);
+        decoded_[i] = unescape_sentencepiece(text);
         strip_at_start_[i] = spec_.add_space_prefix && text.starts_with(kSpace);
         [[fallthrough]];
       }

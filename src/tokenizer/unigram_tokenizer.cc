@@ -25,7 +25,7 @@ namespace sieve {
 
 namespace {
 
-constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581
+constexpr std::string_view kSpace = kSentencePieceSpace;
 constexpr float kUnknownPenalty = 10.0f;
 
 // A byte trie over the pieces Viterbi may use: its edges (node, byte) ->
@@ -150,16 +150,7 @@ UnigramTokenizer::UnigramTokenizer(VocabSpec spec)
       trie_.insert(text, id);
     switch (t) {
       case TokenType::Normal: {
-        std::string d;
-        for (size_t k = 0; k < text.size();) {
-          if (text.compare(k, kSpace.size(), kSpace) == 0) {
-            d += ' ';
-            k += kSpace.size();
-          } else {
-            d += text[k++];
-          }
-        }
-        decoded_[i] = std::move(d);
+        decoded_[i] = unescape_sentencepiece(text);
         strip_at_start_[i] = spec_.add_space_prefix && text.starts_with(kSpace);
         break;
       }

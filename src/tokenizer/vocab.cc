@@ -6,6 +6,20 @@
 
 namespace sieve {
 
+std::string unescape_sentencepiece(std::string_view piece) {
+  std::string d;
+  for (size_t k = 0; k < piece.size();) {
+    if (piece.compare(k, kSentencePieceSpace.size(), kSentencePieceSpace) == 0) {
+      d += ' ';
+      k += kSentencePieceSpace.size();
+    } else {
+      d += piece[k++];
+    }
+  }
+  return d;
+}
+
+
 namespace {
 
 bool is_ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }

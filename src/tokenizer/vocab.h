@@ -27,6 +27,11 @@ enum class TokenType : int32_t {
 
 enum class VocabKind { SentencePiece, ByteLevelBpe, Unigram };
 
+// SentencePiece's space in pieces: U+2581.
+inline constexpr std::string_view kSentencePieceSpace = "\xE2\x96\x81";
+// A SentencePiece piece as text: each U+2581 back to a space.
+std::string unescape_sentencepiece(std::string_view piece);
+
 struct VocabSpec {
   std::string source;  // names the file in error messages
   VocabKind kind = VocabKind::SentencePiece;
