@@ -167,29 +167,9 @@ void score_page(const float* q, int64_t n_rows, int64_t hd, const T* kt, int64_t
   }
 }
 
-// e^x for x <= 0 to about 1e-5 relative (0 below -87): 2^(x log2 e) as 2^n
-// times a degree-5 polynomial of the fraction. For the tile path, whose
-// probabilities are rounded to bf16 (2^-9) on their way to the values.
-HWY_INLINE hn::Vec<DF> FastExpNonPositive(DF df, hn::Vec<DF> x) {
-  const hn::RebindToSigned<DF> di;
-  const auto t = hn::Max(hn::Mul(x, hn::Set(df, 1.44269504f)), hn::Set(df, -126.0f));
-  const auto n = hn::Round(t);
-  const auto f = hn::Sub(t, n);  // [-0.5, 0.5]
-  auto poly = hn::Set(df, 1.3333558e-3f);
-  poly = hn::MulAdd(poly, f, hn::Set(df, 9.6181291e-3f));
-  poly = hn::MulAdd(poly, f, hn::Set(df, 5.5504109e-2f));
-  poly = hn::MulAdd(poly, f, hn::Set(df, 2.4022651e-1f));
-  poly = hn::MulAdd(poly, f, hn::Set(df, 6.9314718e-1f));
-  poly = hn::MulAdd(poly, f, hn::Set(df, 1.0f));
-  const auto scale = hn::BitCast(df, hn::ShiftLeft<23>(hn::Add(hn::ConvertTo(di, n), hn::Set(di, 127))));
-  return hn::IfThenElseZero(hn::Ge(x, hn::Set(df, -87.0f)), hn::Mul(poly, scale));
-}
-
 // Online-softmax update of one row with scores of columns [j0, j1) (columns
 // at or past `limit` are masked); leaves the probabilities in p[j0, j1) and
-// rescales acc. Returns false when no column was visible. kFast: e^x by
-// FastExpNonPositive.
-template <bool kFast = false>
+// rescales acc. Returns false when no column was visible.
 bool softmax_update(float* p, int64_t j0, int64_t j1, float& m, float& l, float* acc, int64_t hd) {
   const DF df;
   const int64_t N = static_cast<int64_t>(hn::Lanes(df));
@@ -207,7 +187,7 @@ bool softmax_update(float* p, int64_t j0, int64_t j1, float& m, float& l, float*
   int64_t j = j0;
   for (; j + N <= j1; j += N) {
     const auto x = hn::Sub(hn::LoadU(df, p + j), vm);
-    const auto e = kFast ? FastExpNonPositive(df, x) : hn::Exp(df, x);
+    const auto e = hn::Exp(df, x);
     hn::StoreU(e, df, p + j);
     vsum = hn::Add(vsum, e);
   }
@@ -367,17 +347,12 @@ constexpr int64_t kMaxRowsReadingInPlace = 8;
 // One page's slots [j0, j1) (base = the page's first slot) for every row:
 // scores, masks, online softmax, values. kt: the page's keys transposed
 // (hd x ps), v: its values (ps x hd), p: n_rows x ps scratch.
-// qb: the rows' queries rounded for the tile unit (attention_tiles.h), which
-// then takes both products; null: the float32 kernels here.
 template <typename T>
 void attend_page(AttentionRows& rows, int64_t hd, int64_t ps, int64_t base, int64_t j0, int64_t j1, const T* kt,
-                 const T* v, float* p, PrefetchStream& ahead, const uint16_t* qb = nullptr) {
+                 const T* v, float* p, PrefetchStream& ahead) {
   const int64_t N = static_cast<int64_t>(hn::Lanes(DF()));
   const int64_t n_rows = rows.n_rows;
-  if constexpr (std::is_same_v<T, float>) {
-    if (qb) attention_tiles::score_page(qb, n_rows, hd, kt, ps, j0, j1, p);
-  }
-  if (!qb) score_page(rows.q, n_rows, hd, kt, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p, ahead);
+  score_page(rows.q, n_rows, hd, kt, ps, j0 / N * N, std::min(ps, (j1 + N - 1) / N * N), p, ahead);
   for (int64_t r = 0; r < n_rows; ++r) {
     float* pr = p + r * ps;
     const int64_t visible_end = std::min(j1, rows.limit[r] - base);
@@ -385,16 +360,11 @@ void attend_page(AttentionRows& rows, int64_t hd, int64_t ps, int64_t base, int6
     for (int64_t j = j0; j < std::min(visible_begin, j1); ++j) pr[j] = -std::numeric_limits<float>::infinity();
     for (int64_t j = std::max(j0, visible_end); j < j1; ++j) pr[j] = -std::numeric_limits<float>::infinity();
     // A row that sees nothing of this page adds nothing: zero probabilities.
-    const bool any = visible_end > visible_begin &&
-                     (qb ? softmax_update<true>(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd)
-                         : softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd));
-    if (!any)
-      std::fill(pr + j0, pr + j1, 0.0f);
+    const bool any =
+        visible_end > visible_begin && softmax_update(pr, j0, j1, rows.m[r], rows.l[r], rows.acc + r * hd, hd);
+    if (!any) std::fill(pr + j0, pr + j1, 0.0f);
   }
-  if constexpr (std::is_same_v<T, float>) {
-    if (qb) attention_tiles::accumulate_values(p, n_rows, ps, j0, j1, v, hd, rows.acc);
-  }
-  if (!qb) accumulate_values(p, n_rows, ps, j0, j1, v, hd, rows.acc, ahead);
+  accumulate_values(p, n_rows, ps, j0, j1, v, hd, rows.acc, ahead);
   ahead.finish();
 }
 
@@ -428,7 +398,7 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
   const bool q8_in_place = in_place && Q8VectorsFitBlocks();
   // Many rows (prefill) on the tile unit when it is there: queries rounded once.
   const uint16_t* qb = nullptr;
-  if (!in_place && attention_tiles::usable(hd, ps)) {
+  if (!in_place && attention_tiles::usable(s.type, hd, ps)) {
     thread_local std::vector<uint16_t> rounded;
     std::vector<uint16_t>& r = rounded;
     r.resize(static_cast<size_t>(attention_tiles::padded_rows(n_rows) * hd));
@@ -447,7 +417,12 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
       if ((page + 1) * ps < span_end) ahead = page_stream(cache, layer, kv_head, page + 1);
       else if (si + 1 < n_spans && spans[si + 1].begin < max_limit)
         ahead = page_stream(cache, layer, kv_head, spans[si + 1].begin / ps);
-      if (s.type == KvType::F32) {
+      if (qb) {
+        ahead.finish();  // the next page loads while the tiles work on this one
+        attention_tiles::attend_page(
+            qb, rows, hd, ps,
+            {s.type, cache.key_block(layer, kv_head, page), cache.value_block(layer, kv_head, page), base}, j0, j1, p);
+      } else if (s.type == KvType::F32) {
         attend_page_in_place<float>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
       } else if (s.type == KvType::F16 && in_place) {
         attend_page_in_place<hwy::float16_t>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
@@ -457,7 +432,7 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
         attend_page_in_place<Q8Block>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
       } else {
         convert_page(cache, layer, kv_head, page, j0, j1, kt, v);
-        attend_page<float>(rows, hd, ps, base, j0, j1, kt, v, p, ahead, qb);
+        attend_page<float>(rows, hd, ps, base, j0, j1, kt, v, p, ahead);
       }
     }
   }

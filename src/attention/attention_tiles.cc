@@ -1,8 +1,10 @@
 #include "attention/attention_tiles.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "kernels/amx_tiles.h"
@@ -12,16 +14,16 @@ namespace sieve::attention_tiles {
 
 constexpr int64_t kMaxChunks = 64;  // chunks of 32 slots in a page
 
-bool usable(int64_t head_dim, int64_t page_size) {
+bool usable(KvType type, int64_t head_dim, int64_t page_size) {
 #if SIEVE_HAVE_AMX
   static const bool wanted = [] {
     const char* e = std::getenv("SIEVE_AMX_ATTENTION");
     return e == nullptr || std::strcmp(e, "0") != 0;
   }();
-  return wanted && head_dim % 32 == 0 && page_size % 32 == 0 && page_size <= 32 * kMaxChunks &&
-         kernels::detail::amx_enabled() && kernels::detail::amx_supported();
+  return wanted && type != KvType::F32 && head_dim % 32 == 0 && page_size % 32 == 0 &&
+         page_size <= 32 * kMaxChunks && kernels::detail::amx_enabled() && kernels::detail::amx_supported();
 #else
-  (void)head_dim, (void)page_size;
+  (void)type, (void)head_dim, (void)page_size;
   return false;
 #endif
 }
@@ -43,9 +45,36 @@ SIEVE_AMX_TARGET inline __m512i interleave_bf16(__m512 a, __m512 b) {
   return _mm512_permutexvar_epi16(pairs, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b, a)));
 }
 
-// 32 floats (lanes outside the two masks zero) as 32 bf16 in order.
-SIEVE_AMX_TARGET inline __m512i round_bf16(const float* x, __mmask16 lo, __mmask16 hi) {
-  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, x + 16), _mm512_maskz_loadu_ps(lo, x)));
+// 16 consecutive f16 or bf16 at p as float32.
+SIEVE_AMX_TARGET inline __m512 load_half(KvType type, const uint8_t* p) {
+  const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  if (type == KvType::F16) return _mm512_cvtph_ps(h);
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+// 16 int8 at q times 16 f16 scales at scales, as float32.
+SIEVE_AMX_TARGET inline __m512 load_q8(const uint8_t* q, const uint8_t* scales) {
+  const __m512 x = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(q))));
+  return _mm512_mul_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales))));
+}
+
+// Dimension d of the keys of slots [slot, slot + 16), from the transposed
+// key block (kv_cache.h).
+SIEVE_AMX_TARGET inline __m512 key_column(const Page& pg, int64_t ps, int64_t d, int64_t slot) {
+  if (pg.type != KvType::Q8_0) return load_half(pg.type, pg.keys + (d * ps + slot) * 2);
+  const int64_t b = d / 32;
+  return load_q8(pg.keys + q8_key_column(b, d % 32, ps) + slot, pg.keys + q8_key_scales(b, ps) + 2 * slot);
+}
+
+// Dimensions [d, d + 16) of one slot's value (rows of the value block).
+SIEVE_AMX_TARGET inline __m512 value_row(const Page& pg, int64_t hd, int64_t slot, int64_t d) {
+  if (pg.type != KvType::Q8_0) return load_half(pg.type, pg.values + (slot * hd + d) * 2);
+  const uint8_t* block = pg.values + slot * (hd / 32 * kQ8BlockBytes) + d / 32 * kQ8BlockBytes;
+  const __m512 x = _mm512_cvtepi32_ps(
+      _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2 + d % 32))));
+  uint16_t bits;
+  std::memcpy(&bits, block, 2);
+  return _mm512_mul_ps(x, _mm512_cvtph_ps(_mm256_set1_epi16(static_cast<short>(bits))));
 }
 
 // Lanes i of 16 columns from `first` with j0 <= first + i < j1.
@@ -54,11 +83,63 @@ inline __mmask16 columns(int64_t first, int64_t j0, int64_t j1) {
   return static_cast<__mmask16>(a < b ? ((1u << b) - 1) & ~((1u << a) - 1) : 0);
 }
 
+// e^(x - m) for x <= m, lanes outside `keep` zero: 2^t with t = (x - m)
+// log2 e as 2^n times a degree-4 polynomial of the fraction, minimax to
+// 2.6e-6 relative (degree 3, 7.5e-5, moved a near tie of the test model's
+// logits by 0.07). mlog2e = m log2 e. Far below m, scalef flushes to zero.
+SIEVE_AMX_TARGET inline __m512 exp_below_max(__mmask16 keep, __m512 x, __m512 mlog2e) {
+  const __m512 t = _mm512_fmsub_ps(x, _mm512_set1_ps(1.44269504f), mlog2e);
+  const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(t, n);  // [-0.5, 0.5]
+  __m512 poly = _mm512_set1_ps(0.00957010143f);
+  poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(0.0559178603f));
+  poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(0.240247448f));
+  poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(0.693121815f));
+  poly = _mm512_fmadd_ps(poly, f, _mm512_set1_ps(0.999999261f));
+  return _mm512_maskz_scalef_ps(keep, poly, n);
+}
+
 SIEVE_AMX_TARGET void round_queries_tiles(const float* q, int64_t n_rows, int64_t hd, uint16_t* qb) {
   for (int64_t r = 0; r < padded_rows(n_rows); ++r)
     for (int64_t d = 0; d < hd; d += 32) {
-      const __m512i x = r < n_rows ? round_bf16(q + r * hd + d, 0xFFFF, 0xFFFF) : _mm512_setzero_si512();
+      const __m512i x = r < n_rows ? reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_loadu_ps(q + r * hd + d + 16),
+                                                                                   _mm512_loadu_ps(q + r * hd + d)))
+                                   : _mm512_setzero_si512();
       _mm512_storeu_si512(qb + r * hd + d, x);
+    }
+}
+
+// The keys of column tiles [c0, c1) (16 slots each) in the layout of a tile
+// product's second operand: per column tile and chunk of 32 dimensions, 16
+// rows of dimension pairs (2i, 2i + 1) x 16 slots. Slots past the rows'
+// reach are read too (their scores are masked before the softmax).
+SIEVE_AMX_TARGET void pack_keys(const Page& pg, int64_t hd, int64_t ps, int64_t c0, int64_t c1, uint16_t* kb) {
+  const int64_t nkc = hd / 32;
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t kc = 0; kc < nkc; ++kc)
+      for (int64_t i = 0; i < 16; ++i) {
+        const int64_t d = 32 * kc + 2 * i;
+        _mm512_storeu_si512(kb + ((c - c0) * nkc + kc) * kTileElems + 32 * i,
+                            interleave_bf16(key_column(pg, ps, d, 16 * c), key_column(pg, ps, d + 1, 16 * c)));
+      }
+}
+
+// The values of chunks [s0, s1) (32 slots each) in the same layout: per
+// chunk and 16 dimensions, 16 rows of slot pairs x 16 dimensions. Slots
+// outside [j0, j1) are zero: their memory may hold anything, and 0 * NaN is
+// NaN.
+SIEVE_AMX_TARGET void pack_values(const Page& pg, int64_t hd, int64_t s0, int64_t s1, int64_t j0, int64_t j1,
+                                  uint16_t* vb) {
+  const int64_t ndt = hd / 16;
+  for (int64_t s = s0; s < s1; ++s)
+    for (int64_t i = 0; i < 16; ++i) {
+      const int64_t a = 32 * s + 2 * i, b = a + 1;
+      const bool ina = a >= j0 && a < j1, inb = b >= j0 && b < j1;
+      for (int64_t dt = 0; dt < ndt; ++dt) {
+        const __m512 va = ina ? value_row(pg, hd, a, 16 * dt) : _mm512_setzero_ps();
+        const __m512 vbv = inb ? value_row(pg, hd, b, 16 * dt) : _mm512_setzero_ps();
+        _mm512_storeu_si512(vb + ((s - s0) * ndt + dt) * kTileElems + 32 * i, interleave_bf16(va, vbv));
+      }
     }
 }
 
@@ -69,28 +150,14 @@ SIEVE_AMX_TARGET void round_queries_tiles(const float* q, int64_t n_rows, int64_
     _tile_loadd(B, kb + ((g + (T)) * nkc + kc) * kTileElems, 64); \
     _tile_dpbf16ps(T, 4, B);                                      \
   }
-#define SIEVE_STORE_TILE(T)                                                          \
+#define SIEVE_STORE_TILE(T) \
   if (n > (T)) _tile_stored(T, scores + 16 * rt * ps + 16 * (c0 + g + (T)), ps * 4);
 
-SIEVE_AMX_TARGET void score_page_tiles(const uint16_t* qb, int64_t n_rows, int64_t hd, const float* kt, int64_t ps,
-                                       int64_t j0, int64_t j1, float* scores) {
-  use_tiles(TileShape::kBf16);
-  const int64_t c0 = j0 / 16, c1 = std::min(ps / 16, (j1 + 15) / 16), nkc = hd / 32;
-  // The keys' tiles: per column tile and chunk of 32 dimensions, 16 rows of
-  // dimension pairs (2i, 2i + 1) x 16 slots.
-  thread_local std::vector<uint16_t> key_tiles;
-  std::vector<uint16_t>& kbuf = key_tiles;
-  kbuf.resize(static_cast<size_t>((c1 - c0) * nkc * kTileElems));
-  uint16_t* kb = kbuf.data();
-  for (int64_t c = c0; c < c1; ++c)
-    for (int64_t kc = 0; kc < nkc; ++kc)
-      for (int64_t i = 0; i < 16; ++i) {
-        const float* k = kt + (32 * kc + 2 * i) * ps + 16 * c;
-        _mm512_storeu_si512(kb + ((c - c0) * nkc + kc) * kTileElems + 32 * i,
-                            interleave_bf16(_mm512_loadu_ps(k), _mm512_loadu_ps(k + ps)));
-      }
-  tile_memory_barrier();
-  for (int64_t rt = 0; rt < padded_rows(n_rows) / 16; ++rt)
+// scores[r][16 c0, 16 c1) = q_r . k_j for every padded row r.
+SIEVE_AMX_TARGET void score_tiles(const uint16_t* qb, int64_t rows, int64_t hd, const uint16_t* kb, int64_t ps,
+                                  int64_t c0, int64_t c1, float* scores) {
+  const int64_t nkc = hd / 32;
+  for (int64_t rt = 0; rt < rows / 16; ++rt)
     for (int64_t g = 0; g < c1 - c0; g += 4) {
       const int64_t n = std::min<int64_t>(4, c1 - c0 - g);
       _tile_zero(0);
@@ -113,49 +180,52 @@ SIEVE_AMX_TARGET void score_page_tiles(const uint16_t* qb, int64_t n_rows, int64
 #undef SIEVE_SCORE_TILE
 #undef SIEVE_STORE_TILE
 
-#define SIEVE_VALUE_TILE(T, B)                                        \
-  if (n > (T)) {                                                      \
+// One row's online-softmax update over its visible columns [vb, ve) of the
+// chunks [s0, s1): the probabilities as bf16 into pr (32 per chunk, zero
+// outside [vb, ve)), acc rescaled when the max rises.
+SIEVE_AMX_TARGET void softmax_row(const float* sr, int64_t s0, int64_t s1, int64_t vb, int64_t ve, float& m,
+                                  float& l, float* acc, int64_t hd, uint16_t* pr) {
+  // Lanes of the 16 columns from c that are visible; all of them inside.
+  const auto visible = [&](int64_t c) { return c >= vb && c + 16 <= ve ? __mmask16(0xFFFF) : columns(c, vb, ve); };
+  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t c = vb / 16 * 16; c < ve; c += 16) vmax = _mm512_mask_max_ps(vmax, visible(c), vmax, _mm512_loadu_ps(sr + c));
+  const float new_m = std::max(m, _mm512_reduce_max_ps(vmax));
+  const float correction = new_m == m ? 1.0f : std::exp(m - new_m);  // most pages do not raise the max
+  const __m512 mlog2e = _mm512_set1_ps(new_m * 1.44269504f);
+  __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();  // two chains of adds
+  for (int64_t s = s0; s < s1; ++s) {
+    const int64_t c = 32 * s;
+    const __mmask16 k0 = visible(c), k1 = visible(c + 16);
+    const __m512 e0 = exp_below_max(k0, _mm512_maskz_loadu_ps(k0, sr + c), mlog2e);
+    const __m512 e1 = exp_below_max(k1, _mm512_maskz_loadu_ps(k1, sr + c + 16), mlog2e);
+    sum0 = _mm512_add_ps(sum0, e0);
+    sum1 = _mm512_add_ps(sum1, e1);
+    _mm512_storeu_si512(pr + 32 * (s - s0), reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(e1, e0)));
+  }
+  const float sum = _mm512_reduce_add_ps(_mm512_add_ps(sum0, sum1));
+  l = l * correction + sum;
+  m = new_m;
+  if (correction != 1.0f) {
+    const __m512 vc = _mm512_set1_ps(correction);
+    for (int64_t d = 0; d < hd; d += 16) _mm512_storeu_ps(acc + d, _mm512_mul_ps(_mm512_loadu_ps(acc + d), vc));
+  }
+}
+
+#define SIEVE_VALUE_TILE(T, B)                                         \
+  if (n > (T)) {                                                       \
     _tile_loadd(B, vb + ((s - s0) * ndt + dg + (T)) * kTileElems, 64); \
-    _tile_dpbf16ps(T, 4, B);                                          \
+    _tile_dpbf16ps(T, 4, B);                                           \
   }
 #define SIEVE_STORE_SUMS(T) \
   if (n > (T)) _tile_stored(T, sums[T], 64);
 
-SIEVE_AMX_TARGET void accumulate_tiles(const float* p, int64_t n_rows, int64_t ps, int64_t j0, int64_t j1,
-                                       const float* v, int64_t hd, float* acc) {
-  use_tiles(TileShape::kBf16);
-  const int64_t s0 = j0 / 32, s1 = (j1 + 31) / 32, nsc = s1 - s0, ndt = hd / 16, rows = padded_rows(n_rows);
-  thread_local std::vector<uint16_t> value_tiles, prob_rows;
-  std::vector<uint16_t>& vbuf = value_tiles;
-  std::vector<uint16_t>& pbuf = prob_rows;
-  vbuf.resize(static_cast<size_t>(nsc * ndt * kTileElems));
-  pbuf.resize(static_cast<size_t>(rows * nsc * 32));
-  uint16_t* vb = vbuf.data();
-  uint16_t* pb = pbuf.data();
-  // The values' tiles: per chunk of 32 slots and 16 dimensions, 16 rows of
-  // slot pairs x 16 dimensions; slots outside [j0, j1) zero (their memory
-  // may hold anything, and 0 * NaN is NaN).
-  for (int64_t s = s0; s < s1; ++s)
-    for (int64_t i = 0; i < 16; ++i) {
-      const int64_t a = 32 * s + 2 * i, b = a + 1;
-      const bool ina = a >= j0 && a < j1, inb = b >= j0 && b < j1;
-      for (int64_t dt = 0; dt < ndt; ++dt) {
-        const __m512 va = ina ? _mm512_loadu_ps(v + a * hd + 16 * dt) : _mm512_setzero_ps();
-        const __m512 vbv = inb ? _mm512_loadu_ps(v + b * hd + 16 * dt) : _mm512_setzero_ps();
-        _mm512_storeu_si512(vb + ((s - s0) * ndt + dt) * kTileElems + 32 * i, interleave_bf16(va, vbv));
-      }
-    }
-  // The probabilities as bf16 rows of the chunks' columns, the same zeros.
-  __mmask16 lo[kMaxChunks], hi[kMaxChunks];
-  for (int64_t s = s0; s < s1; ++s) lo[s - s0] = columns(32 * s, j0, j1), hi[s - s0] = columns(32 * s + 16, j0, j1);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t s = s0; s < s1; ++s) {
-      const __m512i x = r < n_rows ? round_bf16(p + r * ps + 32 * s, lo[s - s0], hi[s - s0]) : _mm512_setzero_si512();
-      _mm512_storeu_si512(pb + (r * nsc + (s - s0)) * 32, x);
-    }
-  tile_memory_barrier();
+// acc[r] += the probabilities pb (rows x (s1 - s0) chunks of 32) times the
+// packed values vb, for r < n_rows.
+SIEVE_AMX_TARGET void value_tiles(const uint16_t* pb, int64_t n_rows, int64_t s0, int64_t s1, const uint16_t* vb,
+                                  int64_t hd, float* acc) {
+  const int64_t nsc = s1 - s0, ndt = hd / 16;
   alignas(64) float sums[4][256];
-  for (int64_t rt = 0; rt < rows / 16; ++rt)
+  for (int64_t rt = 0; rt < padded_rows(n_rows) / 16; ++rt)
     for (int64_t dg = 0; dg < ndt; dg += 4) {
       const int64_t n = std::min<int64_t>(4, ndt - dg);
       _tile_zero(0);
@@ -183,6 +253,35 @@ SIEVE_AMX_TARGET void accumulate_tiles(const float* p, int64_t n_rows, int64_t p
 #undef SIEVE_VALUE_TILE
 #undef SIEVE_STORE_SUMS
 
+SIEVE_AMX_TARGET void attend_page_tiles(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t ps,
+                                        const Page& pg, int64_t j0, int64_t j1, float* scores) {
+  use_tiles(TileShape::kBf16);
+  const int64_t n_rows = rows.n_rows, padded = padded_rows(n_rows);
+  const int64_t c0 = j0 / 16, c1 = std::min(ps / 16, (j1 + 15) / 16);
+  const int64_t s0 = j0 / 32, s1 = (j1 + 31) / 32, nsc = s1 - s0;
+  thread_local std::vector<uint16_t> packed_keys, packed_values, prob_rows;
+  std::vector<uint16_t>& kbuf = packed_keys;
+  std::vector<uint16_t>& vbuf = packed_values;
+  std::vector<uint16_t>& pbuf = prob_rows;
+  kbuf.resize(static_cast<size_t>((c1 - c0) * (hd / 32) * kTileElems));
+  vbuf.resize(static_cast<size_t>(nsc * (hd / 16) * kTileElems));
+  pbuf.resize(static_cast<size_t>(padded * nsc * 32));
+  pack_keys(pg, hd, ps, c0, c1, kbuf.data());
+  pack_values(pg, hd, s0, s1, j0, j1, vbuf.data());
+  tile_memory_barrier();
+  score_tiles(qb, padded, hd, kbuf.data(), ps, c0, c1, scores);
+  for (int64_t r = 0; r < padded; ++r) {
+    uint16_t* pr = pbuf.data() + r * nsc * 32;
+    const int64_t vb = r < n_rows && rows.begin ? std::max(j0, rows.begin[r] - pg.base) : j0;
+    const int64_t ve = r < n_rows ? std::min(j1, rows.limit[r] - pg.base) : j0;
+    // A row that sees nothing of this page adds nothing: zero probabilities.
+    if (ve <= vb) std::fill(pr, pr + nsc * 32, uint16_t{0});
+    else softmax_row(scores + r * ps, s0, s1, vb, ve, rows.m[r], rows.l[r], rows.acc + r * hd, hd, pr);
+  }
+  tile_memory_barrier();
+  value_tiles(pbuf.data(), n_rows, s0, s1, vbuf.data(), hd, rows.acc);
+}
+
 }  // namespace
 #endif  // SIEVE_HAVE_AMX
 
@@ -194,21 +293,12 @@ void round_queries(const float* q, int64_t n_rows, int64_t hd, uint16_t* qb) {
 #endif
 }
 
-void score_page(const uint16_t* qb, int64_t n_rows, int64_t hd, const float* kt, int64_t ps, int64_t j0, int64_t j1,
-                float* scores) {
+void attend_page(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t page_size, const Page& page,
+                 int64_t j0, int64_t j1, float* scores) {
 #if SIEVE_HAVE_AMX
-  score_page_tiles(qb, n_rows, hd, kt, ps, j0, j1, scores);
+  attend_page_tiles(qb, rows, hd, page_size, page, j0, j1, scores);
 #else
-  (void)qb, (void)n_rows, (void)hd, (void)kt, (void)ps, (void)j0, (void)j1, (void)scores;
-#endif
-}
-
-void accumulate_values(const float* p, int64_t n_rows, int64_t ps, int64_t j0, int64_t j1, const float* v,
-                       int64_t hd, float* acc) {
-#if SIEVE_HAVE_AMX
-  accumulate_tiles(p, n_rows, ps, j0, j1, v, hd, acc);
-#else
-  (void)p, (void)n_rows, (void)ps, (void)j0, (void)j1, (void)v, (void)hd, (void)acc;
+  (void)qb, (void)rows, (void)hd, (void)page_size, (void)page, (void)j0, (void)j1, (void)scores;
 #endif
 }
 

@@ -31,7 +31,7 @@ Scratch& thread_scratch() {
 void attend_full(const KvCache& cache, int64_t layer, const float* q, int64_t n_q, int64_t first_slot,
                  int64_t n_heads, float* out, ThreadPool& pool) {
   const KvCacheShape& s = cache.shape();
-  const int64_t q_block = n_q > 1 && attention_tiles::usable(s.head_dim, s.page_size) ? kTileQueryBlock : kQueryBlock;
+  const int64_t q_block = n_q > 1 && attention_tiles::usable(s.type, s.head_dim, s.page_size) ? kTileQueryBlock : kQueryBlock;
   const int64_t hd = s.head_dim, n_kv = s.n_kv_heads, group = n_heads / n_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t n_qb = (n_q + q_block - 1) / q_block;
