@@ -385,6 +385,25 @@ PrefetchStream page_stream(const KvCache& cache, int64_t layer, int64_t kv_head,
   return {k, k + block_bytes, v, v + block_bytes};
 }
 
+// Slots [begin, end) on the tile unit, a window of pages at a time; the
+// next window's pages load while the tiles work on this one.
+void attend_span_tiles(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t begin, int64_t end,
+                       AttentionRows& rows, const uint16_t* qb) {
+  const KvCacheShape& s = cache.shape();
+  const int64_t ps = s.page_size, per_window = attention_tiles::window_pages(ps);
+  for (int64_t first = begin / ps; first * ps < end; first += per_window) {
+    attention_tiles::Window w{s.type, {}, {}, 0, first * ps};
+    for (int64_t page = first; page < first + per_window && page * ps < end; ++page, ++w.n_pages) {
+      w.keys[w.n_pages] = cache.key_block(layer, kv_head, page);
+      w.values[w.n_pages] = cache.value_block(layer, kv_head, page);
+    }
+    for (int64_t page = first + per_window; page < first + 2 * per_window && page * ps < end; ++page)
+      page_stream(cache, layer, kv_head, page).finish();
+    attention_tiles::attend_window(qb, rows, s.head_dim, ps, w, std::max(begin, w.base) - w.base,
+                                   std::min(end, w.base + w.n_pages * ps) - w.base);
+  }
+}
+
 void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
                  AttentionRows& rows, float* scratch) {
   const KvCacheShape& s = cache.shape();
@@ -408,6 +427,10 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
 
   for (int64_t si = 0; si < n_spans; ++si) {
     const int64_t span_end = std::min(spans[si].end, max_limit);
+    if (qb) {
+      attend_span_tiles(cache, layer, kv_head, spans[si].begin, span_end, rows, qb);
+      continue;
+    }
     for (int64_t page = spans[si].begin / ps; page * ps < span_end; ++page) {
       const int64_t base = page * ps;
       const int64_t j0 = std::max(spans[si].begin, base) - base;
@@ -417,12 +440,7 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
       if ((page + 1) * ps < span_end) ahead = page_stream(cache, layer, kv_head, page + 1);
       else if (si + 1 < n_spans && spans[si + 1].begin < max_limit)
         ahead = page_stream(cache, layer, kv_head, spans[si + 1].begin / ps);
-      if (qb) {
-        ahead.finish();  // the next page loads while the tiles work on this one
-        attention_tiles::attend_page(
-            qb, rows, hd, ps,
-            {s.type, cache.key_block(layer, kv_head, page), cache.value_block(layer, kv_head, page), base}, j0, j1, p);
-      } else if (s.type == KvType::F32) {
+      if (s.type == KvType::F32) {
         attend_page_in_place<float>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);
       } else if (s.type == KvType::F16 && in_place) {
         attend_page_in_place<hwy::float16_t>(cache, layer, kv_head, page, rows, j0, j1, p, ahead);

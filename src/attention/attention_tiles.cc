@@ -12,8 +12,6 @@
 
 namespace sieve::attention_tiles {
 
-constexpr int64_t kMaxChunks = 64;  // chunks of 32 slots in a page
-
 bool usable(KvType type, int64_t head_dim, int64_t page_size) {
 #if SIEVE_HAVE_AMX
   static const bool wanted = [] {
@@ -21,7 +19,7 @@ bool usable(KvType type, int64_t head_dim, int64_t page_size) {
     return e == nullptr || std::strcmp(e, "0") != 0;
   }();
   return wanted && type != KvType::F32 && head_dim % 32 == 0 && page_size % 32 == 0 &&
-         page_size <= 32 * kMaxChunks && kernels::detail::amx_enabled() && kernels::detail::amx_supported();
+         kernels::detail::amx_enabled() && kernels::detail::amx_supported();
 #else
   (void)type, (void)head_dim, (void)page_size;
   return false;
@@ -58,18 +56,23 @@ SIEVE_AMX_TARGET inline __m512 load_q8(const uint8_t* q, const uint8_t* scales) 
   return _mm512_mul_ps(x, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales))));
 }
 
-// Dimension d of the keys of slots [slot, slot + 16), from the transposed
-// key block (kv_cache.h).
-SIEVE_AMX_TARGET inline __m512 key_column(const Page& pg, int64_t ps, int64_t d, int64_t slot) {
-  if (pg.type != KvType::Q8_0) return load_half(pg.type, pg.keys + (d * ps + slot) * 2);
+// Dimension d of the keys of window columns [col, col + 16) (one page's),
+// from the transposed key block (kv_cache.h).
+SIEVE_AMX_TARGET inline __m512 key_column(const Window& w, int64_t ps, int64_t d, int64_t col) {
+  const uint8_t* keys = w.keys[col / ps];
+  const int64_t slot = col % ps;
+  if (w.type != KvType::Q8_0) return load_half(w.type, keys + (d * ps + slot) * 2);
   const int64_t b = d / 32;
-  return load_q8(pg.keys + q8_key_column(b, d % 32, ps) + slot, pg.keys + q8_key_scales(b, ps) + 2 * slot);
+  return load_q8(keys + q8_key_column(b, d % 32, ps) + slot, keys + q8_key_scales(b, ps) + 2 * slot);
 }
 
-// Dimensions [d, d + 16) of one slot's value (rows of the value block).
-SIEVE_AMX_TARGET inline __m512 value_row(const Page& pg, int64_t hd, int64_t slot, int64_t d) {
-  if (pg.type != KvType::Q8_0) return load_half(pg.type, pg.values + (slot * hd + d) * 2);
-  const uint8_t* block = pg.values + slot * (hd / 32 * kQ8BlockBytes) + d / 32 * kQ8BlockBytes;
+// Dimensions [d, d + 16) of the value of window column col (rows of the
+// value block).
+SIEVE_AMX_TARGET inline __m512 value_row(const Window& w, int64_t ps, int64_t hd, int64_t col, int64_t d) {
+  const uint8_t* values = w.values[col / ps];
+  const int64_t slot = col % ps;
+  if (w.type != KvType::Q8_0) return load_half(w.type, values + (slot * hd + d) * 2);
+  const uint8_t* block = values + slot * (hd / 32 * kQ8BlockBytes) + d / 32 * kQ8BlockBytes;
   const __m512 x = _mm512_cvtepi32_ps(
       _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2 + d % 32))));
   uint16_t bits;
@@ -113,14 +116,14 @@ SIEVE_AMX_TARGET void round_queries_tiles(const float* q, int64_t n_rows, int64_
 // product's second operand: per column tile and chunk of 32 dimensions, 16
 // rows of dimension pairs (2i, 2i + 1) x 16 slots. Slots past the rows'
 // reach are read too (their scores are masked before the softmax).
-SIEVE_AMX_TARGET void pack_keys(const Page& pg, int64_t hd, int64_t ps, int64_t c0, int64_t c1, uint16_t* kb) {
+SIEVE_AMX_TARGET void pack_keys(const Window& w, int64_t hd, int64_t ps, int64_t c0, int64_t c1, uint16_t* kb) {
   const int64_t nkc = hd / 32;
   for (int64_t c = c0; c < c1; ++c)
     for (int64_t kc = 0; kc < nkc; ++kc)
       for (int64_t i = 0; i < 16; ++i) {
         const int64_t d = 32 * kc + 2 * i;
         _mm512_storeu_si512(kb + ((c - c0) * nkc + kc) * kTileElems + 32 * i,
-                            interleave_bf16(key_column(pg, ps, d, 16 * c), key_column(pg, ps, d + 1, 16 * c)));
+                            interleave_bf16(key_column(w, ps, d, 16 * c), key_column(w, ps, d + 1, 16 * c)));
       }
 }
 
@@ -128,16 +131,16 @@ SIEVE_AMX_TARGET void pack_keys(const Page& pg, int64_t hd, int64_t ps, int64_t 
 // chunk and 16 dimensions, 16 rows of slot pairs x 16 dimensions. Slots
 // outside [j0, j1) are zero: their memory may hold anything, and 0 * NaN is
 // NaN.
-SIEVE_AMX_TARGET void pack_values(const Page& pg, int64_t hd, int64_t s0, int64_t s1, int64_t j0, int64_t j1,
-                                  uint16_t* vb) {
+SIEVE_AMX_TARGET void pack_values(const Window& w, int64_t ps, int64_t hd, int64_t s0, int64_t s1, int64_t j0,
+                                  int64_t j1, uint16_t* vb) {
   const int64_t ndt = hd / 16;
   for (int64_t s = s0; s < s1; ++s)
     for (int64_t i = 0; i < 16; ++i) {
       const int64_t a = 32 * s + 2 * i, b = a + 1;
       const bool ina = a >= j0 && a < j1, inb = b >= j0 && b < j1;
       for (int64_t dt = 0; dt < ndt; ++dt) {
-        const __m512 va = ina ? value_row(pg, hd, a, 16 * dt) : _mm512_setzero_ps();
-        const __m512 vbv = inb ? value_row(pg, hd, b, 16 * dt) : _mm512_setzero_ps();
+        const __m512 va = ina ? value_row(w, ps, hd, a, 16 * dt) : _mm512_setzero_ps();
+        const __m512 vbv = inb ? value_row(w, ps, hd, b, 16 * dt) : _mm512_setzero_ps();
         _mm512_storeu_si512(vb + ((s - s0) * ndt + dt) * kTileElems + 32 * i, interleave_bf16(va, vbv));
       }
     }
@@ -151,12 +154,14 @@ SIEVE_AMX_TARGET void pack_values(const Page& pg, int64_t hd, int64_t s0, int64_
     _tile_dpbf16ps(T, 4, B);                                      \
   }
 #define SIEVE_STORE_TILE(T) \
-  if (n > (T)) _tile_stored(T, scores + 16 * rt * ps + 16 * (c0 + g + (T)), ps * 4);
+  if (n > (T)) _tile_stored(T, scores + (rt * nct + g + (T)) * 256, 64);
 
-// scores[r][16 c0, 16 c1) = q_r . k_j for every padded row r.
-SIEVE_AMX_TARGET void score_tiles(const uint16_t* qb, int64_t rows, int64_t hd, const uint16_t* kb, int64_t ps,
-                                  int64_t c0, int64_t c1, float* scores) {
-  const int64_t nkc = hd / 32;
+// The scores q_r . k_j of every padded row r and column tile [c0, c1) as
+// 16 x 16 blocks, row tile after row tile: whole cache lines stored in a
+// row, which is faster than rows of the window's width.
+SIEVE_AMX_TARGET void score_tiles(const uint16_t* qb, int64_t rows, int64_t hd, const uint16_t* kb, int64_t c0,
+                                  int64_t c1, float* scores) {
+  const int64_t nkc = hd / 32, nct = c1 - c0;
   for (int64_t rt = 0; rt < rows / 16; ++rt)
     for (int64_t g = 0; g < c1 - c0; g += 4) {
       const int64_t n = std::min<int64_t>(4, c1 - c0 - g);
@@ -182,13 +187,15 @@ SIEVE_AMX_TARGET void score_tiles(const uint16_t* qb, int64_t rows, int64_t hd, 
 
 // One row's online-softmax update over its visible columns [vb, ve) of the
 // chunks [s0, s1): the probabilities as bf16 into pr (32 per chunk, zero
-// outside [vb, ve)), acc rescaled when the max rises.
+// outside [vb, ve)), acc rescaled when the max rises. sr: the row's 16
+// scores of column tile 2 s0, the next tile's 256 floats further.
 SIEVE_AMX_TARGET void softmax_row(const float* sr, int64_t s0, int64_t s1, int64_t vb, int64_t ve, float& m,
                                   float& l, float* acc, int64_t hd, uint16_t* pr) {
+  const auto at = [&](int64_t c) { return sr + (c / 16 - 2 * s0) * 256; };
   // Lanes of the 16 columns from c that are visible; all of them inside.
   const auto visible = [&](int64_t c) { return c >= vb && c + 16 <= ve ? __mmask16(0xFFFF) : columns(c, vb, ve); };
   __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  for (int64_t c = vb / 16 * 16; c < ve; c += 16) vmax = _mm512_mask_max_ps(vmax, visible(c), vmax, _mm512_loadu_ps(sr + c));
+  for (int64_t c = vb / 16 * 16; c < ve; c += 16) vmax = _mm512_mask_max_ps(vmax, visible(c), vmax, _mm512_loadu_ps(at(c)));
   const float new_m = std::max(m, _mm512_reduce_max_ps(vmax));
   const float correction = new_m == m ? 1.0f : std::exp(m - new_m);  // most pages do not raise the max
   const __m512 mlog2e = _mm512_set1_ps(new_m * 1.44269504f);
@@ -196,8 +203,8 @@ SIEVE_AMX_TARGET void softmax_row(const float* sr, int64_t s0, int64_t s1, int64
   for (int64_t s = s0; s < s1; ++s) {
     const int64_t c = 32 * s;
     const __mmask16 k0 = visible(c), k1 = visible(c + 16);
-    const __m512 e0 = exp_below_max(k0, _mm512_maskz_loadu_ps(k0, sr + c), mlog2e);
-    const __m512 e1 = exp_below_max(k1, _mm512_maskz_loadu_ps(k1, sr + c + 16), mlog2e);
+    const __m512 e0 = exp_below_max(k0, _mm512_maskz_loadu_ps(k0, at(c)), mlog2e);
+    const __m512 e1 = exp_below_max(k1, _mm512_maskz_loadu_ps(k1, at(c + 16)), mlog2e);
     sum0 = _mm512_add_ps(sum0, e0);
     sum1 = _mm512_add_ps(sum1, e1);
     _mm512_storeu_si512(pr + 32 * (s - s0), reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(e1, e0)));
@@ -253,30 +260,36 @@ SIEVE_AMX_TARGET void value_tiles(const uint16_t* pb, int64_t n_rows, int64_t s0
 #undef SIEVE_VALUE_TILE
 #undef SIEVE_STORE_SUMS
 
-SIEVE_AMX_TARGET void attend_page_tiles(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t ps,
-                                        const Page& pg, int64_t j0, int64_t j1, float* scores) {
+SIEVE_AMX_TARGET void attend_window_tiles(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t ps,
+                                          const Window& w, int64_t j0, int64_t j1) {
   use_tiles(TileShape::kBf16);
   const int64_t n_rows = rows.n_rows, padded = padded_rows(n_rows);
-  const int64_t c0 = j0 / 16, c1 = std::min(ps / 16, (j1 + 15) / 16);
-  const int64_t s0 = j0 / 32, s1 = (j1 + 31) / 32, nsc = s1 - s0;
+  // Chunks of 32 columns, two column tiles each (the window's width is a
+  // multiple of 32).
+  const int64_t s0 = j0 / 32, s1 = (j1 + 31) / 32, nsc = s1 - s0, c0 = 2 * s0, c1 = 2 * s1;
   thread_local std::vector<uint16_t> packed_keys, packed_values, prob_rows;
+  thread_local std::vector<float> score_rows;
   std::vector<uint16_t>& kbuf = packed_keys;
   std::vector<uint16_t>& vbuf = packed_values;
   std::vector<uint16_t>& pbuf = prob_rows;
+  std::vector<float>& scores = score_rows;
   kbuf.resize(static_cast<size_t>((c1 - c0) * (hd / 32) * kTileElems));
   vbuf.resize(static_cast<size_t>(nsc * (hd / 16) * kTileElems));
   pbuf.resize(static_cast<size_t>(padded * nsc * 32));
-  pack_keys(pg, hd, ps, c0, c1, kbuf.data());
-  pack_values(pg, hd, s0, s1, j0, j1, vbuf.data());
+  scores.resize(static_cast<size_t>(padded * 32 * nsc));
+  pack_keys(w, hd, ps, c0, c1, kbuf.data());
+  pack_values(w, ps, hd, s0, s1, j0, j1, vbuf.data());
   tile_memory_barrier();
-  score_tiles(qb, padded, hd, kbuf.data(), ps, c0, c1, scores);
+  score_tiles(qb, padded, hd, kbuf.data(), c0, c1, scores.data());
   for (int64_t r = 0; r < padded; ++r) {
     uint16_t* pr = pbuf.data() + r * nsc * 32;
-    const int64_t vb = r < n_rows && rows.begin ? std::max(j0, rows.begin[r] - pg.base) : j0;
-    const int64_t ve = r < n_rows ? std::min(j1, rows.limit[r] - pg.base) : j0;
-    // A row that sees nothing of this page adds nothing: zero probabilities.
+    const int64_t vb = r < n_rows && rows.begin ? std::max(j0, rows.begin[r] - w.base) : j0;
+    const int64_t ve = r < n_rows ? std::min(j1, rows.limit[r] - w.base) : j0;
+    // A row that sees nothing of this window adds nothing: zero probabilities.
     if (ve <= vb) std::fill(pr, pr + nsc * 32, uint16_t{0});
-    else softmax_row(scores + r * ps, s0, s1, vb, ve, rows.m[r], rows.l[r], rows.acc + r * hd, hd, pr);
+    else
+      softmax_row(scores.data() + r / 16 * 32 * nsc * 16 + r % 16 * 16, s0, s1, vb, ve, rows.m[r], rows.l[r],
+                  rows.acc + r * hd, hd, pr);
   }
   tile_memory_barrier();
   value_tiles(pbuf.data(), n_rows, s0, s1, vbuf.data(), hd, rows.acc);
@@ -293,12 +306,12 @@ void round_queries(const float* q, int64_t n_rows, int64_t hd, uint16_t* qb) {
 #endif
 }
 
-void attend_page(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t page_size, const Page& page,
-                 int64_t j0, int64_t j1, float* scores) {
+void attend_window(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t page_size, const Window& window,
+                   int64_t j0, int64_t j1) {
 #if SIEVE_HAVE_AMX
-  attend_page_tiles(qb, rows, hd, page_size, page, j0, j1, scores);
+  attend_window_tiles(qb, rows, hd, page_size, window, j0, j1);
 #else
-  (void)qb, (void)rows, (void)hd, (void)page_size, (void)page, (void)j0, (void)j1, (void)scores;
+  (void)qb, (void)rows, (void)hd, (void)page_size, (void)window, (void)j0, (void)j1;
 #endif
 }
 

@@ -22,6 +22,7 @@
 // float scaling over every score (two per score at head_dim 64), which costs
 // more than dequantizing the page once into bf16 for all the rows that read
 // it (docs/attention.md has the numbers).
+#include <algorithm>
 #include <cstdint>
 
 #include "attention/attention_kernel.h"
@@ -31,7 +32,7 @@ namespace sieve::attention_tiles {
 
 // Whether the tiles may run (AMX-BF16 usable here, SIEVE_AMX and
 // SIEVE_AMX_ATTENTION not 0) for a cache type, head_dim and page size (f16,
-// bf16 or q8_0; multiples of 32; pages of at most 2048 slots).
+// bf16 or q8_0; head_dim and page size multiples of 32).
 bool usable(KvType type, int64_t head_dim, int64_t page_size);
 
 // Rows the tile products work in: n_rows rounded up to 16.
@@ -41,19 +42,28 @@ inline int64_t padded_rows(int64_t n_rows) { return (n_rows + 15) / 16 * 16; }
 // (padded_rows(n_rows) x hd, pad rows zero), once per block of rows.
 void round_queries(const float* q, int64_t n_rows, int64_t hd, uint16_t* qb);
 
-// One cache page as the cache stores it (kv_cache.h layout).
-struct Page {
+// Consecutive pages of one KV head as the cache stores them (kv_cache.h
+// layout), read as one window of slots: the rows' horizontal work (max,
+// sum, rescaling) is paid per window, not per page.
+constexpr int64_t kMaxWindowPages = 16;
+struct Window {
   KvType type;
-  const uint8_t* keys;    // the KV head's key block
-  const uint8_t* values;  // and its value block
-  int64_t base;           // the page's first slot
+  const uint8_t* keys[kMaxWindowPages];    // each page's key block
+  const uint8_t* values[kMaxWindowPages];  // and value block
+  int64_t n_pages;
+  int64_t base;  // the first page's first slot
 };
 
-// Slots [j0, j1) of the page for every row: scores, the rows' masks
-// (limit, begin), the online softmax update of rows.m / l / acc, values.
-// qb: the rows' queries from round_queries; scores: padded_rows(n_rows) x
-// page_size floats of scratch.
-void attend_page(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t page_size, const Page& page,
-                 int64_t j0, int64_t j1, float* scores);
+// Pages in a window for a page size: a window spans about kWindowSlots.
+constexpr int64_t kWindowSlots = 256;
+inline int64_t window_pages(int64_t page_size) {
+  return std::clamp<int64_t>(kWindowSlots / page_size, 1, kMaxWindowPages);
+}
+
+// Slots [base + j0, base + j1) of the window for every row: scores, the
+// rows' masks (limit, begin), the online softmax update of rows.m / l /
+// acc, values. qb: the rows' queries from round_queries.
+void attend_window(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t page_size, const Window& window,
+                   int64_t j0, int64_t j1);
 
 }  // namespace sieve::attention_tiles
