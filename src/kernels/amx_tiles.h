@@ -56,19 +56,27 @@ struct alignas(64) TileConfig {
 };
 static_assert(sizeof(TileConfig) == 64);
 
-// Loads the configuration into this thread's tile registers unless it is
-// already there. Tile configuration is per thread: every pool thread that
-// runs an AMX kernel calls this first.
-SIEVE_AMX_TARGET inline void use_tiles(TileShape shape) {
-  thread_local TileShape loaded = TileShape::kNone;
-  if (loaded == shape) return;
+constexpr TileConfig tile_config(TileShape shape) {
   TileConfig c;
   for (int t = 0; t < 4; ++t) c.rows[t] = 16, c.colsb[t] = 64;
   c.rows[4] = c.rows[5] = 16;
   c.colsb[4] = c.colsb[5] = shape == TileShape::kBf16 ? 64 : 32;
   c.rows[6] = c.rows[7] = shape == TileShape::kBf16 ? 16 : 8;
   c.colsb[6] = c.colsb[7] = 64;
-  _tile_loadconfig(&c);
+  return c;
+}
+inline constexpr TileConfig kBf16Config = tile_config(TileShape::kBf16), kInt8Config = tile_config(TileShape::kInt8);
+
+// Loads the configuration into this thread's tile registers unless it is
+// already there. Tile configuration is per thread: every pool thread that
+// runs an AMX kernel calls this first. The configurations are constants in
+// memory: GCC 12 does not count ldtilecfg as reading a local one, and where
+// use_tiles was inlined it dropped the stores of the rows and columns,
+// leaving an empty configuration (the next tile instruction faults).
+SIEVE_AMX_TARGET inline void use_tiles(TileShape shape) {
+  thread_local TileShape loaded = TileShape::kNone;
+  if (loaded == shape) return;
+  _tile_loadconfig(shape == TileShape::kBf16 ? &kBf16Config : &kInt8Config);
   loaded = shape;
 }
 
