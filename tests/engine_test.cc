@@ -245,6 +245,9 @@ TEST_F(EngineTest, RefusesBadRequestsWithTheFieldNamed) {
     return "accepted";
   };
   EXPECT_EQ(refused(prompt(10, 0), greedy(4, "nonsense")), "attn:invalid_value");
+  RequestOptions bad_rope = greedy(4);
+  bad_rope.rope = "yarn:factor=0";
+  EXPECT_EQ(refused(prompt(10, 0), bad_rope), "rope:invalid_value");
   EXPECT_EQ(refused(prompt(10, 0), greedy(-1)), "max_tokens:invalid_value");
   EXPECT_EQ(refused(prompt(200, 0), greedy(4)), "prompt:context_length_exceeded");
   EXPECT_EQ(refused({}, greedy(4)), "prompt:invalid_value");
@@ -259,6 +262,34 @@ TEST_F(EngineTest, RefusesBadRequestsWithTheFieldNamed) {
   engine.run_until_idle();
   EXPECT_EQ(refused(prompt(10, 0), greedy(4)), "accepted");
   engine.run_until_idle();
+}
+
+// A RoPE extension per request: keys are cached rotated, so only requests
+// under the same RoPE share prefix pages; factor=1 is the model's own RoPE.
+TEST_F(EngineTest, RopeExtensionsArePerRequestAndKeepTheirOwnPrefixes) {
+  const std::vector<int32_t> a = prompt(300, 3);
+  Engine engine(*model_, *pool_, EngineOptions{});
+  const RequestResult plain = generate(engine, a, greedy(8));
+  RequestOptions yarn = greedy(8);
+  yarn.rope = "yarn:factor=4";
+  const RequestResult first = generate(engine, a, yarn);
+  EXPECT_EQ(first.rope, "yarn:factor=4,original=8192,beta_fast=32,beta_slow=1");
+  EXPECT_EQ(plain.rope, "none");
+  EXPECT_EQ(first.cached_prompt_tokens, 0);  // the plain request's pages hold other keys
+  EXPECT_NE(first.last_prompt_logits, plain.last_prompt_logits);
+  const RequestResult second = generate(engine, a, yarn);
+  EXPECT_EQ(second.cached_prompt_tokens, 256);
+  EXPECT_EQ(second.tokens, first.tokens);
+  RequestOptions one = greedy(8);
+  one.rope = "yarn:factor=1";
+  EngineOptions no_prefix;
+  no_prefix.prefix_cache = false;
+  Engine fresh(*model_, *pool_, no_prefix);
+  const RequestResult same = generate(fresh, a, one);
+  EXPECT_EQ(same.tokens, plain.tokens);
+  ASSERT_EQ(same.last_prompt_logits.size(), plain.last_prompt_logits.size());
+  for (size_t i = 0; i < same.last_prompt_logits.size(); ++i)
+    ASSERT_NEAR(same.last_prompt_logits[i], plain.last_prompt_logits[i], 1e-4) << "logit " << i;
 }
 
 }  // namespace

@@ -18,7 +18,7 @@ namespace {
 
 ModelConfig small_config() { return testing::small_policy_config(64, 4, 2); }
 
-TEST(PolicySpec, BuildsPoliciesWithDefaultsAndCanonicalSpecs) {
+TEST(PolicySpecs, BuildsPoliciesWithDefaultsAndCanonicalSpecs) {
   ModelConfig c = small_config();
   EXPECT_EQ(make_policy("full", c)->spec(), "full");
   EXPECT_EQ(make_policy("streaming", c)->spec(), "streaming:sink=4,window=2000");
@@ -26,7 +26,7 @@ TEST(PolicySpec, BuildsPoliciesWithDefaultsAndCanonicalSpecs) {
   EXPECT_EQ(make_policy("streaming:sink=0,window=64", c)->spec(), "streaming:sink=0,window=64");
 }
 
-TEST(PolicySpec, RejectsBadSpecsNamingTheProblem) {
+TEST(PolicySpecs, RejectsBadSpecsNamingTheProblem) {
   ModelConfig c = small_config();
   auto message = [&](const std::string& spec) { return testing::policy_spec_error(spec, c); };
   EXPECT_NE(message("nope").find("valid policies"), std::string::npos);

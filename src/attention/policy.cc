@@ -5,7 +5,7 @@
 #include "attention/policies/full_policy.h"
 #include "attention/policies/infllm/infllm_policy.h"
 #include "attention/policies/longheads_policy.h"
-#include "attention/policy_spec.h"
+#include "util/spec.h"
 #include "attention/policies/quest_policy.h"
 #include "attention/policies/recycled_policy.h"
 #include "attention/policies/streaming_policy.h"
@@ -20,38 +20,38 @@ struct PolicyEntry {
   const char* name;
   const char* defaults;  // the spec with every default spelled out
   const char* summary;
-  std::function<std::unique_ptr<AttentionPolicy>(PolicySpec&, const ModelConfig&)> make;
+  std::function<std::unique_ptr<AttentionPolicy>(Spec&, const ModelConfig&)> make;
 };
 
 const std::vector<PolicyEntry>& registry() {
   static const std::vector<PolicyEntry> entries = {
       {"full", "full", "exact attention over the whole cache",
-       [](PolicySpec& spec, const ModelConfig&) -> std::unique_ptr<AttentionPolicy> {
+       [](Spec& spec, const ModelConfig&) -> std::unique_ptr<AttentionPolicy> {
          spec.finish({});
          return std::make_unique<FullPolicy>();
        }},
       {"streaming", "streaming:sink=4,window=2000",
        "StreamingLLM: attention sinks + recent window, evicting the rest",
-       [](PolicySpec& spec, const ModelConfig&) { return StreamingPolicy::from_spec(spec); }},
+       [](Spec& spec, const ModelConfig&) { return StreamingPolicy::from_spec(spec); }},
       {"infllm", "infllm:init=128,local=4096,block=128,repr=4,topk=16,chunk=512,cache_blocks=32,store=memory",
        "InfLLM: initial tokens + local window + the top-k memory blocks per chunk, memory at distance `local`, "
        "blocks offloaded with an LRU of cache_blocks; store=file: the block store in a temporary file",
-       [](PolicySpec& spec, const ModelConfig& c) { return InfLLMPolicy::from_spec(spec, c); }},
+       [](Spec& spec, const ModelConfig& c) { return InfLLMPolicy::from_spec(spec, c); }},
       {"quest", "quest:page=16,budget=1024,dense_layers=2,select=head",
        "Quest: per query head, the pages of highest key min/max bound within the token budget; "
        "select=group: one selection per KV head for its query heads",
-       [](PolicySpec& spec, const ModelConfig&) { return QuestPolicy::from_spec(spec); }},
+       [](Spec& spec, const ModelConfig&) { return QuestPolicy::from_spec(spec); }},
       {"tokenselect", "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1",
        "TokenSelect: the top-k tokens by per-head softmax votes + initial + local, at contiguous positions; "
        "reuse=1: the Selection Cache",
-       [](PolicySpec& spec, const ModelConfig&) { return TokenSelectPolicy::from_spec(spec); }},
+       [](Spec& spec, const ModelConfig&) { return TokenSelectPolicy::from_spec(spec); }},
       {"longheads", "longheads:chunk=256,chunks=<trained length/chunk>",
        "LongHeads: each query head reads chunk 0, its top chunks and the local chunks, at contiguous positions",
-       [](PolicySpec& spec, const ModelConfig& c) { return LongHeadsPolicy::from_spec(spec, c); }},
+       [](Spec& spec, const ModelConfig& c) { return LongHeadsPolicy::from_spec(spec, c); }},
       {"recycled", "recycled:budget=1024,stride=50,dynamic=0,threshold=0.8",
        "Recycled Attention: full attention every `stride` steps, else the top `budget` slots of the last full "
        "step (dynamic=1: stride 5, full when query similarity < threshold)",
-       [](PolicySpec& spec, const ModelConfig&) { return RecycledPolicy::from_spec(spec); }},
+       [](Spec& spec, const ModelConfig&) { return RecycledPolicy::from_spec(spec); }},
   };
   return entries;
 }
@@ -76,7 +76,7 @@ std::string policy_help() {
 }
 
 std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
-  PolicySpec spec(text);
+  Spec spec(text);
   std::string names;
   for (const PolicyEntry& e : registry()) {
     if (spec.name() == e.name) return e.make(spec, config);

@@ -56,6 +56,8 @@ int chat_command(int argc, char** argv) {
   args.option("--min-p", "P", "drop tokens below P x the top probability; 0 is off (default 0.05)", &gen.sampling.min_p);
   args.option("--seed", "S", "random seed (default: random)", &seed);
   args.option("--attn", "SPEC", "attention policy (default full); policies:\n" + policy_help(), &gen.attn);
+  args.option("--rope", "SPEC", "RoPE context extension (default none); dynamic:...,length=N keeps one base for the whole "
+              "conversation; choices:\n" + rope_help(), &gen.rope);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
   if (!args.parse(argc, argv)) return 0;
@@ -69,6 +71,7 @@ int chat_command(int argc, char** argv) {
 
   auto model = Model::load(model_path);
   make_policy(gen.attn, model->config());
+  if (!gen.rope.empty()) RopeExtension::parse(gen.rope, model->config());
   chat::ChatOptions chat_options;
   chat_options.template_name = template_name;
   if (!template_file.empty()) chat_options.template_override = read_text_file(template_file);

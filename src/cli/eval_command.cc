@@ -36,6 +36,7 @@ struct EvalSetup {
   std::string model_path, model_name, out_dir = ".", cache_type = "f16";
   uint64_t seed = 0;
   std::vector<std::string> policies;  // as given
+  std::string rope, rope_canonical = "none";  // RoPE context extension, as given and canonical
   bool json = false, plots = true, log_x = false;
 };
 
@@ -53,6 +54,10 @@ void write_svg(const EvalSetup& e, const std::string& name, const std::string& s
   if (!out.flush()) throw Error("cannot write " + path);
   std::fprintf(stderr, "sieve eval: wrote %s\n", path.c_str());
 }
+
+// ", rope yarn:factor=4,..." after a policy's name, nothing for the model's own RoPE.
+std::string rope_label(const EvalSetup& e) { return e.rope_canonical == "none" ? "" : ", rope " + e.rope_canonical; }
+std::string rope_slug(const EvalSetup& e) { return e.rope_canonical == "none" ? "" : "-rope-" + slug(e.rope_canonical); }
 
 std::string mb(double bytes) {
   char buf[32];
@@ -83,8 +88,8 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
   for (size_t p = 0; p < o.policies.size(); ++p) {
     const std::string& attn = cells[p * nl * nd].attn;
     if (!e.json) {
-      std::printf("\n%s, attention %s (%s samples per cell, seed %llu)\n| %6s |", task_name(o.task), attn.c_str(),
-                  samples_text(o).c_str(), static_cast<unsigned long long>(o.seed), "length");
+      std::printf("\n%s, attention %s%s (%s samples per cell, seed %llu)\n| %6s |", task_name(o.task), attn.c_str(),
+                  rope_label(e).c_str(), samples_text(o).c_str(), static_cast<unsigned long long>(o.seed), "length");
       for (int64_t d : o.depths)
         std::printf(" %6s |", d == kRandomDepth ? "random" : ("d" + std::to_string(d)).c_str());
       std::printf(" %5s | %13s |\n|-------:|", "mean", "KV read/token");
@@ -92,7 +97,7 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
       std::printf("------:|--------------:|\n");
     }
     Heatmap h;
-    h.title = std::string(task_name(o.task)) + " accuracy: " + e.model_name + ", " + attn;
+    h.title = std::string(task_name(o.task)) + " accuracy: " + e.model_name + ", " + attn + rope_label(e);
     h.subtitle = samples_text(o) + " samples per cell, seed " + std::to_string(o.seed) + ", KV cache " +
                  e.cache_type;
     h.x_title = "context length (tokens)";
@@ -111,7 +116,7 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
         if (!e.json) std::printf(" %6.2f |", c.accuracy());
         const double slots = c.decoded_tokens ? c.kv_slots_read / static_cast<double>(c.decoded_tokens * config.n_layers *
                                                                                       config.n_kv_heads) : 0;
-        results.push_back({{"attn", c.attn}, {"length", c.length},
+        results.push_back({{"attn", c.attn}, {"rope", e.rope_canonical}, {"length", c.length},
                            {"depth", c.depth == kRandomDepth ? json(nullptr) : json(c.depth)},
                            {"samples", c.samples}, {"correct", c.correct}, {"accuracy", c.accuracy()},
                            {"kv_bytes_per_token", c.kv_bytes_per_token()}, {"kv_slots_per_token", slots},
@@ -126,7 +131,8 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
         std::printf(" %5.2f | %13s |\n", samples ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0,
                     mb(decoded ? bytes / static_cast<double>(decoded) : 0).c_str());
     }
-    if (e.plots) write_svg(e, "eval-" + std::string(task_name(o.task)) + "-" + slug(attn) + ".svg", heatmap_svg(h));
+    if (e.plots)
+      write_svg(e, "eval-" + std::string(task_name(o.task)) + "-" + slug(attn) + rope_slug(e) + ".svg", heatmap_svg(h));
   }
 }
 
@@ -155,7 +161,7 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
   total *= static_cast<double>(e.policies.size());
   Progress progress("tokens", static_cast<int64_t>(total), total);
   LineChart chart;
-  chart.title = "ppl: " + e.model_name;
+  chart.title = "ppl: " + e.model_name + rope_label(e);
   chart.subtitle = "non-overlapping windows over the haystack, KV cache " + e.cache_type;
   chart.x_title = "window length (tokens)";
   chart.y_title = "perplexity";
@@ -168,13 +174,15 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
     series.name = make_policy(spec, tf.model().config())->spec();
     names.push_back(series.name);
     for (size_t l = 0; l < lengths.size(); ++l) {
+      std::string rope_spec;
+      const auto rope = make_rope(e.rope, tf.model().config(), tf.model().weights().rope_freq_divisors, lengths[l], &rope_spec);
       const auto segs = windowed_ppl(tf, kv, spec, hay, lengths[l], max_tokens,
-                                     [&](int64_t n) { progress.advance(n, static_cast<double>(n)); });
+                                     [&](int64_t n) { progress.advance(n, static_cast<double>(n)); }, rope.get());
       size_t peak = 0;
       int64_t predicted = 0;
       for (const PplSegment& s : segs) peak = std::max(peak, s.kv_cache_bytes), predicted += s.predicted;
       const double ppl = overall_ppl(segs);
-      results.push_back({{"attn", series.name}, {"length", lengths[l]}, {"windows", segs.size()}, {"tokens", predicted},
+      results.push_back({{"attn", series.name}, {"rope", rope_spec}, {"length", lengths[l]}, {"windows", segs.size()}, {"tokens", predicted},
                          {"ppl", ppl}, {"kv_cache_bytes", peak}, {"segments", segments_json(segs)}});
       series.x.push_back(static_cast<double>(lengths[l]));
       series.y.push_back(ppl);
@@ -195,7 +203,7 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
       std::printf("\n");
     }
   }
-  if (e.plots) write_svg(e, "eval-ppl.svg", line_chart_svg(chart));
+  if (e.plots) write_svg(e, "eval-ppl" + rope_slug(e) + ".svg", line_chart_svg(chart));
 }
 
 void run_ppl_stream_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t>& hay, int64_t tokens,
@@ -203,21 +211,23 @@ void run_ppl_stream_task(const EvalSetup& e, Transformer& tf, const std::vector<
   const double total = static_cast<double>(tokens - 1) * static_cast<double>(e.policies.size());
   Progress progress("tokens", static_cast<int64_t>(total), total);
   LineChart ppl_chart, kv_chart;
-  ppl_chart.title = "ppl-stream: " + e.model_name;
+  ppl_chart.title = "ppl-stream: " + e.model_name + rope_label(e);
   ppl_chart.subtitle = "perplexity per " + std::to_string(segment) + "-token segment, one token per step, KV cache " +
                        e.cache_type;
   ppl_chart.x_title = kv_chart.x_title = "position (tokens)";
   ppl_chart.y_title = "perplexity";
   ppl_chart.log_x = kv_chart.log_x = e.log_x;
-  kv_chart.title = "ppl-stream KV cache: " + e.model_name;
+  kv_chart.title = "ppl-stream KV cache: " + e.model_name + rope_label(e);
   kv_chart.subtitle = "bytes allocated by the KV cache at the end of each segment";
   kv_chart.y_title = "KV cache (MiB)";
   std::vector<std::vector<PplSegment>> all;
   double lo = INFINITY, hi = 0;
+  std::string rope_spec;
+  const auto rope = make_rope(e.rope, tf.model().config(), tf.model().weights().rope_freq_divisors, tokens, &rope_spec);
   for (const std::string& spec : e.policies) {
     auto policy = make_policy(spec, tf.model().config());
     all.push_back(stream_ppl(tf, kv, *policy, hay, tokens, segment,
-                             [&](int64_t n) { progress.advance(n, static_cast<double>(n)); }));
+                             [&](int64_t n) { progress.advance(n, static_cast<double>(n)); }, rope.get()));
     Series ps, ks;
     ps.name = ks.name = policy->spec();
     for (const PplSegment& s : all.back()) {
@@ -227,7 +237,7 @@ void run_ppl_stream_task(const EvalSetup& e, Transformer& tf, const std::vector<
       ks.y.push_back(static_cast<double>(s.kv_cache_bytes) / 1048576.0);
       if (std::isfinite(s.ppl())) lo = std::min(lo, s.ppl()), hi = std::max(hi, s.ppl());
     }
-    results.push_back({{"attn", ps.name}, {"tokens", tokens}, {"segment_tokens", segment}, {"ppl", overall_ppl(all.back())},
+    results.push_back({{"attn", ps.name}, {"rope", rope_spec}, {"tokens", tokens}, {"segment_tokens", segment}, {"ppl", overall_ppl(all.back())},
                        {"kv_bytes_per_token", policy->stats().bytes_per_token()}, {"segments", segments_json(all.back())}});
     ppl_chart.series.push_back(std::move(ps));
     kv_chart.series.push_back(std::move(ks));
@@ -251,8 +261,8 @@ void run_ppl_stream_task(const EvalSetup& e, Transformer& tf, const std::vector<
     }
   }
   if (e.plots) {
-    write_svg(e, "eval-ppl-stream-ppl.svg", line_chart_svg(ppl_chart));
-    write_svg(e, "eval-ppl-stream-kv.svg", line_chart_svg(kv_chart));
+    write_svg(e, "eval-ppl-stream-ppl" + rope_slug(e) + ".svg", line_chart_svg(ppl_chart));
+    write_svg(e, "eval-ppl-stream-kv" + rope_slug(e) + ".svg", line_chart_svg(kv_chart));
   }
 }
 
@@ -289,6 +299,8 @@ int eval_command(int argc, char** argv) {
               &samples_list);
   args.option("--seed", "S", "seed of the prompts: the same seed, the same prompts (default 0)", &e.seed);
   args.repeated("--attn", "SPEC", "attention policy, repeatable (default full), e.g. streaming:sink=4,window=2000; policies:\n" + policy_help(), &e.policies);
+  args.option("--rope", "SPEC", "RoPE context extension for every prompt (default none: the model's own); "
+              "dynamic's length is each prompt's; choices:\n" + rope_help(), &e.rope);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &e.cache_type);
   args.option("--haystack", "FILE", "haystack text (default: the data/haystack.txt that ships with sieve)", &haystack_path);
   args.option("--tokens", "N", "ppl-stream: tokens to stream (default 16384); ppl: haystack tokens to use (default all)",
@@ -334,6 +346,7 @@ int eval_command(int argc, char** argv) {
   auto model = Model::load(e.model_path);
   e.model_name = std::filesystem::path(e.model_path).filename().string();
   for (const std::string& spec : e.policies) make_policy(spec, model->config());  // bad specs fail before any work
+  if (!e.rope.empty()) e.rope_canonical = RopeExtension::parse(e.rope, model->config()).spec();
   ThreadPool pool(static_cast<int>(threads));
   std::fprintf(stderr, "sieve eval: %s on %s (%s), loaded in %.2f s; %lld threads, KV cache %s\n", task.c_str(),
                e.model_path.c_str(), model->config().summary().c_str(),
@@ -347,6 +360,7 @@ int eval_command(int argc, char** argv) {
     RetrievalOptions o;
     o.task = e.task, o.seed = e.seed, o.lengths = lengths, o.depths = depths, o.samples = samples;
     o.policies = e.policies;
+    o.rope = e.rope;
     // One request at a time through the engine; the context is the longest
     // prompt and its answer (lengths past the trained context are allowed:
     // that is what long-context evaluation measures).
@@ -367,7 +381,7 @@ int eval_command(int argc, char** argv) {
     else run_ppl_stream_task(e, tf, hay, tokens ? tokens : 16384, segment, kv, results);
   }
   if (e.json) {
-    json out{{"task", task}, {"model", e.model_path}, {"seed", e.seed}, {"cache_type", e.cache_type},
+    json out{{"task", task}, {"model", e.model_path}, {"seed", e.seed}, {"cache_type", e.cache_type}, {"rope", e.rope_canonical},
              {"threads", threads}, {"results", results}};
     if (is_retrieval(e.task)) out["pieces"] = pieces;
     std::puts(out.dump(1, ' ', false, json::error_handler_t::replace).c_str());

@@ -44,6 +44,7 @@ int run_command(int argc, char** argv) {
   args.option("--seed", "S", "random seed; the same seed gives the same output (default: random, printed)", &seed);
   args.repeated("--stop", "TEXT", "stop before this text (repeatable)", &gen.stop);
   args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2000 (default full); policies:\n" + policy_help(), &gen.attn);
+  args.option("--rope", "SPEC", "RoPE context extension (default none: the model's own); choices:\n" + rope_help(), &gen.rope);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
   args.flag("--json", "print one JSON object {prompt_tokens, tokens, text, ...} instead of streaming", &json);
@@ -86,6 +87,7 @@ int run_command(int argc, char** argv) {
     out["text"] = r.text;
     out["stop_reason"] = r.stop_reason;
     out["attn"] = r.attn;
+    out["rope"] = r.rope;
     if (logits) out["logits"] = r.last_prompt_logits;
     std::puts(out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {

@@ -29,7 +29,8 @@ double overall_ppl(const std::vector<PplSegment>& segments) {
   return n ? std::exp(nll / static_cast<double>(n)) : NAN;
 }
 
-PplSegment window_nll(Transformer& tf, KvCache& cache, AttentionPolicy& policy, const std::vector<int32_t>& tokens) {
+PplSegment window_nll(Transformer& tf, KvCache& cache, AttentionPolicy& policy, const std::vector<int32_t>& tokens,
+                      const Rope* rope) {
   const int64_t vocab = tf.model().config().vocab_size;
   const int64_t n = static_cast<int64_t>(tokens.size());
   std::vector<float> logits(static_cast<size_t>(std::min(n, Transformer::kMaxBatch) * vocab));
@@ -37,7 +38,7 @@ PplSegment window_nll(Transformer& tf, KvCache& cache, AttentionPolicy& policy, 
   seg.end = n;
   for (int64_t done = 0; done < n - 1;) {  // the last token predicts nothing
     const int64_t chunk = std::min(Transformer::kMaxBatch, n - 1 - done);
-    tf.forward(tokens.data() + done, chunk, cache, logits.data(), true, &policy);
+    tf.forward(tokens.data() + done, chunk, cache, logits.data(), true, &policy, rope);
     for (int64_t i = 0; i < chunk; ++i)
       seg.nll_sum += token_nll(logits.data() + i * vocab, vocab, tokens[done + i + 1]);
     seg.predicted += chunk;
@@ -54,7 +55,7 @@ int64_t windowed_ppl_tokens(int64_t hay_tokens, int64_t length, int64_t max_toke
 
 std::vector<PplSegment> windowed_ppl(Transformer& tf, KvType kv_type, const std::string& policy_spec,
                                      const std::vector<int32_t>& hay, int64_t length, int64_t max_tokens,
-                                     const TokenCallback& on_tokens) {
+                                     const TokenCallback& on_tokens, const Rope* rope) {
   if (length < 2) throw Error("ppl needs windows of at least 2 tokens");
   const int32_t bos = tf.model().tokenizer().bos_id();
   const int64_t per_window = bos >= 0 ? length - 1 : length;
@@ -73,7 +74,7 @@ std::vector<PplSegment> windowed_ppl(Transformer& tf, KvType kv_type, const std:
     window.insert(window.end(), hay.begin() + w * per_window, hay.begin() + (w + 1) * per_window);
     auto policy = make_policy(policy_spec, tf.model().config());
     cache.clear();
-    PplSegment s = window_nll(tf, cache, *policy, window);
+    PplSegment s = window_nll(tf, cache, *policy, window, rope);
     s.start = w * per_window;
     s.end = (w + 1) * per_window;
     out.push_back(s);
@@ -84,7 +85,7 @@ std::vector<PplSegment> windowed_ppl(Transformer& tf, KvType kv_type, const std:
 
 std::vector<PplSegment> stream_ppl(Transformer& tf, KvType kv_type, AttentionPolicy& policy,
                                    const std::vector<int32_t>& hay, int64_t n_tokens, int64_t segment_size,
-                                   const TokenCallback& on_tokens) {
+                                   const TokenCallback& on_tokens, const Rope* rope) {
   if (n_tokens < 2) throw Error("ppl-stream needs at least 2 tokens");
   if (segment_size < 1) throw Error("the segment size must be positive");
   if (hay.empty()) throw Error("the haystack is empty");
@@ -98,7 +99,7 @@ std::vector<PplSegment> stream_ppl(Transformer& tf, KvType kv_type, AttentionPol
   std::vector<PplSegment> out;
   for (int64_t i = 0; i + 1 < n_tokens; ++i) {
     const int32_t tok = token_at(i);
-    tf.forward(&tok, 1, cache, logits.data(), false, &policy);
+    tf.forward(&tok, 1, cache, logits.data(), false, &policy, rope);
     const int64_t target_pos = i + 1;
     const int64_t seg = target_pos / segment_size;
     if (static_cast<int64_t>(out.size()) <= seg) {

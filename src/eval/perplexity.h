@@ -33,14 +33,16 @@ using TokenCallback = std::function<void(int64_t)>;
 
 // NLL of tokens[1..] given the prefix, through `policy`, on an empty cache.
 // Runs in chunks of Transformer::kMaxBatch so logits never exceed one chunk.
-PplSegment window_nll(Transformer& tf, KvCache& cache, AttentionPolicy& policy, const std::vector<int32_t>& tokens);
+PplSegment window_nll(Transformer& tf, KvCache& cache, AttentionPolicy& policy, const std::vector<int32_t>& tokens,
+                      const Rope* rope = nullptr);
 
 // Windows of `length` tokens ([BOS] + length-1 haystack tokens) over the
 // first max_tokens haystack tokens (0: all of them); one segment per window,
-// start/end in haystack tokens. A fresh policy per window.
+// start/end in haystack tokens. A fresh policy per window. rope: a context
+// extension's RoPE (nullptr: the model's).
 std::vector<PplSegment> windowed_ppl(Transformer& tf, KvType kv_type, const std::string& policy_spec,
                                      const std::vector<int32_t>& hay, int64_t length, int64_t max_tokens,
-                                     const TokenCallback& on_tokens = nullptr);
+                                     const TokenCallback& on_tokens = nullptr, const Rope* rope = nullptr);
 // Tokens windowed_ppl will run (for progress), assuming a BOS in each window.
 int64_t windowed_ppl_tokens(int64_t hay_tokens, int64_t length, int64_t max_tokens);
 
@@ -48,6 +50,6 @@ int64_t windowed_ppl_tokens(int64_t hay_tokens, int64_t length, int64_t max_toke
 // NLL of the token at position i lands in segment i / segment_size.
 std::vector<PplSegment> stream_ppl(Transformer& tf, KvType kv_type, AttentionPolicy& policy,
                                    const std::vector<int32_t>& hay, int64_t n_tokens, int64_t segment_size,
-                                   const TokenCallback& on_tokens = nullptr);
+                                   const TokenCallback& on_tokens = nullptr, const Rope* rope = nullptr);
 
 }  // namespace sieve::eval

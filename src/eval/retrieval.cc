@@ -29,6 +29,7 @@ std::vector<RetrievalCell> run_retrieval(Engine& engine, const PromptBuilder& pr
           // Each prompt is a request of its own (a fresh policy instance).
           RequestOptions ro;
           ro.attn = o.policies[p];
+          ro.rope = o.rope;
           ro.max_tokens = o.max_new_tokens;
           ro.sampling.temperature = 0;
           const RequestResult r = generate(engine, prompt.tokens, ro);

@@ -19,6 +19,7 @@ struct RetrievalOptions {
   std::vector<int64_t> depths;  // 0..100, or one kRandomDepth
   std::vector<int64_t> samples;  // prompts per (length, depth) cell, one entry per length
   std::vector<std::string> policies;  // specs
+  std::string rope;                   // RoPE context extension for every prompt (empty: the model's own)
   int max_new_tokens = 12;
 };
 

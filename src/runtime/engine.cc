@@ -86,6 +86,13 @@ uint64_t Engine::submit(std::vector<int32_t> prompt, RequestOptions options, Req
     throw RequestError(e.what(), "temperature");
   }
   if (options.max_tokens < 0) throw RequestError("max_tokens must be >= 0", "max_tokens");
+  std::unique_ptr<Rope> rope;
+  try {
+    const int64_t reach = std::min<int64_t>(context_, static_cast<int64_t>(prompt.size()) + options.max_tokens);
+    rope = make_rope(options.rope, c, model_.weights().rope_freq_divisors, reach, &options.rope);
+  } catch (const Error& e) {
+    throw RequestError(e.what(), "rope");
+  }
   if (options.top_logprobs > 20) throw RequestError("top_logprobs must be at most 20", "top_logprobs");
   for (const std::string& s : options.stop)
     if (s.empty()) throw RequestError("a stop string must not be empty", "stop");
@@ -118,7 +125,7 @@ uint64_t Engine::submit(std::vector<int32_t> prompt, RequestOptions options, Req
     throw QueueFull("the queue is full (" + std::to_string(options_.max_waiting) + " waiting requests)");
   const uint64_t id = next_id_++;
   incoming_.push_back(std::make_unique<Sequence>(id, std::move(prompt), std::move(options), std::move(callbacks),
-                                                 std::move(policy), model_.tokenizer()));
+                                                 std::move(policy), std::move(rope), model_.tokenizer()));
   wake_.notify_all();
   return id;
 }
@@ -274,7 +281,7 @@ void Engine::forget_cache(Sequence& s) {
   s.cache.reset();
   s.n_computed = 0;
   s.hashed_pages = 0;
-  s.last_hash = 0;
+  s.last_hash = s.prefix_root;
   s.policy = make_policy(s.policy_spec, model_.config());
   if (!s.scheduled_once) s.result.cached_prompt_tokens = 0;
 }
@@ -302,7 +309,7 @@ void Engine::start_cache(Sequence& s) {
   // one, so the rest is computed exactly as without the cache.
   const int64_t unit = options_.batch_invariant ? std::max<int64_t>(1, options_.batch_tokens / ps) : 1;
   std::vector<KvPage*> found;
-  uint64_t parent = 0;
+  uint64_t parent = s.prefix_root;
   for (int64_t p = 0; p < max_pages; ++p) {
     KvPage* page = pages_->lookup(parent, s.tokens.data() + p * ps, ps);
     if (!page) break;
@@ -330,7 +337,7 @@ void Engine::continue_parked(Sequence& s) {
   parked_.erase(it);
   // Only an exact extension of what the parked sequence holds continues.
   if (old->tokens.size() > s.tokens.size() || !std::equal(old->tokens.begin(), old->tokens.end(), s.tokens.begin()) ||
-      !old->cache)
+      !old->cache || old->rope_spec != s.rope_spec)
     return;
   if (old->policy_spec == s.policy_spec) {
     s.policy = std::move(old->policy);
@@ -375,6 +382,7 @@ void Engine::run_batch(const std::vector<Sequence*>& batch, const std::vector<in
     SequenceChunk& c = chunks[i];
     c.cache = &*s.cache;
     c.policy = s.policy.get();
+    c.rope = s.rope.get();
     c.tokens = s.tokens.data() + s.n_computed;
     c.n = counts[i];
     c.first_position = s.n_computed;

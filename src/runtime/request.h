@@ -19,6 +19,7 @@ struct RequestOptions {
   SamplerOptions sampling;
   std::vector<std::string> stop;  // generation ends before any of these strings
   std::string attn;               // attention policy spec; empty: the engine's default
+  std::string rope;               // RoPE context extension (model/rope.h); empty: the model's own RoPE
   int top_logprobs = -1;          // -1: no logprobs; 0..20: the sampled token's logprob and this many alternatives
   bool ignore_eos = false;        // keep generating past end-of-generation tokens
   bool prompt_logits = false;     // keep the logits of every prompt position (perplexity)
@@ -56,6 +57,7 @@ struct RequestResult {
   std::string stop_reason;           // "eos", "stop", "length", "context", "cancelled", "error"
   std::string error;                 // with stop_reason "error"
   std::string attn;                  // canonical spec of the policy used
+  std::string rope;                  // canonical spec of the RoPE used ("none": the model's own)
   int64_t cached_prompt_tokens = 0;  // prompt tokens whose KV came from the prefix cache or a parked sequence
   int64_t preemptions = 0;           // times the sequence was preempted and recomputed
   std::vector<float> last_prompt_logits;  // logits at the last prompt position

@@ -11,6 +11,7 @@
 
 #include "attention/policy.h"
 #include "cache/kv_cache.h"
+#include "model/rope.h"
 #include "runtime/request.h"
 #include "runtime/sampler.h"
 #include "runtime/text_output.h"
@@ -21,7 +22,7 @@ using Clock = std::chrono::steady_clock;
 
 struct Sequence {
   Sequence(uint64_t id, std::vector<int32_t> prompt, RequestOptions options, RequestCallbacks callbacks,
-           std::unique_ptr<AttentionPolicy> policy, const Tokenizer& tokenizer);
+           std::unique_ptr<AttentionPolicy> policy, std::unique_ptr<Rope> rope, const Tokenizer& tokenizer);
 
   // Tokens not yet in the cache (the whole prompt at first, then the last
   // sampled token; everything again after a preemption).
@@ -37,6 +38,8 @@ struct Sequence {
   std::string policy_spec;  // the policy's canonical spec, for re-creating it
   std::string policy_name;  // its name, for metrics
   std::unique_ptr<AttentionPolicy> policy;
+  std::unique_ptr<Rope> rope;  // a context extension's RoPE; nullptr: the model's own
+  std::string rope_spec;       // its canonical spec ("none")
   std::optional<KvCache> cache;  // while admitted
   Sampler sampler;
   TextOutput output;
@@ -45,8 +48,10 @@ struct Sequence {
   bool cancelled = false;
 
   // Prefix hashing of full pages: how many pages are hashed so far, and the
-  // chain's last hash.
+  // chain's last hash. The chain starts from a root of the RoPE used (keys
+  // are cached rotated, so sequences share pages only under the same RoPE).
   int64_t hashed_pages = 0;
+  uint64_t prefix_root = 0;
   uint64_t last_hash = 0;
 
   Clock::time_point submitted, first_scheduled, prompt_end, last_token;

@@ -88,13 +88,14 @@ KvCacheShape Transformer::cache_shape(KvType type) const {
 }
 
 void Transformer::forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits,
-                          AttentionPolicy* policy) {
+                          AttentionPolicy* policy, const Rope* rope) {
   for (int64_t done = 0; done < n;) {
     const int64_t chunk = std::min(max_batch_, n - done);
     const bool last = done + chunk == n;
     SequenceChunk c;
     c.cache = &cache;
     c.policy = policy;
+    c.rope = rope;
     c.tokens = tokens + done;
     c.n = chunk;
     c.logits = all_logits ? logits + done * config_.vocab_size : (last ? logits : nullptr);
@@ -184,6 +185,7 @@ void Transformer::attention_block(int64_t layer, const SequenceChunk* chunks, in
   for (int64_t s = 0, row0 = 0; s < n_chunks; row0 += chunks[s].n, ++s) {
     const SequenceChunk& ch = chunks[s];
     KvCache& cache = *ch.cache;
+    const Rope& rope = ch.rope ? *ch.rope : rope_;
     for (int64_t i = 0; i < ch.n; ++i) {
       const int64_t row = row0 + i;
       float* q = q_.data() + row * q_dim;
@@ -201,12 +203,16 @@ void Transformer::attention_block(int64_t layer, const SequenceChunk* chunks, in
           kernels::rms_norm(k + h * c.head_dim, L.k_norm.data(), c.head_dim, eps, k + h * c.head_dim);
       }
       // Keys are cached rotated to their true position; queries are rotated
-      // by the policy, which decides where each query sits.
-      rope_.rotate(k, c.n_kv_heads, static_cast<double>(cache.positions()[first_slot_[s] + i]));
+      // by the policy, which decides where each query sits. A context
+      // extension's logit scale goes on the query, by its true position.
+      const int64_t position = cache.positions()[first_slot_[s] + i];
+      rope.rotate(k, c.n_kv_heads, static_cast<double>(position));
       cache.write(layer, first_slot_[s] + i, k, v);
+      if (const float scale = rope.logit_scale(layer, position); scale != 1.0f)
+        for (int64_t j = 0; j < q_dim; ++j) q[j] *= scale;
     }
     AttentionPolicy& policy = ch.policy ? *ch.policy : *full_;
-    policy.attend({cache, layer, q_.data() + row0 * q_dim, ch.n, first_slot_[s], c.n_heads, rope_, pool_},
+    policy.attend({cache, layer, q_.data() + row0 * q_dim, ch.n, first_slot_[s], c.n_heads, rope, pool_},
                   attn_.data() + row0 * q_dim);
   }
   matmul(*L.wo, attn_.data(), n, proj_.data());

@@ -25,6 +25,7 @@ namespace sieve {
 struct SequenceChunk {
   KvCache* cache = nullptr;
   AttentionPolicy* policy = nullptr;  // nullptr: full attention
+  const Rope* rope = nullptr;         // the sequence's RoPE (a context extension); nullptr: the model's
   const int32_t* tokens = nullptr;
   int64_t n = 0;
   int64_t first_position = -1;  // < 0: right after the cache's last position (0 when empty)
@@ -61,9 +62,9 @@ class Transformer {
   // One sequence: n tokens after the cache's last position, run in steps of
   // max_batch_tokens. Writes the logits of the last token to `logits`
   // (vocab_size floats), or of every token (n x vocab_size) when all_logits
-  // is set.
+  // is set. rope: a context extension's RoPE (nullptr: the model's).
   void forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits = false,
-               AttentionPolicy* policy = nullptr);
+               AttentionPolicy* policy = nullptr, const Rope* rope = nullptr);
 
   static constexpr int64_t kMaxBatch = 512;
 
@@ -79,7 +80,7 @@ class Transformer {
   ThreadPool& pool_;
   int64_t max_batch_;
   bool batch_invariant_;
-  Rope rope_;
+  Rope rope_;  // the model's own
   std::unique_ptr<AttentionPolicy> full_;  // for chunks without a policy
   // Scratch, sized for max_batch_ tokens.
   std::vector<float> x_, norm_, q_, k_, v_, attn_, proj_, gate_, up_, logits_;

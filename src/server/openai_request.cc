@@ -191,7 +191,7 @@ void require_default(const json& body, const char* key, bool ok, const std::stri
 
 const std::set<std::string> kCommon = {
     "model", "stream", "stream_options", "max_tokens", "temperature", "top_p", "top_k", "min_p",
-    "repeat_penalty", "seed", "stop", "presence_penalty", "frequency_penalty", "n", "user", "attn",
+    "repeat_penalty", "seed", "stop", "presence_penalty", "frequency_penalty", "n", "user", "attn", "rope",
     "ignore_eos", "logit_bias", "logprobs"};
 const std::set<std::string> kCompletions = {"prompt", "echo", "best_of", "suffix"};
 const std::set<std::string> kChat = {"messages", "max_completion_tokens", "top_logprobs", "response_format", "tools",
@@ -269,6 +269,10 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat, con
   if (const json* v = field(j, "attn")) {
     o.attn = as_string(*v, "attn");
     if (o.attn.size() > limits.max_attn_bytes) refuse("'attn' is longer than " + std::to_string(limits.max_attn_bytes) + " bytes", "attn");
+  }
+  if (const json* v = field(j, "rope")) {
+    o.rope = as_string(*v, "rope");
+    if (o.rope.size() > limits.max_attn_bytes) refuse("'rope' is longer than " + std::to_string(limits.max_attn_bytes) + " bytes", "rope");
   }
   if (const json* v = field(j, "ignore_eos")) o.ignore_eos = as_bool(*v, "ignore_eos");
   if (const json* v = field(j, "logit_bias")) {

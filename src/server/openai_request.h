@@ -28,7 +28,7 @@ struct RequestLimits {
   size_t max_stop_bytes = 256;        // bytes per stop string
   size_t max_prompt_items = 1 << 20;  // token ids in a prompt array
   size_t max_messages = 4096;
-  size_t max_attn_bytes = 1024;
+  size_t max_attn_bytes = 1024;  // and of 'rope'
   int max_depth = 64;                 // JSON nesting
 };
 

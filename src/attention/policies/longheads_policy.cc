@@ -6,7 +6,7 @@
 #include <numeric>
 
 #include "attention/attention_kernel.h"
-#include "attention/policy_spec.h"
+#include "util/spec.h"
 #include "attention/segmented_attention.h"
 #include "kernels/ops.h"
 #include "model/config.h"
@@ -80,7 +80,7 @@ LongHeadsPolicy::LongHeadsPolicy(int64_t chunk, int64_t chunks) : chunk_(chunk),
   if (chunk < 1 || chunks < 3) throw Error("internal: bad longheads options");
 }
 
-std::unique_ptr<AttentionPolicy> LongHeadsPolicy::from_spec(PolicySpec& spec, const ModelConfig& config) {
+std::unique_ptr<AttentionPolicy> LongHeadsPolicy::from_spec(Spec& spec, const ModelConfig& config) {
   const int64_t chunk = spec.take_int("chunk", kDefaultChunk, 1);
   // Chunk 0, the previous chunk and the query's own chunk are always read.
   const int64_t chunks = spec.take_int("chunks", default_chunks(config, chunk), 3);

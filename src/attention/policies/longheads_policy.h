@@ -25,7 +25,7 @@
 
 namespace sieve {
 
-class PolicySpec;
+class Spec;
 
 class LongHeadsPolicy : public AttentionPolicy {
  public:
@@ -37,7 +37,7 @@ class LongHeadsPolicy : public AttentionPolicy {
   static int64_t default_chunks(const ModelConfig& config, int64_t chunk);
 
   LongHeadsPolicy(int64_t chunk, int64_t chunks);
-  static std::unique_ptr<AttentionPolicy> from_spec(PolicySpec& spec, const ModelConfig& config);
+  static std::unique_ptr<AttentionPolicy> from_spec(Spec& spec, const ModelConfig& config);
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;

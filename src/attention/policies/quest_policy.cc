@@ -4,7 +4,7 @@
 #include <limits>
 
 #include "attention/policies/full_policy.h"
-#include "attention/policy_spec.h"
+#include "util/spec.h"
 #include "attention/segmented_attention.h"
 #include "util/error.h"
 
@@ -46,7 +46,7 @@ QuestPolicy::QuestPolicy(int64_t page, int64_t budget, int64_t dense_layers, boo
                 ", page=" + std::to_string(page_) + ")");
 }
 
-std::unique_ptr<AttentionPolicy> QuestPolicy::from_spec(PolicySpec& spec) {
+std::unique_ptr<AttentionPolicy> QuestPolicy::from_spec(Spec& spec) {
   const int64_t page = spec.take_int("page", kDefaultPage, 1);
   const int64_t budget = spec.take_int("budget", kDefaultBudget, 1);
   const int64_t dense_layers = spec.take_int("dense_layers", kDefaultDenseLayers, 0);

@@ -36,7 +36,7 @@
 
 namespace sieve {
 
-class PolicySpec;
+class Spec;
 
 class QuestPolicy : public AttentionPolicy {
  public:
@@ -46,7 +46,7 @@ class QuestPolicy : public AttentionPolicy {
 
   // Throws sieve::Error when budget < page.
   QuestPolicy(int64_t page, int64_t budget, int64_t dense_layers, bool group_select = false);
-  static std::unique_ptr<AttentionPolicy> from_spec(PolicySpec& spec);
+  static std::unique_ptr<AttentionPolicy> from_spec(Spec& spec);
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;

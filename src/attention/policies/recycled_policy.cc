@@ -7,7 +7,7 @@
 
 #include "attention/attention_kernel.h"
 #include "attention/policies/full_policy.h"
-#include "attention/policy_spec.h"
+#include "util/spec.h"
 #include "util/error.h"
 
 namespace sieve {
@@ -34,7 +34,7 @@ RecycledPolicy::RecycledPolicy(int64_t budget, int64_t stride, bool dynamic, dou
   if (budget_ < 1 || stride_ < 1) throw Error("attention policy 'recycled': budget and stride must be >= 1");
 }
 
-std::unique_ptr<AttentionPolicy> RecycledPolicy::from_spec(PolicySpec& spec) {
+std::unique_ptr<AttentionPolicy> RecycledPolicy::from_spec(Spec& spec) {
   const int64_t budget = spec.take_int("budget", kDefaultBudget, 1);
   const bool dynamic = spec.take_bool("dynamic", false);
   // The paper's S: the full-step period, or with the dynamic schedule the check period.

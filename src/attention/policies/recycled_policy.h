@@ -41,7 +41,7 @@
 
 namespace sieve {
 
-class PolicySpec;
+class Spec;
 
 class RecycledPolicy : public AttentionPolicy {
  public:
@@ -51,7 +51,7 @@ class RecycledPolicy : public AttentionPolicy {
   static constexpr double kDefaultThreshold = 0.8;
 
   RecycledPolicy(int64_t budget, int64_t stride, bool dynamic, double threshold);
-  static std::unique_ptr<AttentionPolicy> from_spec(PolicySpec& spec);
+  static std::unique_ptr<AttentionPolicy> from_spec(Spec& spec);
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;

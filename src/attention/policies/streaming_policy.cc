@@ -2,12 +2,12 @@
 
 #include <algorithm>
 
-#include "attention/policy_spec.h"
+#include "util/spec.h"
 #include "attention/segmented_attention.h"
 
 namespace sieve {
 
-std::unique_ptr<AttentionPolicy> StreamingPolicy::from_spec(PolicySpec& spec) {
+std::unique_ptr<AttentionPolicy> StreamingPolicy::from_spec(Spec& spec) {
   const int64_t sink = spec.take_int("sink", kDefaultSink, 0);
   const int64_t window = spec.take_int("window", kDefaultWindow, 1);
   spec.finish({"sink", "window"});

@@ -10,7 +10,7 @@
 
 namespace sieve {
 
-class PolicySpec;
+class Spec;
 
 class StreamingPolicy : public AttentionPolicy {
  public:
@@ -19,7 +19,7 @@ class StreamingPolicy : public AttentionPolicy {
   static constexpr int64_t kDefaultWindow = 2000;
 
   StreamingPolicy(int64_t sink, int64_t window) : sink_(sink), window_(window) {}
-  static std::unique_ptr<AttentionPolicy> from_spec(PolicySpec& spec);
+  static std::unique_ptr<AttentionPolicy> from_spec(Spec& spec);
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;

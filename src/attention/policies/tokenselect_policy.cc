@@ -17,7 +17,7 @@
 #include <limits>
 
 #include "attention/attention_kernel.h"
-#include "attention/policy_spec.h"
+#include "util/spec.h"
 #include "kernels/ops.h"
 #include "util/error.h"
 #include "util/half.h"
@@ -266,7 +266,7 @@ TokenSelectPolicy::TokenSelectPolicy(const Options& o) : o_(o) {
   if (o.chunk > o.n_local) throw Error("attention policy 'tokenselect': chunk must be <= n_local");
 }
 
-std::unique_ptr<AttentionPolicy> TokenSelectPolicy::from_spec(PolicySpec& spec) {
+std::unique_ptr<AttentionPolicy> TokenSelectPolicy::from_spec(Spec& spec) {
   Options o;
   o.k = spec.take_int("k", kDefaultK, 1);
   o.n_init = spec.take_int("n_init", kDefaultInit, 0);

@@ -30,7 +30,7 @@
 
 namespace sieve {
 
-class PolicySpec;
+class Spec;
 
 class TokenSelectPolicy : public AttentionPolicy {
  public:
@@ -57,7 +57,7 @@ class TokenSelectPolicy : public AttentionPolicy {
   };
 
   explicit TokenSelectPolicy(const Options& o);
-  static std::unique_ptr<AttentionPolicy> from_spec(PolicySpec& spec);
+  static std::unique_ptr<AttentionPolicy> from_spec(Spec& spec);
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;

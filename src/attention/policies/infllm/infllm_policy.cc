@@ -7,7 +7,7 @@
 
 #include "attention/attention_kernel.h"
 #include "attention/policies/infllm/infllm_kernels.h"
-#include "attention/policy_spec.h"
+#include "util/spec.h"
 #include "attention/policies/infllm/slot_copy.h"
 #include "kernels/ops.h"
 #include "model/config.h"
@@ -56,7 +56,7 @@ void InfLLMPolicy::validate(const Options& o) {
   if (o.cache_blocks < o.topk) fail("cache_blocks must be >= topk (" + std::to_string(o.topk) + ")");
 }
 
-std::unique_ptr<AttentionPolicy> InfLLMPolicy::from_spec(PolicySpec& spec, const ModelConfig& config) {
+std::unique_ptr<AttentionPolicy> InfLLMPolicy::from_spec(Spec& spec, const ModelConfig& config) {
   Options o;
   o.init = spec.take_int("init", o.init, 0);
   o.local = spec.take_int("local", o.local, 1);

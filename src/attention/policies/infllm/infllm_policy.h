@@ -44,7 +44,7 @@
 
 namespace sieve {
 
-class PolicySpec;
+class Spec;
 struct ModelConfig;
 
 class InfLLMPolicy : public AttentionPolicy {
@@ -77,7 +77,7 @@ class InfLLMPolicy : public AttentionPolicy {
   // Throws sieve::Error on inconsistent options.
   static void validate(const Options& options);
   // Throws sieve::Error when `local` reaches the model's trained context.
-  static std::unique_ptr<AttentionPolicy> from_spec(PolicySpec& spec, const ModelConfig& config);
+  static std::unique_ptr<AttentionPolicy> from_spec(Spec& spec, const ModelConfig& config);
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;

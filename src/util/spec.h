@@ -1,5 +1,6 @@
 #pragma once
-// Parsing of policy spec strings: "name:key=value,key=value".
+// Parsing of spec strings, "name:key=value,key=value": attention policies
+// (attn=), RoPE extensions (rope=).
 #include <cstdint>
 #include <map>
 #include <string>
@@ -7,10 +8,11 @@
 
 namespace sieve {
 
-class PolicySpec {
+class Spec {
  public:
-  // Throws sieve::Error on malformed text.
-  explicit PolicySpec(const std::string& text);
+  // Throws sieve::Error on malformed text; errors name the spec as `kind`
+  // ("attention policy 'quest:budget=x': ...").
+  explicit Spec(const std::string& text, std::string kind = "attention policy");
 
   const std::string& name() const { return name_; }
   // Reads an integer parameter (default when absent); throws when the value
@@ -24,7 +26,7 @@ class PolicySpec {
   void finish(const std::vector<std::string>& valid) const;
 
  private:
-  std::string text_, name_;
+  std::string text_, kind_, name_;
   std::map<std::string, std::string> params_;
   std::map<std::string, bool> used_;
 };
