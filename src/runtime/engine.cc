@@ -37,6 +37,8 @@ Engine::Engine(const Model& model, ThreadPool& pool, const EngineOptions& option
   if (options_.batch_tokens < 1) throw Error("--batch-tokens must be at least 1");
   if (options_.max_running < 1) throw Error("--parallel must be at least 1");
   if (options_.max_waiting < 0) throw Error("--max-waiting must be >= 0");
+  make_policy(options_.default_attn, model.config());  // a bad default fails here, not on every request
+  if (!options_.default_rope.empty()) RopeExtension::parse(options_.default_rope, model.config());
   KvCacheShape shape = transformer_.cache_shape(options_.kv_type);
   shape.page_size = options_.page_size;
   const size_t page_bytes = KvCache::page_bytes(shape);
@@ -74,6 +76,7 @@ uint64_t Engine::submit(std::vector<int32_t> prompt, RequestOptions options, Req
                              std::to_string(c.vocab_size) + " tokens)",
                          "prompt");
   if (options.attn.empty()) options.attn = options_.default_attn;
+  if (options.rope.empty()) options.rope = options_.default_rope;
   std::unique_ptr<AttentionPolicy> policy;
   try {
     policy = make_policy(options.attn, c);

@@ -51,6 +51,7 @@ struct EngineOptions {
   int64_t max_waiting = 256;      // queued requests beyond which submit() refuses (QueueFull)
   int64_t context = 0;            // tokens per sequence; 0: the model's trained context
   std::string default_attn = "full";
+  std::string default_rope;       // RoPE extension of requests without one (empty: the model's own)
   bool prefix_cache = true;
   // Greedy results independent of what else runs: see Transformer::step.
   // Prompts are then cut at multiples of batch_tokens, prefix reuse at the
