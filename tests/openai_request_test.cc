@@ -33,7 +33,7 @@ std::string refused(const std::string& body, bool chat = false) {
 TEST(OpenAIRequest, CompletionWithEveryParameter) {
   const CompletionRequest r = parse(R"({"model": "m", "prompt": "Hello", "max_tokens": 7, "temperature": 0.5,
       "top_p": 0.9, "top_k": 5, "min_p": 0.1, "seed": 42, "stop": ["a", "bc"], "presence_penalty": 0.5,
-      "frequency_penalty": -1, "n": 1, "user": "u", "attn": "streaming:sink=4,window=64", "stream": true,
+      "frequency_penalty": -1, "n": 1, "user": "u", "attn": "streaming:sink=4,window=64", "rope": "yarn:factor=4", "stream": true,
       "stream_options": {"include_usage": true}, "logprobs": 3, "echo": false, "best_of": 1, "ignore_eos": true,
       "logit_bias": {}})");
   EXPECT_FALSE(r.chat);
@@ -52,6 +52,7 @@ TEST(OpenAIRequest, CompletionWithEveryParameter) {
   EXPECT_FLOAT_EQ(r.options.presence_penalty, 0.5f);
   EXPECT_FLOAT_EQ(r.options.frequency_penalty, -1.0f);
   EXPECT_EQ(r.options.attn, "streaming:sink=4,window=64");
+  EXPECT_EQ(r.options.rope, "yarn:factor=4");
   EXPECT_TRUE(r.stream);
   EXPECT_TRUE(r.include_usage);
   EXPECT_TRUE(r.logprobs);
@@ -133,6 +134,8 @@ TEST(OpenAIRequest, BadValuesNameTheirField) {
   EXPECT_EQ(refused(R"({"prompt": "x", "stream_options": {"other": true}})"), "stream_options.other");
   EXPECT_EQ(refused(R"({"prompt": "x", "attn": 5})"), "attn");
   EXPECT_EQ(refused(R"({"prompt": "x", "attn": ")" + std::string(2000, 'a') + "\"}"), "attn");
+  EXPECT_EQ(refused(R"({"prompt": "x", "rope": ["yarn"]})"), "rope");
+  EXPECT_EQ(refused(R"({"prompt": "x", "rope": ")" + std::string(2000, 'a') + "\"}"), "rope");
   EXPECT_EQ(refused(R"({"prompt": "x", "model": 5})"), "model");
   EXPECT_EQ(refused(R"({"prompt": "x", "logprobs": 21})"), "logprobs");
   EXPECT_EQ(refused(R"({"prompt": "x", "logprobs": true})"), "logprobs");
