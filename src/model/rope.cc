@@ -158,6 +158,7 @@ RopeExtension RopeExtension::parse(const std::string& text, const ModelConfig& c
     throw Error("rope '" + text + "': this model scales its RoPE itself (" +
                 (config.rope_scaling == RopeScaling::Linear ? std::string("linear") : std::string("llama3")) +
                 "); rope= extends models that do not");
+  const auto take_factor = [&] { return s.take_double("factor", 4.0, 1.0, 1024.0); };
   const auto take_original = [&] {
     const int64_t v = s.take_int("original", config.max_context, 1);
     if (v > max_original) throw Error("rope '" + text + "': original must be at most " + std::to_string(max_original));
@@ -165,13 +166,13 @@ RopeExtension RopeExtension::parse(const std::string& text, const ModelConfig& c
   };
   if (name == "linear" || name == "ntk") {
     e.kind = name == "linear" ? Kind::Linear : Kind::Ntk;
-    e.factor = s.take_double("factor", 4.0, 1.0, 1024.0);
+    e.factor = take_factor();
     s.finish({"factor"});
     return e;
   }
   if (name == "dynamic") {
     e.kind = Kind::Dynamic;
-    e.factor = s.take_double("factor", 4.0, 1.0, 1024.0);
+    e.factor = take_factor();
     e.original = take_original();
     e.length = s.take_int("length", 0, 0);
     s.finish({"factor", "original", "length"});
@@ -179,7 +180,7 @@ RopeExtension RopeExtension::parse(const std::string& text, const ModelConfig& c
   }
   if (name == "yarn") {
     e.kind = Kind::Yarn;
-    e.factor = s.take_double("factor", 4.0, 1.0, 1024.0);
+    e.factor = take_factor();
     e.original = take_original();
     e.beta_fast = s.take_double("beta_fast", 32.0, 1e-3, 1e6);
     e.beta_slow = s.take_double("beta_slow", 1.0, 1e-3, 1e6);

@@ -143,6 +143,17 @@ test('attn as an extra body field; a bad attn is a BadRequestError', async () =>
     (e) => e instanceof OpenAI.BadRequestError);
 });
 
+test('rope as an extra body field, with any attn; a bad rope is a BadRequestError naming it', async () => {
+  const plain = await client.completions.create({ model, prompt: prompts[1], max_tokens: 8, temperature: 0 });
+  const one = await client.completions.create({ model, prompt: prompts[1], max_tokens: 8, temperature: 0, rope: 'yarn:factor=1' });
+  assert.equal(one.choices[0].text, plain.choices[0].text);  // factor 1 is the model's own RoPE
+  const yarn = await client.completions.create({ model, prompt: prompts[1], max_tokens: 8, temperature: 0, rope: 'yarn:factor=4', attn: 'quest:budget=64' });
+  assert.equal(yarn.choices.length, 1);
+  await assert.rejects(
+    client.completions.create({ model, prompt: 'x', max_tokens: 4, rope: 'warp:factor=2' }),
+    (e) => e instanceof OpenAI.BadRequestError && e.status === 400 && e.param === 'rope' && /unknown rope extension 'warp'/.test(e.message));
+});
+
 test('a missing or wrong API key is a 401', async () => {
   const wrong = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'sk-wrong', maxRetries: 0 });
   await assert.rejects(wrong.completions.create({ model, prompt: 'x', max_tokens: 2 }),
