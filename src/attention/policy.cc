@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "attention/policies/eviction/snapkv_policy.h"
 #include "attention/policies/full_policy.h"
 #include "attention/policies/infllm/infllm_policy.h"
 #include "attention/policies/longheads_policy.h"
@@ -48,6 +49,13 @@ const std::vector<PolicyEntry>& registry() {
       {"longheads", "longheads:chunk=256,chunks=<trained length/chunk>",
        "LongHeads: each query head reads chunk 0, its top chunks and the local chunks, at contiguous positions",
        [](Spec& spec, const ModelConfig& c) { return LongHeadsPolicy::from_spec(spec, c); }},
+      {"snapkv", "snapkv:budget=2048,window=32,kernel=5,pool=avg",
+       "SnapKV: once the prompt is in, each KV head keeps the prompt tokens the last `window` queries attend to "
+       "most (pooled over `kernel` tokens) within `budget`, plus the window; ratio=R keeps (1 - R) of the prompt",
+       [](Spec& spec, const ModelConfig&) { return SnapKvPolicy::from_spec(spec, false); }},
+      {"pyramidkv", "pyramidkv:budget=2048,window=32,kernel=5,pool=avg,beta=20",
+       "PyramidKV: SnapKV's votes with a budget shrinking from the first layer to the last (mean `budget`)",
+       [](Spec& spec, const ModelConfig&) { return SnapKvPolicy::from_spec(spec, true); }},
       {"recycled", "recycled:budget=1024,stride=50,dynamic=0,threshold=0.8",
        "Recycled Attention: full attention every `stride` steps, else the top `budget` slots of the last full "
        "step (dynamic=1: stride 5, full when query similarity < threshold)",

@@ -3,7 +3,8 @@
 // Every method of the field answers the same questions, and this interface
 // asks them:
 //   1. what to keep about the cache as tokens are appended (end_batch may
-//      evict; policies may keep their own per-page summaries),
+//      evict, end_prompt may compress the prompt; policies may keep their
+//      own per-page summaries),
 //   2. which cache slots each query reads (attend builds spans of slots),
 //   3. at which position each query is rotated for each group of slots
 //      (keys are cached rotated at their true positions, so a policy that
@@ -62,6 +63,9 @@ class AttentionPolicy {
   virtual std::unique_ptr<AttentionPolicy> clone() const = 0;
   // Called after a forward batch has run every layer: the place to evict.
   virtual void end_batch(KvCache& cache) {}
+  // Called once a request's prompt is all in the cache, before its first
+  // token is generated: the place to compress the prompt (SnapKV).
+  virtual void end_prompt(KvCache& cache, ThreadPool& pool) {}
   // Whether the policy bounds the cache by evicting; such a policy can run
   // past the context size (the context then bounds only what it keeps).
   virtual bool evicts() const { return false; }

@@ -260,6 +260,25 @@ void KvCache::write(int64_t layer, int64_t slot, const float* k, const float* v)
   }
 }
 
+void KvCache::copy_head_slot(int64_t layer, int64_t kv_head, int64_t from, int64_t to) {
+  if (from < 0 || to < 0 || from >= size() || to >= size()) throw Error("internal: KV cache slot copy out of range");
+  if (from == to) return;
+  const int64_t hd = shape_.head_dim, ps = shape_.page_size, jf = from % ps, jt = to % ps;
+  const uint8_t* kf = key_block(layer, kv_head, from / ps);
+  uint8_t* kt = key_block_mut(layer, kv_head, to / ps);
+  if (shape_.type == KvType::Q8_0) {  // each block's scale, then its 32 int8 columns
+    for (int64_t b = 0; b < hd / 32; ++b) {
+      std::memcpy(kt + q8_key_scales(b, ps) + 2 * jt, kf + q8_key_scales(b, ps) + 2 * jf, 2);
+      for (int64_t i = 0; i < 32; ++i) kt[q8_key_column(b, i, ps) + jt] = kf[q8_key_column(b, i, ps) + jf];
+    }
+  } else {  // one element per dimension row of the transposed block
+    const size_t es = element_bytes(shape_.type);
+    for (int64_t d = 0; d < hd; ++d) std::memcpy(kt + (d * ps + jt) * es, kf + (d * ps + jf) * es, es);
+  }
+  std::memcpy(value_block_mut(layer, kv_head, to / ps) + jt * row_bytes_,
+              value_block(layer, kv_head, from / ps) + jf * row_bytes_, row_bytes_);
+}
+
 void KvCache::read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out) const {
   const int64_t hd = shape_.head_dim, ps = shape_.page_size;
   const uint8_t* kb = key_block(layer, kv_head, slot / ps);

@@ -84,6 +84,10 @@ class KvCache {
   void append_slots(const int64_t* positions, int64_t n);
   // Writes the keys and values (n_kv_heads x head_dim floats each) of a slot.
   void write(int64_t layer, int64_t slot, const float* k, const float* v);
+  // Copies one head's key and value of slot `from` over slot `to`, bytes
+  // as stored (no rounding): policies that keep a different set of slots per
+  // head compact each head's slots with it.
+  void copy_head_slot(int64_t layer, int64_t kv_head, int64_t from, int64_t to);
   // Reads one key or value back as floats (slow path: tests and policies).
   void read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out) const;
   void read_value(int64_t layer, int64_t kv_head, int64_t slot, float* out) const;

@@ -411,6 +411,7 @@ void Engine::run_batch(const std::vector<Sequence*>& batch, const std::vector<in
     s.n_computed += counts[i];
     register_prefix_pages(s);
     if (s.pending() > 0) continue;
+    if (!s.prompt_done) s.policy->end_prompt(*s.cache, pool_);
     const float* row = chunks[i].all_logits ? chunks[i].logits + (counts[i] - 1) * n_vocab : chunks[i].logits;
     after_batch(s, row);
   }
