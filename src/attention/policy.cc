@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "attention/policies/eviction/snapkv_policy.h"
+#include "attention/policies/eviction/tova_policy.h"
 #include "attention/policies/full_policy.h"
 #include "attention/policies/infllm/infllm_policy.h"
 #include "attention/policies/longheads_policy.h"
@@ -56,6 +57,10 @@ const std::vector<PolicyEntry>& registry() {
       {"pyramidkv", "pyramidkv:budget=2048,window=32,kernel=5,pool=avg,beta=20",
        "PyramidKV: SnapKV's votes with a budget shrinking from the first layer to the last (mean `budget`)",
        [](Spec& spec, const ModelConfig&) { return SnapKvPolicy::from_spec(spec, true); }},
+      {"tova", "tova:budget=1024",
+       "TOVA: at most `budget` tokens per layer; past it, the token the current query attends to least "
+       "(averaged over the layer's heads) is dropped",
+       [](Spec& spec, const ModelConfig&) { return TovaPolicy::from_spec(spec); }},
       {"recycled", "recycled:budget=1024,stride=50,dynamic=0,threshold=0.8",
        "Recycled Attention: full attention every `stride` steps, else the top `budget` slots of the last full "
        "step (dynamic=1: stride 5, full when query similarity < threshold)",
