@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "attention/policies/eviction/h2o_policy.h"
 #include "attention/policies/eviction/snapkv_policy.h"
 #include "attention/policies/eviction/tova_policy.h"
 #include "attention/policies/full_policy.h"
@@ -57,6 +58,10 @@ const std::vector<PolicyEntry>& registry() {
       {"pyramidkv", "pyramidkv:budget=2048,window=32,kernel=5,pool=avg,beta=20",
        "PyramidKV: SnapKV's votes with a budget shrinking from the first layer to the last (mean `budget`)",
        [](Spec& spec, const ModelConfig&) { return SnapKvPolicy::from_spec(spec, true); }},
+      {"h2o", "h2o:budget=1024,recent=0.5",
+       "H2O: per KV head, the `recent` share of `budget` newest tokens and the heavy hitters, the highest "
+       "attention accumulated over every query so far; past the budget the lowest outside the window is dropped",
+       [](Spec& spec, const ModelConfig&) { return H2oPolicy::from_spec(spec); }},
       {"tova", "tova:budget=1024",
        "TOVA: at most `budget` tokens per layer; past it, the token the current query attends to least "
        "(averaged over the layer's heads) is dropped",
