@@ -198,5 +198,31 @@ TEST_F(SnapKvEngine, ASmallBudgetFreesTheCacheAndReadsOnlyWhatItKept) {
   EXPECT_EQ(engine.metrics().kv_pages_used, 0);
 }
 
+// A conversation compressed by snapkv continues under snapkv from its
+// compressed cache, but under another policy from scratch: `full` must not
+// read a cache whose slots were moved.
+TEST_F(SnapKvEngine, ACompressedConversationContinuesOnlyUnderItsOwnPolicy) {
+  EngineOptions eo;
+  eo.prefix_cache = false;
+  Engine engine(*model_, *pool_, eo);
+  for (const char* next : {"snapkv:budget=256", "full"}) {
+    RequestOptions first = greedy("snapkv:budget=256");
+    first.keep = true;
+    RequestResult r1;
+    RequestCallbacks cb;
+    cb.on_finish = [&](const RequestResult& r) { r1 = r; };
+    const uint64_t id = engine.submit(prompt(600), first, cb);
+    engine.run_until_idle();
+    std::vector<int32_t> turn2 = r1.prompt_tokens;
+    turn2.insert(turn2.end(), r1.tokens.begin(), r1.tokens.end());
+    for (int i = 0; i < 20; ++i) turn2.push_back(700 + i);
+    RequestOptions second = greedy(next);
+    second.continue_from = id;
+    const RequestResult r2 = generate(engine, turn2, second);
+    EXPECT_EQ(r2.cached_prompt_tokens, std::string(next) == "full" ? 0 : 611) << next;
+    EXPECT_EQ(r2.tokens.size(), 12u);
+  }
+}
+
 }  // namespace
 }  // namespace sieve

@@ -69,6 +69,10 @@ class AttentionPolicy {
   // Whether the policy bounds the cache by evicting; such a policy can run
   // past the context size (the context then bounds only what it keeps).
   virtual bool evicts() const { return false; }
+  // Whether the policy drops or moves the cache's slots (evicting, or
+  // compressing the prompt), so that no other policy may take the cache over
+  // (a conversation switching policy recomputes instead).
+  virtual bool rewrites_cache() const { return evicts(); }
   // Whether the cached keys and values of a sequence's tokens are exactly
   // what the forward pass wrote, and the policy keeps no state of its own
   // about them: then a sequence may start from pages another sequence

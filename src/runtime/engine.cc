@@ -286,6 +286,7 @@ void Engine::forget_cache(Sequence& s) {
   s.hashed_pages = 0;
   s.last_hash = s.prefix_root;
   s.policy = make_policy(s.policy_spec, model_.config());
+  s.policy_told_prompt_end = false;
   if (!s.scheduled_once) s.result.cached_prompt_tokens = 0;
 }
 
@@ -344,7 +345,7 @@ void Engine::continue_parked(Sequence& s) {
     return;
   if (old->policy_spec == s.policy_spec) {
     s.policy = std::move(old->policy);
-  } else if (old->policy->evicts() || !s.policy->shares_prefix()) {
+  } else if (old->policy->rewrites_cache() || !s.policy->shares_prefix()) {
     return;  // a different policy that cannot start from this cache
   }
   s.cache = std::move(old->cache);
@@ -411,7 +412,10 @@ void Engine::run_batch(const std::vector<Sequence*>& batch, const std::vector<in
     s.n_computed += counts[i];
     register_prefix_pages(s);
     if (s.pending() > 0) continue;
-    if (!s.prompt_done) s.policy->end_prompt(*s.cache, pool_);
+    if (!s.policy_told_prompt_end) {
+      s.policy->end_prompt(*s.cache, pool_);
+      s.policy_told_prompt_end = true;
+    }
     const float* row = chunks[i].all_logits ? chunks[i].logits + (counts[i] - 1) * n_vocab : chunks[i].logits;
     after_batch(s, row);
   }

@@ -45,6 +45,7 @@ struct Sequence {
   TextOutput output;
   std::vector<int32_t> token_counts;  // per vocabulary id, generated tokens (presence/frequency penalties)
   bool prompt_done = false;
+  bool policy_told_prompt_end = false;  // end_prompt called on this policy instance (again after a preemption)
   bool cancelled = false;
 
   // Prefix hashing of full pages: how many pages are hashed so far, and the

@@ -30,6 +30,7 @@ class H2oPolicy : public AttentionPolicy {
   void end_prompt(KvCache& cache, ThreadPool& pool) override;
   void end_batch(KvCache& cache) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<H2oPolicy>(*this); }
+  bool rewrites_cache() const override { return true; }
   std::vector<std::pair<std::string, double>> counters() const override { return {{"dropped_tokens", dropped_}}; }
 
   int64_t recent_tokens() const { return static_cast<int64_t>(static_cast<double>(budget_) * recent_); }

@@ -44,6 +44,7 @@ class SnapKvPolicy : public AttentionPolicy {
   void attend(const AttentionInput& in, float* out) override;
   void end_prompt(KvCache& cache, ThreadPool& pool) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<SnapKvPolicy>(*this); }
+  bool rewrites_cache() const override { return true; }
   std::vector<std::pair<std::string, double>> counters() const override;
 
   // Prompt tokens a layer keeps (window included) from a prompt of n tokens

@@ -28,6 +28,7 @@ class TovaPolicy : public AttentionPolicy {
   void end_prompt(KvCache& cache, ThreadPool& pool) override;
   void end_batch(KvCache& cache) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<TovaPolicy>(*this); }
+  bool rewrites_cache() const override { return true; }
   std::vector<std::pair<std::string, double>> counters() const override { return {{"dropped_tokens", dropped_}}; }
 
   // The layer's attention of the last query (rotated, scaled, n_heads x
