@@ -54,17 +54,23 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
     KvCache cache(tf.cache_shape(o.kv_type));
     std::vector<float> logits(c.vocab_size);
     std::unique_ptr<AttentionPolicy> fill_policy = make_policy(o.attn, c);
+    int64_t longest_test = 0;
+    for (int64_t n : o.prompt_sizes) longest_test = std::max(longest_test, n);
+    for (int64_t n : o.gen_sizes) longest_test = std::max(longest_test, n);
+    const auto rope = make_rope(o.rope, c, model.weights().rope_freq_divisors, depth + longest_test);
     if (depth > 0) {
+      // The fill is the prompt: a policy that compresses prompts does so here.
       std::vector<int32_t> fill = random_tokens(depth, c.vocab_size, 1234);
-      tf.forward(fill.data(), depth, cache, logits.data(), false, fill_policy.get());
+      tf.forward(fill.data(), depth, cache, logits.data(), false, fill_policy.get(), rope.get());
+      fill_policy->end_prompt(cache, tf.pool());
     }
     // Each repetition starts from the filled cache and the policy's state
     // after the fill (a clone): the cache rolled back by truncation, or, for
-    // policies that evict (and so change what the fill left), copied.
+    // policies that rewrite it (and so change what the fill left), copied.
     const int64_t filled = cache.size();
     fill_policy->reset_stats();
     std::unique_ptr<KvCache> snapshot;
-    if (fill_policy->evicts()) snapshot = std::make_unique<KvCache>(cache);
+    if (fill_policy->rewrites_cache()) snapshot = std::make_unique<KvCache>(cache);
     struct Test {
       int64_t n;
       bool decode;
@@ -89,9 +95,9 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
         policy = fill_policy->clone();
         auto t0 = std::chrono::steady_clock::now();
         if (t.decode) {
-          for (int64_t i = 0; i < t.n; ++i) tf.forward(&tokens[i], 1, cache, logits.data(), false, policy.get());
+          for (int64_t i = 0; i < t.n; ++i) tf.forward(&tokens[i], 1, cache, logits.data(), false, policy.get(), rope.get());
         } else {
-          tf.forward(tokens.data(), t.n, cache, logits.data(), false, policy.get());
+          tf.forward(tokens.data(), t.n, cache, logits.data(), false, policy.get(), rope.get());
         }
         const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (rep >= 0) r.tokens_per_s.push_back(static_cast<double>(t.n) / s);

@@ -23,6 +23,7 @@ struct BenchOptions {
   int repetitions = 5;
   KvType kv_type = KvType::F16;
   std::string attn = "full";
+  std::string rope;  // RoPE context extension (empty: the model's own)
 };
 
 struct BenchResult {

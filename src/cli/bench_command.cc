@@ -37,7 +37,7 @@ void print_row(const BenchResult& r) {
 }  // namespace
 
 int bench_command(int argc, char** argv) {
-  std::string model_path, prompts = "512", gens = "128", depths = "0", cache_type = "f16", attn = "full";
+  std::string model_path, prompts = "512", gens = "128", depths = "0", cache_type = "f16", attn = "full", rope;
   int64_t reps = 5, threads = std::max(1u, std::thread::hardware_concurrency());
   bool json = false;
   Args args("sieve bench -m MODEL [-p 512,2048] [-n 64] [-d 0,8192] [-r 3] [-t 2] [--json]",
@@ -50,6 +50,7 @@ int bench_command(int argc, char** argv) {
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2044 (default full); policies:\n" + policy_help(), &attn);
+  args.option("--rope", "SPEC", "RoPE context extension (default none); choices:\n" + rope_help(), &rope);
   args.flag("--json", "print a JSON array, one object per test, instead of a table", &json);
   if (!args.parse(argc, argv)) return 0;
   if (model_path.empty()) throw Error("no model: give -m PATH");
@@ -62,9 +63,11 @@ int bench_command(int argc, char** argv) {
   o.repetitions = static_cast<int>(reps);
   o.kv_type = kv_type_from_name(cache_type);
   o.attn = attn;
+  o.rope = rope;
 
   auto model = Model::load(model_path);
   make_policy(attn, model->config());  // a bad spec fails before any work
+  const std::string rope_canonical = rope.empty() ? "none" : RopeExtension::parse(rope, model->config()).spec();
   for (int64_t d : o.depths)
     for (int64_t n : o.prompt_sizes.size() > o.gen_sizes.size() ? o.prompt_sizes : o.gen_sizes)
       if (d + n > int64_t{1} << 22) throw Error("depth + test size " + std::to_string(d + n) + " is too large");
@@ -78,7 +81,7 @@ int bench_command(int argc, char** argv) {
     for (int64_t n : o.gen_sizes) longest = std::max(longest, d + n);
   }
   KvCacheShape shape = tf.cache_shape(o.kv_type);
-  const size_t copies = make_policy(attn, model->config())->evicts() ? 2 : 1;
+  const size_t copies = make_policy(attn, model->config())->rewrites_cache() ? 2 : 1;
   check_memory_fits(static_cast<size_t>(longest) * KvCache(shape).bytes_per_token() * copies,
                     "the KV cache of the longest test (" + std::to_string(longest) + " tokens, " + cache_type + ")");
   const std::string machine = cpu_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
@@ -94,7 +97,7 @@ int bench_command(int argc, char** argv) {
     nlohmann::json out = nlohmann::json::array();
     for (const BenchResult& r : results) {
       out.push_back({{"model", model_path}, {"test", r.test}, {"n_tokens", r.n_tokens}, {"depth", r.depth},
-                     {"threads", threads}, {"attn", attn}, {"cache_type", cache_type},
+                     {"threads", threads}, {"attn", attn}, {"rope", rope_canonical}, {"cache_type", cache_type},
                      {"tokens_per_s", r.mean}, {"tokens_per_s_std", r.stddev}, {"samples_tokens_per_s", r.tokens_per_s},
                      {"weight_bytes_per_token", r.weight_bytes_per_token}, {"kv_bytes_per_token", r.kv_bytes_per_token},
                      {"flops_per_token", r.flops_per_token}, {"peak_rss_bytes", r.peak_rss_bytes}, {"machine", machine}});

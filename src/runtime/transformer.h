@@ -44,6 +44,7 @@ class Transformer {
               bool batch_invariant = false);
 
   const Model& model() const { return model_; }
+  ThreadPool& pool() const { return pool_; }
   KvCacheShape cache_shape(KvType type = KvType::F32) const;
   int64_t max_batch_tokens() const { return max_batch_; }
 
