@@ -48,7 +48,7 @@ TEST(H2o, AccumulatesEveryQuerysAttentionAndKeepsRecentPlusHeaviest) {
   Small s;
   const Rope rope(s.config, {});
   ThreadPool pool(2);
-  H2oPolicy policy(10, 0.5);
+  H2oPolicy policy(10, 0.5, 0.0);
   std::vector<float> out(s.q.size());
   policy.attend({s.cache, 0, s.q.data(), Small::n, 0, Small::n_heads, rope, pool}, out.data());
   // Direct: each query rotated to its position, softmax over slots [0, t], averaged over the 2 heads.
@@ -134,6 +134,9 @@ TEST_F(H2oEngine, ABudgetHoldingEverythingIsFullAndASmallOneHoldsTheCacheThere) 
   EXPECT_EQ(r.policy_counters[0].second, 500.0 - 128.0 + 23.0);
   const ModelConfig& c = model_->config();
   EXPECT_DOUBLE_EQ(r.attention_reads.slots_per_token(c.n_layers, c.n_kv_heads), 129.0);
+  const RequestResult q = generate(engine, p, greedy("h2o:ratio=0.75", 10));  // 125 of the 500
+  EXPECT_EQ(q.attn, "h2o:ratio=0.75,recent=0.5");
+  EXPECT_EQ(q.policy_counters[0].second, 375.0 + 9.0);
   EXPECT_EQ(engine.metrics().kv_pages_used, 0);
 }
 

@@ -109,6 +109,11 @@ TEST_F(TovaEngine, TheCacheStaysAtTheBudget) {
               return s;
             }()) * 4);  // 200 slots: 4 pages of 64
   EXPECT_EQ(engine.metrics().kv_pages_used, 0);
+  // ratio=0.75: the budget is a quarter of the prompt, set at its end.
+  const RequestResult q = generate(engine, prompt(800), greedy("tova:ratio=0.75", 10));
+  EXPECT_EQ(q.attn, "tova:ratio=0.75");
+  EXPECT_EQ(q.policy_counters[0].second, 600.0 + 9.0);
+  EXPECT_DOUBLE_EQ(q.attention_reads.slots_per_token(c.n_layers, c.n_kv_heads), 201.0);
 }
 
 // The token the query ignores scores lowest (the one a step drops): every

@@ -14,15 +14,19 @@ namespace sieve {
 std::unique_ptr<AttentionPolicy> H2oPolicy::from_spec(Spec& spec) {
   const int64_t budget = spec.take_int("budget", 1024, 2);
   const double recent = spec.take_double("recent", 0.5, 0.0, 1.0);
-  spec.finish({"budget", "recent"});
-  return std::make_unique<H2oPolicy>(budget, recent);
+  const double ratio = spec.take_double("ratio", 0.0, 0.0, 0.999);
+  spec.finish({"budget", "recent", "ratio"});
+  return std::make_unique<H2oPolicy>(budget, recent, ratio);
 }
 
 std::string H2oPolicy::spec() const {
-  std::string r = std::to_string(recent_);
-  r.erase(r.find_last_not_of('0') + 1);
-  if (r.back() == '.') r.pop_back();
-  return "h2o:budget=" + std::to_string(budget_) + ",recent=" + r;
+  auto num = [](double v) {
+    std::string t = std::to_string(v);
+    t.erase(t.find_last_not_of('0') + 1);
+    if (t.back() == '.') t.pop_back();
+    return t;
+  };
+  return "h2o:" + (ratio_ > 0 ? "ratio=" + num(ratio_) : "budget=" + std::to_string(budget_)) + ",recent=" + num(recent_);
 }
 
 void H2oPolicy::accumulate(const AttentionInput& in, int64_t kv_head, const float* q, Head& head) {
@@ -116,8 +120,9 @@ void H2oPolicy::end_batch(KvCache& cache) {
 }
 
 void H2oPolicy::end_prompt(KvCache& cache, ThreadPool& pool) {
-  prompt_done_ = true;
   const int64_t n = cache.size(), n_layers = cache.shape().n_layers, n_kv = cache.shape().n_kv_heads;
+  if (ratio_ > 0 && !prompt_done_) budget_ = std::max<int64_t>(2, static_cast<int64_t>(static_cast<double>(n) * (1.0 - ratio_)));
+  prompt_done_ = true;
   if (n <= budget_ || static_cast<int64_t>(heads_.size()) < n_layers) return;
   const int64_t recent = std::min(recent_tokens(), budget_);
   pool.parallel_for(n_layers * n_kv, 1, [&](int, int64_t i0, int64_t i1) {

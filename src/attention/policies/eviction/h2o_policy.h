@@ -7,7 +7,8 @@
 // the budget; then each decoded token adds its attention and, past the
 // budget, drops the head's lowest-scoring token outside the recent window.
 // The paper gives heavy hitters and the recent window 10% of the sequence
-// each; here a token budget split by `recent` (0.5: equal halves). Under GQA
+// each; here a token budget split by `recent` (0.5: equal halves), or with
+// `ratio=R` (1 - R) of the prompt, set at the prompt's end. Under GQA
 // a KV head's score is its query heads' attention averaged (as kvpress
 // averages its scores).
 #include <memory>
@@ -22,7 +23,9 @@ class Spec;
 
 class H2oPolicy : public AttentionPolicy {
  public:
-  H2oPolicy(int64_t budget, double recent) : budget_(budget), recent_(recent) {}
+  // ratio > 0: the budget is set at the prompt's end to (1 - ratio) of it
+  // (kvpress's compression ratio) instead of `budget`.
+  H2oPolicy(int64_t budget, double recent, double ratio) : budget_(budget), recent_(recent), ratio_(ratio) {}
   static std::unique_ptr<AttentionPolicy> from_spec(Spec& spec);
 
   std::string spec() const override;
@@ -49,7 +52,7 @@ class H2oPolicy : public AttentionPolicy {
   void move(KvCache& cache, int64_t layer, int64_t kv_head, int64_t from, int64_t to);
 
   int64_t budget_;
-  double recent_;
+  double recent_, ratio_;
   bool prompt_done_ = false;
   std::vector<std::vector<Head>> heads_;  // [layer][kv head]
   std::vector<float> rotated_;

@@ -11,8 +11,16 @@ namespace sieve {
 
 std::unique_ptr<AttentionPolicy> TovaPolicy::from_spec(Spec& spec) {
   const int64_t budget = spec.take_int("budget", 1024, 2);
-  spec.finish({"budget"});
-  return std::make_unique<TovaPolicy>(budget);
+  const double ratio = spec.take_double("ratio", 0.0, 0.0, 0.999);
+  spec.finish({"budget", "ratio"});
+  return std::make_unique<TovaPolicy>(budget, ratio);
+}
+
+std::string TovaPolicy::spec() const {
+  if (ratio_ <= 0) return "tova:budget=" + std::to_string(budget_);
+  std::string r = std::to_string(ratio_);
+  r.erase(r.find_last_not_of('0') + 1);
+  return "tova:ratio=" + r;
 }
 
 std::vector<double> TovaPolicy::head_mean_attention(const KvCache& cache, int64_t layer, const float* q,
@@ -79,8 +87,9 @@ void TovaPolicy::end_batch(KvCache& cache) {
 }
 
 void TovaPolicy::end_prompt(KvCache& cache, ThreadPool& pool) {
-  prompt_done_ = true;
   const int64_t n = cache.size(), n_layers = cache.shape().n_layers;
+  if (ratio_ > 0 && !prompt_done_) budget_ = std::max<int64_t>(2, static_cast<int64_t>(static_cast<double>(n) * (1.0 - ratio_)));
+  prompt_done_ = true;
   if (n <= budget_ || static_cast<int64_t>(last_q_.size()) < n_layers) return;
   const int64_t n_heads = static_cast<int64_t>(last_q_[0].size()) / cache.shape().head_dim;
   pool.parallel_for(n_layers, 1, [&](int, int64_t l0, int64_t l1) {

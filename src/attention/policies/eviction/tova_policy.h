@@ -7,7 +7,8 @@
 // by the last prompt token's attention (what the reference code does after
 // its prefill step), then one token per decoded token. Each layer drops its
 // own tokens: a dropped slot of a layer takes the newest token's key and
-// value, and the cache stays `budget` slots long.
+// value, and the cache stays `budget` slots long. `ratio=R` sets the budget
+// at the prompt's end to (1 - R) of the prompt.
 #include <memory>
 #include <string>
 #include <vector>
@@ -20,10 +21,12 @@ class Spec;
 
 class TovaPolicy : public AttentionPolicy {
  public:
-  explicit TovaPolicy(int64_t budget) : budget_(budget) {}
+  // ratio > 0: the budget is set at the prompt's end to (1 - ratio) of it
+  // (kvpress's compression ratio) instead of `budget`.
+  TovaPolicy(int64_t budget, double ratio) : budget_(budget), ratio_(ratio) {}
   static std::unique_ptr<AttentionPolicy> from_spec(Spec& spec);
 
-  std::string spec() const override { return "tova:budget=" + std::to_string(budget_); }
+  std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
   void end_prompt(KvCache& cache, ThreadPool& pool) override;
   void end_batch(KvCache& cache) override;
@@ -38,6 +41,7 @@ class TovaPolicy : public AttentionPolicy {
 
  private:
   int64_t budget_;
+  double ratio_;
   bool prompt_done_ = false;
   std::vector<std::vector<float>> last_q_;  // per layer: the last query seen (rotated, scaled)
   std::vector<int64_t> victim_;             // per layer: the slot to drop after this step, -1 none
