@@ -14,7 +14,7 @@
 #include "model/rope.h"
 #include "runtime/engine.h"
 #include "runtime/generator.h"
-#include "test_paths.h"
+#include "support/engine_fixture.h"
 
 namespace sieve {
 namespace {
@@ -91,39 +91,13 @@ TEST(H2o, AccumulatesEveryQuerysAttentionAndKeepsRecentPlusHeaviest) {
   }
 }
 
-class H2oEngine : public ::testing::Test {
+class H2oEngine : public testing_support::TestModelEngine {
  protected:
-  static void SetUpTestSuite() {
-    model_ = Model::load(test_model_dir() + "/model-q8_0.gguf").release();
-    pool_ = new ThreadPool(2);
-  }
-  static void TearDownTestSuite() {
-    delete pool_;
-    delete model_;
-  }
-  static RequestOptions greedy(const std::string& attn, int64_t max_tokens) {
-    RequestOptions o;
-    o.sampling.temperature = 0;
-    o.max_tokens = max_tokens;
-    o.ignore_eos = true;
-    o.attn = attn;
-    return o;
-  }
-  static std::vector<int32_t> prompt(int64_t n) {
-    std::vector<int32_t> p = {model_->tokenizer().bos_id()};
-    for (int64_t i = 1; i < n; ++i) p.push_back(static_cast<int32_t>(300 + (i * 41) % 4000));
-    return p;
-  }
-  static Model* model_;
-  static ThreadPool* pool_;
+  static std::vector<int32_t> prompt(int64_t n) { return TestModelEngine::prompt(n, 41); }
 };
-Model* H2oEngine::model_ = nullptr;
-ThreadPool* H2oEngine::pool_ = nullptr;
 
 TEST_F(H2oEngine, ABudgetHoldingEverythingIsFullAndASmallOneHoldsTheCacheThere) {
-  EngineOptions eo;
-  eo.prefix_cache = false;
-  Engine engine(*model_, *pool_, eo);
+  Engine engine(*model_, *pool_, no_prefix_cache());
   const auto p = prompt(500);
   const RequestResult full = generate(engine, p, greedy("full", 16));
   const RequestResult all = generate(engine, p, greedy("h2o:budget=600", 16));

@@ -13,7 +13,7 @@
 
 #include "runtime/engine.h"
 #include "runtime/generator.h"
-#include "test_paths.h"
+#include "support/engine_fixture.h"
 #include "util/spec.h"
 
 namespace sieve {
@@ -132,55 +132,27 @@ TEST(PyramidKv, BudgetShrinksLinearlyOverLayersAsTheReferenceComputesIt) {
   EXPECT_EQ(dynamic_cast<const SnapKvPolicy&>(*snap).kept_tokens(5, 8, 8000), 2000);
 }
 
-class SnapKvEngine : public ::testing::Test {
+class SnapKvEngine : public testing_support::TestModelEngine {
  protected:
-  static void SetUpTestSuite() {
-    model_ = Model::load(test_model_dir() + "/model-q8_0.gguf").release();
-    pool_ = new ThreadPool(2);
-  }
-  static void TearDownTestSuite() {
-    delete pool_;
-    delete model_;
-  }
-  static RequestOptions greedy(const std::string& attn) {
-    RequestOptions o;
-    o.sampling.temperature = 0;
-    o.max_tokens = 12;
-    o.ignore_eos = true;
-    o.attn = attn;
-    return o;
-  }
-  static std::vector<int32_t> prompt(int64_t n) {
-    std::vector<int32_t> p = {model_->tokenizer().bos_id()};
-    for (int64_t i = 1; i < n; ++i) p.push_back(static_cast<int32_t>(300 + (i * 53) % 4000));
-    return p;
-  }
-  static Model* model_;
-  static ThreadPool* pool_;
+  static std::vector<int32_t> prompt(int64_t n) { return TestModelEngine::prompt(n, 53); }
 };
-Model* SnapKvEngine::model_ = nullptr;
-ThreadPool* SnapKvEngine::pool_ = nullptr;
 
 TEST_F(SnapKvEngine, ABudgetCoveringThePromptIsFullAttention) {
-  EngineOptions eo;
-  eo.prefix_cache = false;
-  Engine engine(*model_, *pool_, eo);
+  Engine engine(*model_, *pool_, no_prefix_cache());
   const auto p = prompt(600);
-  const RequestResult full = generate(engine, p, greedy("full"));
+  const RequestResult full = generate(engine, p, greedy("full", 12));
   for (const char* spec : {"snapkv:budget=4096", "pyramidkv:budget=4096"}) {
-    const RequestResult r = generate(engine, p, greedy(spec));
+    const RequestResult r = generate(engine, p, greedy(spec, 12));
     EXPECT_EQ(r.tokens, full.tokens) << spec;
     EXPECT_EQ(r.kv_cache_bytes, full.kv_cache_bytes) << spec;
   }
 }
 
 TEST_F(SnapKvEngine, ASmallBudgetFreesTheCacheAndReadsOnlyWhatItKept) {
-  EngineOptions eo;
-  eo.prefix_cache = false;
-  Engine engine(*model_, *pool_, eo);
+  Engine engine(*model_, *pool_, no_prefix_cache());
   const auto p = prompt(1000);
-  const RequestResult full = generate(engine, p, greedy("full"));
-  const RequestResult snap = generate(engine, p, greedy("snapkv:budget=256"));
+  const RequestResult full = generate(engine, p, greedy("full", 12));
+  const RequestResult snap = generate(engine, p, greedy("snapkv:budget=256", 12));
   ASSERT_EQ(snap.tokens.size(), 12u);
   EXPECT_EQ(snap.attn, "snapkv:budget=256,window=32,kernel=5,pool=avg");
   // 256 kept slots + 12 generated: 5 pages of 64 against 16.
@@ -192,7 +164,7 @@ TEST_F(SnapKvEngine, ASmallBudgetFreesTheCacheAndReadsOnlyWhatItKept) {
   EXPECT_LT(slots, 256.0 + 12.0);
   EXPECT_GT(full.attention_reads.slots_per_token(c.n_layers, c.n_kv_heads), 1000.0);
   // PyramidKV: the layers' budgets average about `budget` (256 + 12 at most read per layer on average).
-  const RequestResult pyramid = generate(engine, p, greedy("pyramidkv:budget=256"));
+  const RequestResult pyramid = generate(engine, p, greedy("pyramidkv:budget=256", 12));
   ASSERT_EQ(pyramid.tokens.size(), 12u);
   EXPECT_LT(pyramid.attention_reads.slots_per_token(c.n_layers, c.n_kv_heads), 1000.0 * 0.6);
   EXPECT_EQ(engine.metrics().kv_pages_used, 0);
@@ -202,11 +174,9 @@ TEST_F(SnapKvEngine, ASmallBudgetFreesTheCacheAndReadsOnlyWhatItKept) {
 // compressed cache, but under another policy from scratch: `full` must not
 // read a cache whose slots were moved.
 TEST_F(SnapKvEngine, ACompressedConversationContinuesOnlyUnderItsOwnPolicy) {
-  EngineOptions eo;
-  eo.prefix_cache = false;
-  Engine engine(*model_, *pool_, eo);
+  Engine engine(*model_, *pool_, no_prefix_cache());
   for (const char* next : {"snapkv:budget=256", "full"}) {
-    RequestOptions first = greedy("snapkv:budget=256");
+    RequestOptions first = greedy("snapkv:budget=256", 12);
     first.keep = true;
     RequestResult r1;
     RequestCallbacks cb;
@@ -216,7 +186,7 @@ TEST_F(SnapKvEngine, ACompressedConversationContinuesOnlyUnderItsOwnPolicy) {
     std::vector<int32_t> turn2 = r1.prompt_tokens;
     turn2.insert(turn2.end(), r1.tokens.begin(), r1.tokens.end());
     for (int i = 0; i < 20; ++i) turn2.push_back(700 + i);
-    RequestOptions second = greedy(next);
+    RequestOptions second = greedy(next, 12);
     second.continue_from = id;
     const RequestResult r2 = generate(engine, turn2, second);
     EXPECT_EQ(r2.cached_prompt_tokens, std::string(next) == "full" ? 0 : 611) << next;

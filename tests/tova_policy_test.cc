@@ -11,7 +11,7 @@
 
 #include "runtime/engine.h"
 #include "runtime/generator.h"
-#include "test_paths.h"
+#include "support/engine_fixture.h"
 
 namespace sieve {
 namespace {
@@ -49,39 +49,13 @@ TEST(Tova, HeadMeanAttentionEqualsTheDirectComputation) {
   for (int64_t j = 0; j < n; ++j) EXPECT_NEAR(got[j], want[j], 1e-6) << "slot " << j;
 }
 
-class TovaEngine : public ::testing::Test {
+class TovaEngine : public testing_support::TestModelEngine {
  protected:
-  static void SetUpTestSuite() {
-    model_ = Model::load(test_model_dir() + "/model-q8_0.gguf").release();
-    pool_ = new ThreadPool(2);
-  }
-  static void TearDownTestSuite() {
-    delete pool_;
-    delete model_;
-  }
-  static RequestOptions greedy(const std::string& attn, int64_t max_tokens) {
-    RequestOptions o;
-    o.sampling.temperature = 0;
-    o.max_tokens = max_tokens;
-    o.ignore_eos = true;
-    o.attn = attn;
-    return o;
-  }
-  static std::vector<int32_t> prompt(int64_t n) {
-    std::vector<int32_t> p = {model_->tokenizer().bos_id()};
-    for (int64_t i = 1; i < n; ++i) p.push_back(static_cast<int32_t>(300 + (i * 29) % 4000));
-    return p;
-  }
-  static Model* model_;
-  static ThreadPool* pool_;
+  static std::vector<int32_t> prompt(int64_t n) { return TestModelEngine::prompt(n, 29); }
 };
-Model* TovaEngine::model_ = nullptr;
-ThreadPool* TovaEngine::pool_ = nullptr;
 
 TEST_F(TovaEngine, ABudgetHoldingEverythingIsFullAttention) {
-  EngineOptions eo;
-  eo.prefix_cache = false;
-  Engine engine(*model_, *pool_, eo);
+  Engine engine(*model_, *pool_, no_prefix_cache());
   const auto p = prompt(500);
   const RequestResult full = generate(engine, p, greedy("full", 16));
   const RequestResult tova = generate(engine, p, greedy("tova:budget=600", 16));
@@ -93,9 +67,7 @@ TEST_F(TovaEngine, ABudgetHoldingEverythingIsFullAttention) {
 // the budget (one slot for the step's own token on top while it runs), and
 // each decoded token reads the budget.
 TEST_F(TovaEngine, TheCacheStaysAtTheBudget) {
-  EngineOptions eo;
-  eo.prefix_cache = false;
-  Engine engine(*model_, *pool_, eo);
+  Engine engine(*model_, *pool_, no_prefix_cache());
   const auto p = prompt(700);
   const RequestResult r = generate(engine, p, greedy("tova:budget=200", 40));
   ASSERT_EQ(r.tokens.size(), 40u);
