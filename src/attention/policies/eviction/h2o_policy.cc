@@ -6,6 +6,7 @@
 
 #include "attention/attention_kernel.h"
 #include "attention/full_attention.h"
+#include "attention/policies/eviction/attention_votes.h"
 #include "util/error.h"
 #include "util/spec.h"
 
@@ -46,13 +47,9 @@ void H2oPolicy::accumulate(const AttentionInput& in, int64_t kv_head, const floa
     score_spans(in.cache, in.layer, kv_head, &span, 1, rows.data(), n_rows, scores.data(), scratch.data());
     for (int64_t t = t0; t < t1; ++t)
       for (int64_t g = 0; g < group; ++g) {
-        const float* row = scores.data() + ((t - t0) * group + g) * seen;
         const int64_t visible = in.first_slot + t + 1;
-        const float m = *std::max_element(row, row + visible);
-        double z = 0;
-        for (int64_t j = 0; j < visible; ++j) z += std::exp(static_cast<double>(row[j] - m));
-        for (int64_t j = 0; j < visible; ++j)
-          head.score[j] += std::exp(static_cast<double>(row[j] - m)) / z / static_cast<double>(group);
+        add_attention(scores.data() + ((t - t0) * group + g) * seen, visible, visible, 1.0 / static_cast<double>(group),
+                      head.score.data());
       }
   }
 }

@@ -6,6 +6,7 @@
 
 #include "attention/attention_kernel.h"
 #include "attention/full_attention.h"
+#include "attention/policies/eviction/attention_votes.h"
 #include "attention/segmented_attention.h"
 #include "util/error.h"
 #include "util/spec.h"
@@ -83,12 +84,8 @@ std::vector<int64_t> SnapKvPolicy::select(const KvCache& cache, int64_t layer, i
   std::vector<double> votes(static_cast<size_t>(prefix), 0.0);
   for (int64_t t = 0; t < w; ++t)
     for (int64_t g = 0; g < group; ++g) {
-      const float* row = scores.data() + (t * group + g) * n;
-      const int64_t seen = prefix + t + 1;
-      const float m = *std::max_element(row, row + seen);
-      double z = 0;
-      for (int64_t j = 0; j < seen; ++j) z += std::exp(static_cast<double>(row[j] - m));
-      for (int64_t j = 0; j < prefix; ++j) votes[j] += std::exp(static_cast<double>(row[j] - m)) / z / group;
+      add_attention(scores.data() + (t * group + g) * n, prefix + t + 1, prefix, 1.0 / static_cast<double>(group),
+                    votes.data());
     }
   // Pooled over `kernel` neighbours, padded as torch's pool1d pads (zeros
   // counted in the average; nothing for the max).
@@ -118,10 +115,11 @@ void SnapKvPolicy::attend(const AttentionInput& in, float* out) {
     window_q_.resize(static_cast<size_t>(in.layer + 1));
     window_rows_.resize(static_cast<size_t>(in.layer + 1), 0);
   }
-  rotated_.assign(in.q, in.q + in.n_q * row);
-  for (int64_t i = 0; i < in.n_q; ++i)
-    in.rope.rotate(rotated_.data() + i * row, in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + i]));
   if (!compressed_) {
+    rotated_.assign(in.q, in.q + in.n_q * row);
+    for (int64_t i = 0; i < in.n_q; ++i)
+      in.rope.rotate(rotated_.data() + i * row, in.n_heads,
+                     static_cast<double>(in.cache.positions()[in.first_slot + i]));
     // The observation window: this layer's last `window` queries, scaled as
     // the kernel takes them.
     std::vector<float>& held = window_q_[in.layer];

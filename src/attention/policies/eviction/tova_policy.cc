@@ -5,6 +5,7 @@
 
 #include "attention/attention_kernel.h"
 #include "attention/full_attention.h"
+#include "attention/policies/eviction/attention_votes.h"
 #include "util/spec.h"
 
 namespace sieve {
@@ -32,13 +33,8 @@ std::vector<double> TovaPolicy::head_mean_attention(const KvCache& cache, int64_
   const SlotSpan all{0, n};
   for (int64_t h = 0; h < s.n_kv_heads; ++h) {
     score_spans(cache, layer, h, &all, 1, q + h * group * hd, group, scores.data(), scratch.data());
-    for (int64_t g = 0; g < group; ++g) {
-      const float* row = scores.data() + g * n;
-      const float m = *std::max_element(row, row + n);
-      double z = 0;
-      for (int64_t j = 0; j < n; ++j) z += std::exp(static_cast<double>(row[j] - m));
-      for (int64_t j = 0; j < n; ++j) mean[j] += std::exp(static_cast<double>(row[j] - m)) / z / n_heads;
-    }
+    for (int64_t g = 0; g < group; ++g)
+      add_attention(scores.data() + g * n, n, n, 1.0 / static_cast<double>(n_heads), mean.data());
   }
   return mean;
 }
