@@ -59,7 +59,7 @@ TEST(EvalPerplexity, TinyWindowMatchesHandComputation) {
     nll += std::log(sum) - logits[i * V + window[i + 1]];
   }
   const double expect = std::exp(static_cast<double>(nll / 7));
-  const auto segs = windowed_ppl(tf, KvType::F32, "full", first7, 8, 0);
+  const auto segs = windowed_ppl(tf, KvType::F32, "full", first7, 8, 0, 0);
   ASSERT_EQ(segs.size(), 1u);
   EXPECT_EQ(segs[0].predicted, 7);
   EXPECT_EQ(segs[0].start, 0);
@@ -79,7 +79,7 @@ TEST(EvalPerplexity, StreamMatchesWindowAndStreamingCacheStaysFlat) {
   ASSERT_EQ(stream.size(), 3u);
   EXPECT_EQ(stream[0].predicted, 15);  // position 0 (BOS) predicts nothing
   EXPECT_EQ(stream[2].end, 48);
-  const auto window = windowed_ppl(tf, KvType::F32, "full", hay, 48, 47);
+  const auto window = windowed_ppl(tf, KvType::F32, "full", hay, 48, 47, 0);
   ASSERT_EQ(window.size(), 1u);
   EXPECT_NEAR(overall_ppl(stream), window[0].ppl(), window[0].ppl() * 1e-3);
   // StreamingLLM's cache stops growing once the window is full.
@@ -90,6 +90,36 @@ TEST(EvalPerplexity, StreamMatchesWindowAndStreamingCacheStaysFlat) {
   for (size_t k = 2; k < flat.size(); ++k)  // the sink page and at most two window pages of 64
     EXPECT_LE(flat[k].kv_cache_bytes, 3 * 64 * per_token) << k;
   for (const PplSegment& s : flat) EXPECT_TRUE(std::isfinite(s.ppl()) && s.ppl() > 1);
+}
+
+TEST(EvalPerplexity, ContinuationScoresTheTailAfterThePromptIsCompressed) {
+  ThreadPool pool(1);
+  Transformer tf(model(), pool);
+  const std::vector<int32_t> hay = model().tokenizer().encode(haystack().substr(0, 4000), false);
+  // The tail's NLL, one token per step after the prompt, equals the same
+  // tokens' NLL inside one whole-window forward (full attention).
+  const int64_t length = 200, tail = 24;
+  std::vector<int32_t> window{model().tokenizer().bos_id()};
+  window.insert(window.end(), hay.begin(), hay.begin() + length - 1);
+  const int64_t V = model().config().vocab_size;
+  std::vector<float> logits(window.size() * V);
+  KvCache cache(tf.cache_shape(KvType::F32));
+  tf.forward(window.data(), length, cache, logits.data(), true);
+  double nll = 0;
+  for (int64_t i = length - tail - 1; i + 1 < length; ++i) nll += token_nll(logits.data() + i * V, V, window[i + 1]);
+  const auto full = windowed_ppl(tf, KvType::F32, "full", hay, length, 0, tail);
+  ASSERT_FALSE(full.empty());
+  EXPECT_EQ(full[0].predicted, tail);
+  EXPECT_NEAR(full[0].nll_sum, nll, 1e-3 * nll);
+  // SnapKV compresses the prompt before the tail is scored: a smaller cache,
+  // a finite perplexity, and not full's (it sees less).
+  const auto snap = windowed_ppl(tf, KvType::F32, "snapkv:budget=48,window=8", hay, length, 0, tail);
+  ASSERT_EQ(snap.size(), full.size());
+  EXPECT_EQ(snap[0].predicted, tail);
+  EXPECT_LT(snap[0].kv_cache_bytes, full[0].kv_cache_bytes);
+  EXPECT_TRUE(std::isfinite(snap[0].ppl()));
+  EXPECT_NE(snap[0].nll_sum, full[0].nll_sum);
+  EXPECT_THROW(windowed_ppl(tf, KvType::F32, "full", hay, length, 0, length), Error);
 }
 
 TEST(EvalRetrieval, EveryPolicySeesTheSamePrompts) {

@@ -57,6 +57,22 @@ TEST(KvCache, EverySlotOfAPageReadsBackItsOwnRow) {
 }
 
 // copy_head_slot moves one head's key and value bytes and nothing else.
+TEST(KvCache, NextPositionFollowsRollbackAndCompaction) {
+  KvCache cache({1, 1, 64, 16, KvType::F16});
+  EXPECT_EQ(cache.next_position(), 0);
+  std::vector<int64_t> pos(40);
+  for (int64_t i = 0; i < 40; ++i) pos[i] = 100 + i;
+  cache.append_slots(pos.data(), 40);
+  EXPECT_EQ(cache.next_position(), 140);
+  cache.truncate(30);  // a rollback: the next token follows slot 29
+  EXPECT_EQ(cache.next_position(), 130);
+  cache.drop_compacted(10);  // a policy kept 10 slots of 30: the sequence goes on where it was
+  EXPECT_EQ(cache.size(), 10);
+  EXPECT_EQ(cache.next_position(), 130);
+  cache.clear();
+  EXPECT_EQ(cache.next_position(), 0);
+}
+
 TEST(KvCache, CopyHeadSlotMovesOneHeadExactly) {
   for (KvType type : {KvType::F32, KvType::F16, KvType::BF16, KvType::Q8_0}) {
     const int64_t hd = 64, n = 64 + 30;

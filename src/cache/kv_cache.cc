@@ -144,6 +144,7 @@ KvCache& KvCache::operator=(const KvCache& other) {
   value_block_bytes_ = other.value_block_bytes_;
   layer_bytes_ = other.layer_bytes_;
   positions_ = other.positions_;
+  next_position_ = other.next_position_;
   const size_t bytes = page_bytes(shape_);
   for (const KvPage* src : other.pages_) {
     KvPage* p = pool_->allocate();
@@ -158,7 +159,7 @@ KvCache::KvCache(KvCache&& other) noexcept
     : shape_(other.shape_), row_bytes_(other.row_bytes_), key_block_bytes_(other.key_block_bytes_),
       value_block_bytes_(other.value_block_bytes_), layer_bytes_(other.layer_bytes_),
       own_pool_(std::move(other.own_pool_)), pool_(other.pool_), positions_(std::move(other.positions_)),
-      pages_(std::move(other.pages_)), reserved_(std::move(other.reserved_)) {
+      next_position_(other.next_position_), pages_(std::move(other.pages_)), reserved_(std::move(other.reserved_)) {
   other.pool_ = nullptr;
   other.pages_.clear();
   other.reserved_.clear();
@@ -176,6 +177,7 @@ KvCache& KvCache::operator=(KvCache&& other) noexcept {
   own_pool_ = std::move(other.own_pool_);
   pool_ = other.pool_;
   positions_ = std::move(other.positions_);
+  next_position_ = other.next_position_;
   pages_ = std::move(other.pages_);
   reserved_ = std::move(other.reserved_);
   other.pool_ = nullptr;
@@ -219,12 +221,14 @@ void KvCache::append_slots(const int64_t* positions, int64_t n) {
     pages_.push_back(p);
   }
   positions_.insert(positions_.end(), positions, positions + n);
+  for (int64_t i = 0; i < n; ++i) next_position_ = std::max(next_position_, positions[i] + 1);
 }
 
 void KvCache::adopt_prefix(const std::vector<KvPage*>& pages) {
   if (size() != 0 || !pages_.empty()) throw Error("internal: a prefix is adopted by an empty cache only");
   pages_ = pages;
   for (int64_t i = 0; i < static_cast<int64_t>(pages.size()) * shape_.page_size; ++i) positions_.push_back(i);
+  next_position_ = size();
 }
 
 void KvCache::write(int64_t layer, int64_t slot, const float* k, const float* v) {
@@ -316,6 +320,16 @@ void KvCache::read_value(int64_t layer, int64_t kv_head, int64_t slot, float* ou
 
 void KvCache::truncate(int64_t keep) {
   if (keep < 0 || keep > size()) throw Error("internal: KV cache truncate out of range");
+  next_position_ = keep ? positions_[keep - 1] + 1 : 0;
+  drop_slots_from(keep);
+}
+
+void KvCache::drop_compacted(int64_t keep) {
+  if (keep < 0 || keep > size()) throw Error("internal: KV cache compaction out of range");
+  drop_slots_from(keep);
+}
+
+void KvCache::drop_slots_from(int64_t keep) {
   positions_.resize(keep);
   const size_t pages_kept = static_cast<size_t>((keep + shape_.page_size - 1) / shape_.page_size);
   for (size_t i = pages_kept; i < pages_.size(); ++i) pool_->release(pages_[i]);

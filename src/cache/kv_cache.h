@@ -70,6 +70,9 @@ class KvCache {
   const KvCacheShape& shape() const { return shape_; }
   int64_t size() const { return static_cast<int64_t>(positions_.size()); }
   const std::vector<int64_t>& positions() const { return positions_; }
+  // One past the newest position appended (0 when empty): where the next
+  // token goes. After drop_compacted it is no longer positions().back() + 1.
+  int64_t next_position() const { return next_position_; }
   int64_t n_pages() const { return static_cast<int64_t>(pages_.size()); }
   PagePool& pool() const { return *pool_; }
 
@@ -110,8 +113,14 @@ class KvCache {
 
   // Drops every slot and gives the pages back to the pool.
   void clear() { truncate(0); }
-  // Drops the slots from `keep` on (rolls a sequence back).
+  // Drops the slots from `keep` on (rolls a sequence back: the next token
+  // goes right after slot keep - 1's position).
   void truncate(int64_t keep);
+  // Drops the slots from `keep` on after a policy moved the ones it keeps
+  // below `keep` (copy_head_slot, per head): the sequence goes on at
+  // next_position(). positions() of the moved slots then name what slot j
+  // held before, not what each head holds there.
+  void drop_compacted(int64_t keep);
   // Removes whole pages [first, last); later slots move down by
   // (last - first) * page_size. Policies evict with this; the pages go back
   // to the pool.
@@ -128,12 +137,14 @@ class KvCache {
     return const_cast<uint8_t*>(value_block(layer, kv_head, page));
   }
   void release_all();
+  void drop_slots_from(int64_t keep);
 
   KvCacheShape shape_;
   size_t row_bytes_, key_block_bytes_, value_block_bytes_, layer_bytes_;
   std::unique_ptr<PagePool> own_pool_;  // set when the pool is private
   PagePool* pool_;
   std::vector<int64_t> positions_;
+  int64_t next_position_ = 0;
   std::vector<KvPage*> pages_;     // holding positions_
   std::vector<KvPage*> reserved_;  // taken for the next append_slots
 };

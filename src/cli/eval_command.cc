@@ -155,7 +155,11 @@ void run_retrieval_task(const EvalSetup& e, Engine& engine, const std::string& h
 }
 
 void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t>& hay, const std::vector<int64_t>& lengths,
-                  int64_t max_tokens, KvType kv, json& results) {
+                  int64_t max_tokens, int64_t continuation, KvType kv, json& results) {
+  for (int64_t len : lengths)
+    if (continuation >= len - 1)
+      throw Error("--continuation " + std::to_string(continuation) + " leaves no prompt in a window of " +
+                  std::to_string(len) + " tokens");
   double total = 0;
   for (int64_t len : lengths) total += static_cast<double>(windowed_ppl_tokens(static_cast<int64_t>(hay.size()), len, max_tokens));
   total *= static_cast<double>(e.policies.size());
@@ -163,6 +167,7 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
   LineChart chart;
   chart.title = "ppl: " + e.model_name + rope_label(e);
   chart.subtitle = "non-overlapping windows over the haystack, KV cache " + e.cache_type;
+  if (continuation > 0) chart.subtitle += ", the last " + std::to_string(continuation) + " tokens of each scored";
   chart.x_title = "window length (tokens)";
   chart.y_title = "perplexity";
   chart.log_x = true;
@@ -176,14 +181,14 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
     for (size_t l = 0; l < lengths.size(); ++l) {
       std::string rope_spec;
       const auto rope = make_rope(e.rope, tf.model().config(), tf.model().weights().rope_freq_divisors, lengths[l], &rope_spec);
-      const auto segs = windowed_ppl(tf, kv, spec, hay, lengths[l], max_tokens,
+      const auto segs = windowed_ppl(tf, kv, spec, hay, lengths[l], max_tokens, continuation,
                                      [&](int64_t n) { progress.advance(n, static_cast<double>(n)); }, rope.get());
       size_t peak = 0;
       int64_t predicted = 0;
       for (const PplSegment& s : segs) peak = std::max(peak, s.kv_cache_bytes), predicted += s.predicted;
       const double ppl = overall_ppl(segs);
       results.push_back({{"attn", series.name}, {"rope", rope_spec}, {"length", lengths[l]}, {"windows", segs.size()}, {"tokens", predicted},
-                         {"ppl", ppl}, {"kv_cache_bytes", peak}, {"segments", segments_json(segs)}});
+                         {"continuation", continuation}, {"ppl", ppl}, {"kv_cache_bytes", peak}, {"segments", segments_json(segs)}});
       series.x.push_back(static_cast<double>(lengths[l]));
       series.y.push_back(ppl);
       table[l].push_back(ppl);
@@ -192,7 +197,9 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
   }
   progress.finish();
   if (!e.json) {
-    std::printf("\nppl over non-overlapping windows (BOS first), KV cache %s\n| %6s |", e.cache_type.c_str(), "length");
+    std::printf("\nppl over non-overlapping windows (BOS first), KV cache %s", e.cache_type.c_str());
+    if (continuation > 0) std::printf(", the last %lld tokens of each window scored", static_cast<long long>(continuation));
+    std::printf("\n| %6s |", "length");
     for (const std::string& n : names) std::printf(" %s |", n.c_str());
     std::printf("\n|-------:|");
     for (size_t i = 0; i < names.size(); ++i) std::printf("------:|");
@@ -285,7 +292,7 @@ std::string default_haystack() {
 int eval_command(int argc, char** argv) {
   EvalSetup e;
   std::string task = "passkey", lengths_text, depths_text, haystack_path, pieces = "separate", samples_list = "10";
-  int64_t threads = std::max(1u, std::thread::hardware_concurrency()), tokens = 0, segment = 1024;
+  int64_t threads = std::max(1u, std::thread::hardware_concurrency()), tokens = 0, segment = 1024, continuation = 0;
   bool random_depth = false, no_plots = false;
   Args args("sieve eval -m MODEL --task passkey|niah|niah-multikey|ppl|ppl-stream [options]",
             "Measures retrieval accuracy or perplexity as EVALUATION.md defines them; several --attn compare\n"
@@ -305,6 +312,10 @@ int eval_command(int argc, char** argv) {
   args.option("--haystack", "FILE", "haystack text (default: the data/haystack.txt that ships with sieve)", &haystack_path);
   args.option("--tokens", "N", "ppl-stream: tokens to stream (default 16384); ppl: haystack tokens to use (default all)",
               &tokens);
+  args.option("--continuation", "N",
+              "ppl: score only the last N tokens of each window, one per step after the rest went in as a prompt "
+              "(the prompt an eviction policy compresses; default 0: every token, no compression)",
+              &continuation);
   args.option("--segment", "N", "ppl-stream: tokens per reported segment (default 1024)", &segment);
   args.flag("--log-x", "ppl-stream: logarithmic position axis in the pictures", &e.log_x);
   args.option("--pieces", "MODE", "template pieces tokenized separate (each on its own, as the test model was trained; "
@@ -320,6 +331,7 @@ int eval_command(int argc, char** argv) {
   if (random_depth && !depths_text.empty()) throw Error("give either --depths or --random-depth, not both");
   if (segment < 1) throw Error("--segment must be positive");
   if (tokens < 0) throw Error("--tokens must not be negative");
+  if (continuation < 0) throw Error("--continuation must not be negative");
   e.task = parse_task(task);
   e.plots = !no_plots;
   const PieceMode piece_mode = parse_piece_mode(pieces);
@@ -377,7 +389,7 @@ int eval_command(int argc, char** argv) {
     check_memory_fits(static_cast<size_t>(longest) * KvCache(tf.cache_shape(kv)).bytes_per_token(),
                       "the KV cache of " + std::to_string(longest) + " tokens");
     const std::vector<int32_t> hay = model->tokenizer().encode(haystack, false);
-    if (e.task == Task::Ppl) run_ppl_task(e, tf, hay, lengths, tokens, kv, results);
+    if (e.task == Task::Ppl) run_ppl_task(e, tf, hay, lengths, tokens, continuation, kv, results);
     else run_ppl_stream_task(e, tf, hay, tokens ? tokens : 16384, segment, kv, results);
   }
   if (e.json) {

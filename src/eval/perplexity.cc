@@ -48,6 +48,34 @@ PplSegment window_nll(Transformer& tf, KvCache& cache, AttentionPolicy& policy, 
   return seg;
 }
 
+PplSegment continuation_nll(Transformer& tf, KvCache& cache, AttentionPolicy& policy, const std::vector<int32_t>& tokens,
+                            int64_t continuation, const Rope* rope) {
+  const int64_t vocab = tf.model().config().vocab_size;
+  const int64_t n = static_cast<int64_t>(tokens.size()), prompt = n - continuation;
+  if (continuation < 1 || prompt < 1)
+    throw Error("a continuation of " + std::to_string(continuation) + " tokens does not fit a window of " +
+                std::to_string(n) + " (it needs at least one prompt token before it)");
+  std::vector<float> logits(static_cast<size_t>(vocab));
+  for (int64_t done = 0; done < prompt;) {
+    const int64_t chunk = std::min(Transformer::kMaxBatch, prompt - done);
+    tf.forward(tokens.data() + done, chunk, cache, logits.data(), false, &policy, rope);
+    done += chunk;
+  }
+  // The prompt's last logits predate the compression, as a request's first
+  // sampled token does.
+  policy.end_prompt(cache, tf.pool());
+  PplSegment seg;
+  seg.end = n;
+  for (int64_t i = prompt;; ++i) {
+    seg.nll_sum += token_nll(logits.data(), vocab, tokens[i]);
+    ++seg.predicted;
+    if (i + 1 == n) break;
+    tf.forward(tokens.data() + i, 1, cache, logits.data(), false, &policy, rope);
+  }
+  seg.kv_cache_bytes = cache.bytes_allocated();
+  return seg;
+}
+
 int64_t windowed_ppl_tokens(int64_t hay_tokens, int64_t length, int64_t max_tokens) {
   const int64_t usable = max_tokens > 0 ? std::min(max_tokens, hay_tokens) : hay_tokens;
   return usable / (length - 1) * length;
@@ -55,7 +83,7 @@ int64_t windowed_ppl_tokens(int64_t hay_tokens, int64_t length, int64_t max_toke
 
 std::vector<PplSegment> windowed_ppl(Transformer& tf, KvType kv_type, const std::string& policy_spec,
                                      const std::vector<int32_t>& hay, int64_t length, int64_t max_tokens,
-                                     const TokenCallback& on_tokens, const Rope* rope) {
+                                     int64_t continuation, const TokenCallback& on_tokens, const Rope* rope) {
   if (length < 2) throw Error("ppl needs windows of at least 2 tokens");
   const int32_t bos = tf.model().tokenizer().bos_id();
   const int64_t per_window = bos >= 0 ? length - 1 : length;
@@ -74,7 +102,8 @@ std::vector<PplSegment> windowed_ppl(Transformer& tf, KvType kv_type, const std:
     window.insert(window.end(), hay.begin() + w * per_window, hay.begin() + (w + 1) * per_window);
     auto policy = make_policy(policy_spec, tf.model().config());
     cache.clear();
-    PplSegment s = window_nll(tf, cache, *policy, window, rope);
+    PplSegment s = continuation > 0 ? continuation_nll(tf, cache, *policy, window, continuation, rope)
+                                    : window_nll(tf, cache, *policy, window, rope);
     s.start = w * per_window;
     s.end = (w + 1) * per_window;
     out.push_back(s);

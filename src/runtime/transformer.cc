@@ -128,7 +128,7 @@ void Transformer::step(const SequenceChunk* chunks, int64_t n_chunks) {
     KvCache& cache = *ch.cache;
     first_slot_[s] = cache.size();
     const int64_t first_pos =
-        ch.first_position >= 0 ? ch.first_position : (cache.positions().empty() ? 0 : cache.positions().back() + 1);
+        ch.first_position >= 0 ? ch.first_position : cache.next_position();
     positions.resize(ch.n);
     for (int64_t i = 0; i < ch.n; ++i) positions[i] = first_pos + i;
     cache.append_slots(positions.data(), ch.n);

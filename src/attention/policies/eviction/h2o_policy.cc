@@ -112,7 +112,7 @@ void H2oPolicy::end_batch(KvCache& cache) {
       h.score.resize(static_cast<size_t>(newest));
       h.position.resize(static_cast<size_t>(newest));
     }
-  cache.truncate(newest);
+  cache.drop_compacted(newest);
   ++dropped_;
 }
 
@@ -139,7 +139,7 @@ void H2oPolicy::end_prompt(KvCache& cache, ThreadPool& pool) {
       h.position.resize(static_cast<size_t>(budget_));
     }
   });
-  cache.truncate(budget_);
+  cache.drop_compacted(budget_);
   dropped_ += static_cast<double>(n - budget_);
 }
 

@@ -177,7 +177,7 @@ void SnapKvPolicy::end_prompt(KvCache& cache, ThreadPool& pool) {
     });
   }
   tail_start_ = *std::max_element(kept_.begin(), kept_.end());
-  cache.truncate(tail_start_);
+  cache.drop_compacted(tail_start_);
   compressed_ = true;
   prompt_tokens_ += static_cast<double>(n);
   for (int64_t k : kept_) evicted_tokens_ += static_cast<double>(n - k);

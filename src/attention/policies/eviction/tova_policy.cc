@@ -78,7 +78,7 @@ void TovaPolicy::end_batch(KvCache& cache) {
     if (victim_[l] != newest)  // else the newest token itself goes
       for (int64_t h = 0; h < cache.shape().n_kv_heads; ++h)
         cache.copy_head_slot(static_cast<int64_t>(l), h, newest, victim_[l]);
-  cache.truncate(newest);
+  cache.drop_compacted(newest);
   ++dropped_;
 }
 
@@ -105,7 +105,7 @@ void TovaPolicy::end_prompt(KvCache& cache, ThreadPool& pool) {
   });
   // The positions of the kept slots no longer matter (keys are rotated);
   // the tokens after the prompt append at `budget` with their own.
-  cache.truncate(budget_);
+  cache.drop_compacted(budget_);
   dropped_ += static_cast<double>(n - budget_);
 }
 
