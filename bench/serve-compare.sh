@@ -7,8 +7,10 @@
 #   pool     64 concurrent 4096-token requests in a --kv-memory that holds 16
 #   prefix   the same 4096-token prompt twice: TTFT of the first and second
 #   mixed    16 clients, four policies, one server: per-policy TTFT / ITL
+#   eviction 80 concurrent 8000-token requests in 1 GiB of KV, with `full`
+#            and with SnapKV at two ratios: how many run at once (not in all)
 #
-# usage: bench/serve-compare.sh [matrix|pool|prefix|mixed|all] (default all)
+# usage: bench/serve-compare.sh [matrix|pool|prefix|mixed|eviction|all] (default all)
 # env:   MODEL (default models/sieve-test-27m/model-q8_0.gguf), THREADS (2),
 #        CONCURRENCY ("1 4 16 64"), INPUT_LENS ("512 4096"), OUTPUT_LEN (128),
 #        OUT (docs/results/serve), SIEVE (build/sieve), SERVERS ("sieve llama-server"),
@@ -145,6 +147,15 @@ run_mixed() {
   stop_server
 }
 
+run_eviction() {
+  for attn in full snapkv:ratio=0.5 snapkv:ratio=0.875; do
+    echo "== sieve, 80 concurrent 8000-token requests, --kv-memory 1024 MiB, attn $attn"
+    start_sieve 80 1024 --attn "$attn" --no-prefix-cache
+    load "$OUT/eviction-${attn//[:=]/_}.json" --concurrency 80 --num-prompts 80 --input-len 8000 --label "sieve, $attn"
+    stop_server
+  done
+}
+
 report() {
   node - "$OUT" <<'EOF'
 const fs = require('fs'), path = require('path');
@@ -178,6 +189,15 @@ if (mixed?.per_policy) {
   for (const [a, p] of Object.entries(mixed.per_policy))
     console.log(`| ${a} | ${p.client.completed} | ${f1(p.client.ttft_ms.mean)} / ${f1(p.client.ttft_ms.median)} | ${f1(p.client.itl_ms.mean)} / ${f1(p.client.itl_ms.median)} | ${f1(p.server.ttft_mean_ms)} | ${f1(p.server.itl_mean_ms)} |`);
 }
+const ev = fs.readdirSync(dir).filter((f) => /^eviction-.*\.json$/.test(f)).map(read).filter((j) => j?.occupancy);
+if (ev.length) {
+  console.log('\n| policy | requests (failed) | running at once: peak / mean | KV pages held: peak / pool | preemptions | duration (s) | output tok/s |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const j of ev) {
+    const o = j.occupancy;
+    console.log(`| ${j.label} | ${j.completed} (${j.failed}) | ${o.running_peak} / ${f1(o.running_mean)} | ${o.kv_pages_peak} / ${o.kv_pages_total} | ${o.preemptions ?? '-'} | ${f1(j.duration_s)} | ${f1(j.output_throughput)} |`);
+  }
+}
 EOF
 }
 
@@ -186,8 +206,9 @@ case $what in
   pool) run_pool ;;
   prefix) run_prefix ;;
   mixed) run_mixed ;;
+  eviction) run_eviction ;;
   all) run_matrix; run_pool; run_prefix; run_mixed ;;
   report) ;;
-  *) die "unknown part '$what' (matrix, pool, prefix, mixed, all, report)" ;;
+  *) die "unknown part '$what' (matrix, pool, prefix, mixed, eviction, all, report)" ;;
 esac
 report | tee "$OUT/summary.md"

@@ -175,10 +175,44 @@ async function serverLatency() {
   }
 }
 
+// sieve's gauges, sampled while the load runs: how many requests ran at once
+// and how many KV pages they held (what a pool of a given --kv-memory holds).
+const occupancy = { samples: 0, running_sum: 0, running_peak: 0, pages_peak: 0, pages_total: 0 };
+let preemptionsBefore = null;
+async function sieveGauges() {
+  try {
+    const res = await fetch(`${opts.url}/metrics`, { headers });
+    if (!res.ok) return null;
+    const g = {};
+    for (const line of (await res.text()).split('\n')) {
+      const m = line.match(/^sieve:(num_requests_running|kv_cache_pages_used|kv_cache_pages_total|num_preemptions_total) (\S+)$/);
+      if (m) g[m[1]] = Number(m[2]);
+    }
+    return 'num_requests_running' in g ? g : null;
+  } catch {
+    return null;
+  }
+}
+async function sampleOccupancy(stop) {
+  while (!stop.done) {
+    const g = await sieveGauges();
+    if (!g) return;
+    occupancy.samples++;
+    occupancy.running_sum += g.num_requests_running;
+    occupancy.running_peak = Math.max(occupancy.running_peak, g.num_requests_running);
+    occupancy.pages_peak = Math.max(occupancy.pages_peak, g.kv_cache_pages_used);
+    occupancy.pages_total = g.kv_cache_pages_total;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 const model = opts.model || (await getJson('/v1/models')).data[0].id;
 const prompts = await makePrompts();
 const policies = opts.attn.length ? opts.attn : [''];
 const metricsBefore = await serverLatency();
+preemptionsBefore = (await sieveGauges())?.num_preemptions_total ?? null;
+const sampling = { done: false };
+const sampler = sampleOccupancy(sampling);
 const results = [];
 let next = 0;
 const t0 = performance.now();
@@ -191,7 +225,10 @@ await Promise.all(Array.from({ length: opts.concurrency }, async () => {
   }
 }));
 const duration = (performance.now() - t0) / 1000;
+sampling.done = true;
+await sampler;
 const metricsAfter = await serverLatency();
+const preemptionsAfter = (await sieveGauges())?.num_preemptions_total ?? null;
 results.sort((a, b) => a.index - b.index);
 
 // The client's numbers for a set of results.
@@ -216,6 +253,12 @@ const summary = {
   // In the order sent: what a prefix-cache run compares (the first request against the next).
   requests: results.map((r) => ({ attn: r.attn || null, ok: r.ok, ttft_ms: r.ttft, e2e_ms: r.e2e, cached_tokens: r.cachedTokens })),
   errors: [...new Set(results.filter((r) => !r.ok).map((r) => r.error))].slice(0, 5),
+  // sieve only: its /metrics gauges sampled every 100 ms during the run.
+  occupancy: occupancy.samples ? {
+    running_peak: occupancy.running_peak, running_mean: occupancy.running_sum / occupancy.samples,
+    kv_pages_peak: occupancy.pages_peak, kv_pages_total: occupancy.pages_total,
+    preemptions: preemptionsBefore === null || preemptionsAfter === null ? null : preemptionsAfter - preemptionsBefore,
+  } : null,
 };
 const outputTokens = summary.total_output_tokens;
 if (opts.attn.length > 1) {
@@ -248,6 +291,12 @@ const table = [
     ['Inter-token Latency', 'ITL', summary.itl_ms]].flatMap(([title, short, s]) => [
     `---------------${title}---------------`,
     `Mean ${short} (ms):`.padEnd(41) + f(s.mean), `Median ${short} (ms):`.padEnd(41) + f(s.median), `P99 ${short} (ms):`.padEnd(41) + f(s.p99)]),
+  ...(summary.occupancy ? [
+    '---------------Server occupancy (sieve /metrics, sampled every 100 ms)---------------',
+    `Requests running at once (peak / mean):  ${summary.occupancy.running_peak} / ${f(summary.occupancy.running_mean)}`,
+    `KV pages held (peak / pool):             ${summary.occupancy.kv_pages_peak} / ${summary.occupancy.kv_pages_total}`,
+    `Preemptions:                             ${summary.occupancy.preemptions ?? '-'}`,
+  ] : []),
   ...(summary.per_policy ? [
     '---------------Per policy (client: median; server /metrics: mean)---------------',
     '| policy | requests | TTFT median | ITL median | server TTFT mean | server ITL mean |',
