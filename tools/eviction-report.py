@@ -41,6 +41,7 @@ def method_and_ratio(attn, length):
 
 def load(folder):
     acc, ppl, reads = {}, {}, {}  # acc[(task, length, method, ratio)] = (correct, samples)
+    ppl_label = "ppl"
     for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
         with open(path) as f:
             try:
@@ -51,10 +52,12 @@ def load(folder):
             key = method_and_ratio(r["attn"], r["length"])
             if d["task"] == "ppl":
                 ppl[key] = r["ppl"]
+                tail = r.get("continuation", 0)
+                ppl_label = f"ppl {r['length'] // 1024}K" + (f" (last {tail})" if tail else "")
             else:
                 acc[(d["task"], r["length"]) + key] = (r["correct"], r["samples"])
                 reads[(r["length"],) + key] = r["kv_bytes_per_token"]
-    return acc, ppl, reads
+    return acc, ppl, reads, ppl_label
 
 
 def order(method):
@@ -66,11 +69,11 @@ def mean_accuracy(acc, task, method, ratio, lengths):
     return sum(c for c, _ in cells) / sum(n for _, n in cells) if cells else None
 
 
-def table(acc, ppl, reads):
+def table(acc, ppl, reads, ppl_label):
     columns = sorted({(t, l) for (t, l, _, _) in acc}, key=lambda c: (TASKS.index(c[0]), c[1]))
     longest = max(l for _, l in columns)
     rows = sorted({k[2:] for k in acc} | set(ppl), key=lambda k: (k[1], order(k[0])))
-    head = [f"{t} {l // 1024}K" for t, l in columns] + ["mean"] + (["ppl"] if ppl else []) + [f"KV MB/token @ {longest // 1024}K"]
+    head = [f"{t} {l // 1024}K" for t, l in columns] + ["mean"] + ([ppl_label] if ppl else []) + [f"KV MB/token @ {longest // 1024}K"]
     print("| ratio | method | " + " | ".join(head) + " |")
     print("| ---: | --- |" + " ---: |" * len(head))
     for method, ratio in rows:
@@ -92,7 +95,7 @@ def picture(acc, ppl, out_path):
     lengths = sorted({k[1] for k in acc})
     methods = sorted({k[2] for k in acc} | {k[0] for k in ppl}, key=order)
     W, H, M = 250, 200, 48
-    panels = [t for t in TASKS if any(k[0] == t for k in acc)] + (["ppl"] if ppl else [])
+    panels = [t for t in TASKS if any(k[0] == t for k in acc)] + ([ppl_label] if ppl else [])
     width, height = len(panels) * (W + M) + M + 110, H + 2 * M + 16
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
@@ -125,6 +128,9 @@ def picture(acc, ppl, out_path):
                 pts = [(r, mean_accuracy(acc, panel, m, r, lengths)) for r in RATIOS]
                 series[m] = [(r, a) for r, a in pts if a is not None]
         full = series.pop("full", [])
+        if full:  # full's level across the panel, for reference
+            y = py(full[0][1])
+            svg.append(f'<line x1="{x0}" x2="{x0 + W}" y1="{y:.1f}" y2="{y:.1f}" stroke="#000" stroke-dasharray="4 3"/>')
         for m, pts in series.items():  # each method starts from full's point at ratio 0
             pts = full[:1] + pts
             if pts:
@@ -135,7 +141,8 @@ def picture(acc, ppl, out_path):
     lx = len(panels) * (W + M) + M - 10
     for i, m in enumerate(methods):
         y = M + 24 + 18 * i
-        svg.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{COLORS.get(m, "#888")}" stroke-width="2"/>')
+        dash = ' stroke-dasharray="4 3"' if m == "full" else ""
+        svg.append(f'<line x1="{lx}" x2="{lx + 18}" y1="{y - 4}" y2="{y - 4}" stroke="{COLORS.get(m, "#888")}" stroke-width="2"{dash}/>')
         svg.append(f'<text x="{lx + 24}" y="{y}">{m}</text>')
     svg.append("</svg>")
     with open(out_path, "w") as f:
@@ -145,10 +152,10 @@ def picture(acc, ppl, out_path):
 def main():
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__)
-    acc, ppl, reads = load(sys.argv[1])
+    acc, ppl, reads, ppl_label = load(sys.argv[1])
     if not acc and not ppl:
         sys.exit(f"no sieve eval results in {sys.argv[1]}")
-    table(acc, ppl, reads)
+    table(acc, ppl, reads, ppl_label)
     if len(sys.argv) == 3:
         picture(acc, ppl, sys.argv[2])
 
