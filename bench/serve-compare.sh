@@ -147,11 +147,17 @@ run_mixed() {
   stop_server
 }
 
+# A whole prompt per step (--batch-tokens 8192): with 512-token chunks a
+# prompt takes 16 steps, during which a running request decodes 16 tokens,
+# so only ~output-len / 16 requests would ever run at once and the pool would
+# never bind. With 192 generated tokens (8000 + 192 = the trained 8192) it
+# does: what runs at once is what the pool holds.
 run_eviction() {
   for attn in full snapkv:ratio=0.5 snapkv:ratio=0.875; do
     echo "== sieve, 80 concurrent 8000-token requests, --kv-memory 1024 MiB, attn $attn"
-    start_sieve 80 1024 --attn "$attn" --no-prefix-cache
-    load "$OUT/eviction-${attn//[:=]/_}.json" --concurrency 80 --num-prompts 80 --input-len 8000 --label "sieve, $attn"
+    start_sieve 80 1024 --attn "$attn" --no-prefix-cache --batch-tokens 8192
+    load "$OUT/eviction-${attn//[:=]/_}.json" --concurrency 80 --num-prompts 80 --input-len 8000 --output-len 192 \
+      --label "sieve, $attn"
     stop_server
   done
 }

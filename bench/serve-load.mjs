@@ -140,7 +140,8 @@ async function oneRequest(model, prompt, attn) {
     r.ok = chunks > 0;
     if (!r.ok) r.error = 'no tokens';
   } catch (e) {
-    r.error = String(e.message ?? e);
+    // fetch reports network errors as "fetch failed" with the reason in its cause.
+    r.error = String(e.message ?? e) + (e.cause ? `: ${e.cause.code ?? e.cause.message ?? e.cause}` : "");
   }
   return r;
 }

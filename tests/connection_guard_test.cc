@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <string>
+#include <vector>
 
 #include "server/connection.h"
 #include "server/connection_guard.h"
@@ -75,6 +76,45 @@ TEST(Connection, SeesThePeerClose) {
   l.client = -1;
   EXPECT_TRUE(peer_closed(l.accepted));
   EXPECT_FALSE(peer_closed(-1));
+}
+
+// Connects to a listener nobody accepts from that the kernel completes
+// within 200 ms each (at most its backlog + 1; the rest wait for SYN retries).
+int completed_connects(int port, int n, std::vector<int>& fds) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int done = 0;
+  for (int i = 0; i < n; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    fds.push_back(fd);
+    connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    pollfd p{fd, POLLOUT, 0};
+    int err = -1;
+    socklen_t len = sizeof err;
+    if (poll(&p, 1, 200) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) ++done;
+  }
+  return done;
+}
+
+TEST(Connection, WidensTheListenBacklog) {
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  socklen_t len = sizeof a;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  const int port = ntohs(a.sin_port);
+  std::vector<int> fds;
+  EXPECT_LE(completed_connects(port, 5, fds), 3);  // a backlog of 1 overflows
+  EXPECT_FALSE(widen_listen_backlog(port + 1 == 65536 ? 1 : port + 1));
+  EXPECT_TRUE(widen_listen_backlog(port));
+  EXPECT_EQ(completed_connects(port, 5, fds), 5);
+  for (int fd : fds) close(fd);
+  close(listener);
 }
 
 TEST(ConnectionGuard, TimesOutASlowRequestWith408) {

@@ -65,5 +65,48 @@ TEST(Server, FullQueueIs429WithRetryAfterAndDrainingIs503) {
   serving.join();  // after shutdown_timeout the stream was cancelled and the server returned
 }
 
+TEST(Server, AQueuedStreamGetsHeartbeatComments) {
+  ServerOptions o = small_server();
+  o.engine.max_waiting = 1;
+  o.stream_heartbeat = 0.2;
+  Server server(o);
+  server.bind();
+  server.load();
+  std::thread serving([&] { server.serve_until_shutdown(); });
+  httplib::Client a("127.0.0.1", server.port()), b("127.0.0.1", server.port()), m("127.0.0.1", server.port());
+  // The first stream holds the only running slot for a while; the second waits behind it.
+  std::thread first([&] {
+    a.Post("/v1/completions",
+           R"({"prompt": "The kernel", "max_tokens": 300, "temperature": 0, "ignore_eos": true, "stream": true})",
+           "application/json");
+  });
+  for (int i = 0; i < 500; ++i) {
+    auto r = m.Get("/metrics");
+    if (r && r->body.find("\nsieve:num_requests_running 1\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::string body;
+  httplib::Request req;
+  req.method = "POST";
+  req.path = "/v1/completions";
+  req.body = R"({"prompt": "x", "max_tokens": 3, "temperature": 0, "ignore_eos": true, "stream": true})";
+  req.set_header("Content-Type", "application/json");
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    body.append(data, n);
+    return true;
+  };
+  auto r = b.send(req);
+  first.join();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  // Comments while it waited, then its tokens and the end, as usual.
+  const size_t comment = body.find(": keep-alive\n\n"), data = body.find("data: {");
+  EXPECT_NE(comment, std::string::npos) << body.substr(0, 300);
+  EXPECT_LT(comment, data);
+  EXPECT_NE(body.find("data: [DONE]\n\n"), std::string::npos);
+  server.request_shutdown();
+  serving.join();
+}
+
 }  // namespace
 }  // namespace sieve::server

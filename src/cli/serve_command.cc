@@ -50,6 +50,9 @@ int serve_command(int argc, char** argv) {
   args.option("--request-timeout", "S", "seconds a client may pause while sending a request (default 30)", &request_timeout);
   args.option("--shutdown-timeout", "S", "on SIGTERM/SIGINT, seconds running requests may take before they are cancelled (default 30)",
               &o.shutdown_timeout);
+  args.option("--stream-heartbeat", "S",
+              "seconds a streamed response may stay silent (queued, prefilling) before an SSE comment keeps it open (default 15)",
+              &o.stream_heartbeat);
   if (!args.parse(argc, argv)) return 0;
   if (o.model_path.empty()) throw Error("no model: give -m PATH");
   if (port < 0 || port > 65535) throw Error("--port must be between 0 and 65535");
@@ -63,6 +66,7 @@ int serve_command(int argc, char** argv) {
   if (max_body_mib < 1 || max_body_mib > 4096) throw Error("--max-body must be between 1 and 4096 MiB");
   if (request_timeout < 1 || request_timeout > 3600) throw Error("--request-timeout must be between 1 and 3600 seconds");
   if (!(o.shutdown_timeout >= 0 && o.shutdown_timeout <= 86400)) throw Error("--shutdown-timeout must be between 0 and 86400 seconds");
+  if (!(o.stream_heartbeat >= 0.1 && o.stream_heartbeat <= 3600)) throw Error("--stream-heartbeat must be between 0.1 and 3600 seconds");
   o.port = static_cast<int>(port);
   o.threads = static_cast<int>(threads);
   o.http_threads = static_cast<int>(http_threads);

@@ -26,6 +26,7 @@ struct StreamState {
   bool done = false;
   size_t text_sent = 0;  // bytes of the result's text streamed so far
   int fd = -1;
+  std::chrono::steady_clock::time_point last_write;
 };
 
 uint64_t mix(uint64_t x) {  // splitmix64
@@ -117,6 +118,7 @@ void Server::handle_completion(const httplib::Request& req, const std::string& b
         [this, st](size_t, httplib::DataSink& sink) {
           const Tokenizer& tok = model_->tokenizer();
           auto send = [&](const std::string& s) {
+            st->last_write = std::chrono::steady_clock::now();
             if (sink.write(s.data(), s.size())) return true;
             engine_->cancel(st->id);  // the client is gone
             return false;
@@ -124,6 +126,7 @@ void Server::handle_completion(const httplib::Request& req, const std::string& b
           const bool chat = st->header.chat;
           if (!st->started) {
             st->started = true;
+            st->last_write = std::chrono::steady_clock::now();
             if (chat && !send(sse_event(chunk_json(st->header, "", nullptr, "", true, st->include_usage)))) return false;
           }
           if (peer_closed(st->fd)) {  // gone: end the sequence now, before the next step
@@ -142,7 +145,15 @@ void Server::handle_completion(const httplib::Request& req, const std::string& b
             st->text_sent += e.text.size();
             if (!send(sse_event(chunk_json(st->header, e.text, lp, "", false, st->include_usage)))) return false;
           }
-          if (!finished) return true;
+          if (!finished) {
+            // A request waiting for its turn or its prompt sends nothing for
+            // a while; clients and proxies drop a silent stream (Node's fetch
+            // after 300 s, proxies' idle timeouts sooner). An SSE comment
+            // keeps it open and every SSE client ignores it.
+            const std::chrono::duration<double> silent = std::chrono::steady_clock::now() - st->last_write;
+            if (events.empty() && silent.count() >= options_.stream_heartbeat && !send(": keep-alive\n\n")) return false;
+            return true;
+          }
           const RequestResult& result = st->channel->result();
           const std::string reason = finish_reason(result.stop_reason);
           st->done = true;

@@ -70,4 +70,22 @@ bool peer_closed(int fd) {
   return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
+bool widen_listen_backlog(int local_port) {
+  bool widened = false;
+  for_each_socket([&](int fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) return false;
+    sockaddr_storage local{};
+    socklen_t ll = sizeof local;
+    std::string addr;
+    int port = 0;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0 || !address_of(local, addr, port)) return false;
+    if (port != local_port) return false;
+    widened = listen(fd, SOMAXCONN) == 0;
+    return true;
+  });
+  return widened;
+}
+
 }  // namespace sieve::server

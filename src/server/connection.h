@@ -17,4 +17,12 @@ int find_connection_socket(const std::string& remote_addr, int remote_port, int 
 // True when the peer closed or reset the connection (fd < 0: never).
 bool peer_closed(int fd);
 
+// The HTTP library listens with a backlog of 5 connections (compiled in): a
+// burst of clients on a machine whose cores are busy computing overflows it,
+// and their connects wait for the kernel's SYN retries (1 s, 3 s, 7 s, ...)
+// until clients time out. Listening again on the bound socket of local_port
+// raises the backlog to the system's maximum. Returns false when no such
+// listening socket was found.
+bool widen_listen_backlog(int local_port);
+
 }  // namespace sieve::server

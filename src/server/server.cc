@@ -104,6 +104,8 @@ void Server::bind() {
       throw Error("cannot bind " + options_.host + ":" + std::to_string(options_.port) + " (in use, or not an address of this machine)");
     port_ = options_.port;
   }
+  if (!widen_listen_backlog(port_))
+    std::fprintf(stderr, "sieve serve: note: could not raise the listen backlog; bursts of connections may wait\n");
   guard_ = std::make_unique<ConnectionGuard>(port_, std::chrono::seconds(options_.request_timeout),
                                               std::chrono::seconds(kKeepAliveSeconds));
   // Called after each answer is written: the connection's next request starts its clock.

@@ -43,6 +43,7 @@ struct ServerOptions {
   size_t max_body = 8u << 20;   // bytes
   int request_timeout = 30;     // seconds a client may take to send a request (slow clients get 408)
   double shutdown_timeout = 30; // seconds running requests get after SIGTERM
+  double stream_heartbeat = 15; // seconds a stream may stay silent (queued, prefilling) before an SSE comment is sent
   EngineOptions engine;
 };
 
