@@ -16,18 +16,25 @@
 namespace sieve::server {
 namespace {
 
+// A socket listening on a free loopback port; `a` gets its address.
+int listen_on_loopback(int backlog, sockaddr_in& a) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  a = sockaddr_in{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  EXPECT_EQ(listen(fd, backlog), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return fd;
+}
+
 struct Loopback {
   int listener = -1, client = -1, accepted = -1, port = 0;
 
   Loopback() {
-    listener = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    EXPECT_EQ(listen(listener, 4), 0);
-    socklen_t len = sizeof a;
-    getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+    sockaddr_in a;
+    listener = listen_on_loopback(4, a);
     port = ntohs(a.sin_port);
     client = socket(AF_INET, SOCK_STREAM, 0);
     EXPECT_EQ(connect(client, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
@@ -99,14 +106,8 @@ int completed_connects(int port, int n, std::vector<int>& fds) {
 }
 
 TEST(Connection, WidensTheListenBacklog) {
-  const int listener = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(listener, 1), 0);
-  socklen_t len = sizeof a;
-  getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len);
+  sockaddr_in a;
+  const int listener = listen_on_loopback(1, a);
   const int port = ntohs(a.sin_port);
   std::vector<int> fds;
   EXPECT_LE(completed_connects(port, 5, fds), 3);  // a backlog of 1 overflows

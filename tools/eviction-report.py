@@ -95,7 +95,7 @@ def picture(acc, ppl, out_path):
     lengths = sorted({k[1] for k in acc})
     methods = sorted({k[2] for k in acc} | {k[0] for k in ppl}, key=order)
     W, H, M = 250, 200, 48
-    panels = [t for t in TASKS if any(k[0] == t for k in acc)] + ([ppl_label] if ppl else [])
+    panels = [t for t in TASKS if any(k[0] == t for k in acc)] + (["ppl"] if ppl else [])
     width, height = len(panels) * (W + M) + M + 110, H + 2 * M + 16
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">',
            f'<rect width="{width}" height="{height}" fill="white"/>',

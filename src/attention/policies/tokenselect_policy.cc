@@ -17,6 +17,7 @@
 #include <limits>
 
 #include "attention/attention_kernel.h"
+#include "attention/exp_row.h"
 #include "util/spec.h"
 #include "kernels/ops.h"
 #include "util/error.h"
@@ -45,23 +46,6 @@ void ToFloat(KvType type, const uint8_t* src, int64_t n, float* dst) {
     for (; i + N <= n; i += N) hn::StoreU(hn::PromoteTo(df, hn::LoadU(db, p + i)), df, dst + i);
     for (; i < n; ++i) dst[i] = bf16_to_f32(reinterpret_cast<const uint16_t*>(src)[i]);
   }
-}
-
-// x[i] = exp(x[i] - m); returns the sum.
-double ExpShifted(float* x, int64_t n, float m) {
-  const hn::ScalableTag<float> df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  const auto vm = hn::Set(df, m);
-  auto vsum = hn::Zero(df);
-  int64_t i = 0;
-  for (; i + N <= n; i += N) {
-    const auto e = hn::Exp(df, hn::Sub(hn::LoadU(df, x + i), vm));
-    hn::StoreU(e, df, x + i);
-    vsum = hn::Add(vsum, e);
-  }
-  double sum = static_cast<double>(hn::GetLane(hn::SumOfLanes(df, vsum)));
-  for (; i < n; ++i) sum += (x[i] = std::exp(x[i] - m));
-  return sum;
 }
 
 // Rotates one head vector by a position given as expanded tables: x' = x * c
@@ -102,7 +86,6 @@ HWY_AFTER_NAMESPACE();
 namespace sieve {
 
 HWY_EXPORT(ToFloat);
-HWY_EXPORT(ExpShifted);
 HWY_EXPORT(RotateExpanded);
 
 namespace {
@@ -110,8 +93,6 @@ namespace {
 void to_float(KvType type, const uint8_t* src, int64_t n, float* dst) {
   HWY_DYNAMIC_DISPATCH(ToFloat)(type, src, n, dst);
 }
-
-double exp_shifted(float* x, int64_t n, float m) { return HWY_DYNAMIC_DISPATCH(ExpShifted)(x, n, m); }
 
 void rotate_expanded(float* x, const float* c, const float* s, int64_t hd, bool interleaved) {
   HWY_DYNAMIC_DISPATCH(RotateExpanded)(x, c, s, hd, interleaved);
