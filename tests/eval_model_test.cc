@@ -119,6 +119,12 @@ TEST(EvalPerplexity, ContinuationScoresTheTailAfterThePromptIsCompressed) {
   EXPECT_LT(snap[0].kv_cache_bytes, full[0].kv_cache_bytes);
   EXPECT_TRUE(std::isfinite(snap[0].ppl()));
   EXPECT_NE(snap[0].nll_sum, full[0].nll_sum);
+  // After the compaction the tail goes on at its true positions, not after the last kept slot.
+  KvCache compressed(tf.cache_shape(KvType::F32));
+  auto policy = make_policy("snapkv:budget=48,window=8", model().config());
+  continuation_nll(tf, compressed, *policy, window, tail);
+  EXPECT_LT(compressed.size(), length - 1);
+  EXPECT_EQ(compressed.positions().back(), length - 2);  // the last token fed (the last one only is predicted)
   EXPECT_THROW(windowed_ppl(tf, KvType::F32, "full", hay, length, 0, length), Error);
 }
 
