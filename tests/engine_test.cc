@@ -8,22 +8,16 @@
 #include <map>
 
 #include "runtime/generator.h"
+#include "support/engine_fixture.h"
 #include "test_paths.h"
 
 namespace sieve {
 namespace {
 
-class EngineTest : public ::testing::Test {
+// The model, pool and greedy options of the shared fixture; prompts of its
+// own (seeded streams), as these tests have always used.
+class EngineTest : public testing_support::TestModelEngine {
  protected:
-  static void SetUpTestSuite() {
-    model_ = Model::load(test_model_dir() + "/model-q8_0.gguf").release();
-    pool_ = new ThreadPool(2);
-  }
-  static void TearDownTestSuite() {
-    delete pool_;
-    delete model_;
-  }
-
   // Prompts of distinct text from a fixed token stream.
   static std::vector<int32_t> prompt(int64_t n, int seed) {
     std::vector<int32_t> p = {model_->tokenizer().bos_id()};
@@ -31,12 +25,7 @@ class EngineTest : public ::testing::Test {
     return p;
   }
   static RequestOptions greedy(int64_t max_tokens, const std::string& attn = "full") {
-    RequestOptions o;
-    o.sampling.temperature = 0;
-    o.max_tokens = max_tokens;
-    o.ignore_eos = true;
-    o.attn = attn;
-    return o;
+    return TestModelEngine::greedy(attn, max_tokens);
   }
 
   struct Submitted {
@@ -56,12 +45,7 @@ class EngineTest : public ::testing::Test {
     engine.run_until_idle();
     return s;
   }
-
-  static Model* model_;
-  static ThreadPool* pool_;
 };
-Model* EngineTest::model_ = nullptr;
-ThreadPool* EngineTest::pool_ = nullptr;
 
 const std::vector<std::string> kPolicies = {"full", "streaming:sink=4,window=64", "quest:page=16,budget=64",
                                             "recycled:budget=64,stride=8"};
