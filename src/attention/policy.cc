@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "attention/policies/eviction/h2o_policy.h"
+#include "attention/prefill/composed_policy.h"
 #include "attention/policies/eviction/snapkv_policy.h"
 #include "attention/policies/eviction/tova_policy.h"
 #include "attention/policies/full_policy.h"
@@ -76,6 +77,11 @@ const std::vector<PolicyEntry>& registry() {
 
 }  // namespace
 
+void AttentionPolicy::observe_prefill(const AttentionInput& in) {
+  std::vector<float> discarded(static_cast<size_t>(in.n_q * in.n_heads * in.cache.shape().head_dim));
+  attend(in, discarded.data());
+}
+
 void AttentionPolicy::count_read(const AttentionInput& in, double slots_all_heads) {
   if (in.n_q != 1) return;
   if (in.layer == 0) ++stats_.decoded_tokens;
@@ -90,17 +96,43 @@ void AttentionPolicy::count_extra_bytes(const AttentionInput& in, double bytes) 
 std::string policy_help() {
   std::string text;
   for (const PolicyEntry& e : registry()) text += "  " + std::string(e.defaults) + "\n      " + e.summary + "\n";
+  text += "prefill methods, alone (decoding with full) or as PREFILL+DECODE, e.g. minference+quest:budget=1024:\n";
+  text += prefill_method_help();
   return text;
 }
 
-std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
+namespace {
+
+std::unique_ptr<AttentionPolicy> make_decode_policy(const std::string& text, const ModelConfig& config) {
   Spec spec(text);
   std::string names;
   for (const PolicyEntry& e : registry()) {
     if (spec.name() == e.name) return e.make(spec, config);
     names += (names.empty() ? "" : "; ") + std::string(e.defaults);
   }
-  throw Error("unknown attention policy '" + spec.name() + "' (valid policies, with their defaults: " + names + ")");
+  throw Error("unknown attention policy '" + spec.name() + "' (valid policies, with their defaults: " + names +
+              "; prefill methods: " + prefill_method_names() + ")");
+}
+
+}  // namespace
+
+std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
+  const size_t plus = text.find('+');
+  if (plus == std::string::npos) {
+    if (is_prefill_method(Spec(text).name()))
+      return std::make_unique<ComposedPolicy>(make_prefill_method(text, config), std::make_unique<FullPolicy>());
+    return make_decode_policy(text, config);
+  }
+  const std::string prefill = text.substr(0, plus), decode = text.substr(plus + 1);
+  if (decode.find('+') != std::string::npos)
+    throw Error("attention policy '" + text + "': one prefill method and one decode policy, PREFILL+DECODE");
+  if (!is_prefill_method(Spec(prefill).name()))
+    throw Error("attention policy '" + text + "': '" + Spec(prefill).name() +
+                "' is not a prefill method; PREFILL+DECODE starts with one of: " + prefill_method_names());
+  if (is_prefill_method(Spec(decode).name()))
+    throw Error("attention policy '" + text + "': '" + Spec(decode).name() +
+                "' is a prefill method; after '+' comes the decode policy");
+  return std::make_unique<ComposedPolicy>(make_prefill_method(prefill, config), make_decode_policy(decode, config));
 }
 
 }  // namespace sieve

@@ -61,6 +61,13 @@ class AttentionPolicy {
   // A copy with the same per-sequence state (summaries, selections, stats),
   // to go with a copy of the cache: a snapshot of a sequence.
   virtual std::unique_ptr<AttentionPolicy> clone() const = 0;
+  // Called instead of attend for a prompt batch whose attention another
+  // method computed (the prefill method of a composed spec,
+  // "minference+quest"): keep what the policy keeps about the batch's
+  // tokens. The default runs the policy's own attend and drops its output,
+  // right for any policy but at the cost of its own prefill; policies whose
+  // prompt state is cheap to keep override it.
+  virtual void observe_prefill(const AttentionInput& in);
   // Called after a forward batch has run every layer: the place to evict.
   virtual void end_batch(KvCache& cache) {}
   // Called once a request's prompt is all in the cache, before its first
@@ -86,7 +93,7 @@ class AttentionPolicy {
   virtual std::vector<std::pair<std::string, double>> counters() const { return {}; }
 
   const ReadStats& stats() const { return stats_; }
-  void reset_stats() { stats_ = {}; }
+  virtual void reset_stats() { stats_ = {}; }
 
  protected:
   // Records what one layer's attention read for a decoded token (prefill

@@ -61,6 +61,13 @@ bool Spec::take_bool(const std::string& key, bool fallback) {
   throw Error(kind_ + " '" + text_ + "': " + key + " must be on or off");
 }
 
+std::string Spec::take_string(const std::string& key, const std::string& fallback) {
+  auto it = params_.find(key);
+  if (it == params_.end()) return fallback;
+  used_[key] = true;
+  return it->second;
+}
+
 std::string Spec::take_choice(const std::string& key, const std::string& fallback,
                                     const std::vector<std::string>& valid) {
   auto it = params_.find(key);

@@ -20,6 +20,10 @@ class Spec {
   int64_t take_int(const std::string& key, int64_t fallback, int64_t min);
   double take_double(const std::string& key, double fallback, double min, double max);
   bool take_bool(const std::string& key, bool fallback);
+  // Reads a free-form parameter (a file path, say).
+  std::string take_string(const std::string& key, const std::string& fallback);
+  // Whether a parameter was given.
+  bool has(const std::string& key) const { return params_.count(key) > 0; }
   // Reads a parameter that takes one of `valid` (a name); throws listing them.
   std::string take_choice(const std::string& key, const std::string& fallback, const std::vector<std::string>& valid);
   // Throws when a parameter was given that no take_* asked for, naming the valid ones.

@@ -16,6 +16,7 @@ class FullPolicy : public AttentionPolicy {
  public:
   std::string spec() const override { return "full"; }
   void attend(const AttentionInput& in, float* out) override;
+  void observe_prefill(const AttentionInput&) override {}  // keeps nothing but the cache
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<FullPolicy>(*this); }
   bool shares_prefix() const override { return true; }
 

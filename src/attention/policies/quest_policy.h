@@ -50,6 +50,7 @@ class QuestPolicy : public AttentionPolicy {
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
+  void observe_prefill(const AttentionInput&) override {}  // summaries are folded from the cache when decoding
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<QuestPolicy>(*this); }
   // Page summaries are folded lazily from whatever the cache holds.
   bool shares_prefix() const override { return true; }

@@ -110,12 +110,21 @@ void RecycledPolicy::select(const AttentionInput& in, int64_t slot, LayerState& 
   count_extra_bytes(in, static_cast<double>(n * n_kv) * static_cast<double>(in.cache.row_bytes()));
 }
 
-void RecycledPolicy::attend(const AttentionInput& in, float* out) {
-  const KvCacheShape& shape = in.cache.shape();
-  if (static_cast<int64_t>(layers_.size()) < shape.n_layers) layers_.resize(shape.n_layers);
+RecycledPolicy::LayerState& RecycledPolicy::layer_state(const AttentionInput& in) {
+  if (static_cast<int64_t>(layers_.size()) < in.cache.shape().n_layers) layers_.resize(in.cache.shape().n_layers);
   LayerState& st = layers_[in.layer];
   // A full step whose token has been rewritten (the cache was truncated) is gone.
   if (st.full_slot >= in.first_slot) st.full_slot = -1;
+  return st;
+}
+
+void RecycledPolicy::observe_prefill(const AttentionInput& in) {
+  select(in, in.first_slot + in.n_q - 1, layer_state(in));
+}
+
+void RecycledPolicy::attend(const AttentionInput& in, float* out) {
+  const KvCacheShape& shape = in.cache.shape();
+  LayerState& st = layer_state(in);
   const int64_t s = in.first_slot + in.n_q - 1;
   if (in.n_q != 1) {  // prefill: full attention; its last token's pattern seeds the recycled cache
     attend_full_cache(in, out);

@@ -55,6 +55,8 @@ class RecycledPolicy : public AttentionPolicy {
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
+  // Seeds the recycled cache from the batch's last token, as its own prefill does.
+  void observe_prefill(const AttentionInput& in) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<RecycledPolicy>(*this); }
 
   int64_t budget() const { return budget_; }
@@ -81,6 +83,8 @@ class RecycledPolicy : public AttentionPolicy {
     bool copied = false;  // recycled_ holds them
   };
   void attend_full_cache(const AttentionInput& in, float* out);
+  // The layer's state, sized, with a full step the cache no longer holds forgotten.
+  LayerState& layer_state(const AttentionInput& in);
   // Ranks the slots token `slot` of the batch attends to and keeps the top K.
   void select(const AttentionInput& in, int64_t slot, LayerState& st);
   // Copies a layer's ranked slots into the recycled cache.

@@ -23,6 +23,7 @@ class StreamingPolicy : public AttentionPolicy {
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
+  void observe_prefill(const AttentionInput&) override {}  // keeps nothing but the cache (end_batch evicts)
   void end_batch(KvCache& cache) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<StreamingPolicy>(*this); }
   bool evicts() const override { return true; }

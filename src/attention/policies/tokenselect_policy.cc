@@ -286,6 +286,14 @@ void TokenSelectPolicy::attend(const AttentionInput& in, float* out) {
   }
 }
 
+void TokenSelectPolicy::observe_prefill(const AttentionInput& in) {
+  prepare(in);
+  unrotate_new_keys(in);
+  LayerState& L = layers_[in.layer];
+  L.has_selection = false;
+  L.gathered_valid = false;
+}
+
 // Per-sequence state follows the cache: slots from first_slot on were just
 // (re)written, so anything kept about them is stale (a truncated cache).
 void TokenSelectPolicy::prepare(const AttentionInput& in) {

@@ -61,6 +61,8 @@ class TokenSelectPolicy : public AttentionPolicy {
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
+  // Un-rotates the batch's keys into the scoring copy; the next selection is made afresh.
+  void observe_prefill(const AttentionInput& in) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<TokenSelectPolicy>(*this); }
 
   const Options& options() const { return o_; }

@@ -54,20 +54,17 @@ void H2oPolicy::accumulate(const AttentionInput& in, int64_t kv_head, const floa
   }
 }
 
-void H2oPolicy::attend(const AttentionInput& in, float* out) {
+void H2oPolicy::accumulate_batch(const AttentionInput& in) {
   const KvCacheShape& shape = in.cache.shape();
   const int64_t hd = shape.head_dim, row = in.n_heads * hd, n_kv = shape.n_kv_heads;
   if (static_cast<int64_t>(heads_.size()) <= in.layer) heads_.resize(static_cast<size_t>(in.layer + 1));
   std::vector<Head>& heads = heads_[in.layer];
   heads.resize(static_cast<size_t>(n_kv));
-  rotated_.assign(in.q, in.q + in.n_q * row);
-  for (int64_t i = 0; i < in.n_q; ++i)
-    in.rope.rotate(rotated_.data() + i * row, in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + i]));
-  attend_full(in.cache, in.layer, rotated_.data(), in.n_q, in.first_slot, in.n_heads, out, in.pool);
-  count_read(in, static_cast<double>((in.first_slot + 1) * n_kv));
   // The batch's attention, accumulated per slot (its new slots first get a place).
   const int64_t n = in.first_slot + in.n_q;
-  std::vector<float> q(rotated_);
+  std::vector<float> q(in.q, in.q + in.n_q * row);
+  for (int64_t i = 0; i < in.n_q; ++i)
+    in.rope.rotate(q.data() + i * row, in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + i]));
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (float& x : q) x *= scale;
   for (Head& h : heads) {
@@ -79,6 +76,19 @@ void H2oPolicy::attend(const AttentionInput& in, float* out) {
   in.pool.parallel_for(n_kv, 1, [&](int, int64_t h0, int64_t h1) {
     for (int64_t h = h0; h < h1; ++h) accumulate(in, h, q.data(), heads[h]);
   });
+}
+
+void H2oPolicy::attend(const AttentionInput& in, float* out) {
+  const KvCacheShape& shape = in.cache.shape();
+  const int64_t row = in.n_heads * shape.head_dim, n_kv = shape.n_kv_heads;
+  rotated_.assign(in.q, in.q + in.n_q * row);
+  for (int64_t i = 0; i < in.n_q; ++i)
+    in.rope.rotate(rotated_.data() + i * row, in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + i]));
+  attend_full(in.cache, in.layer, rotated_.data(), in.n_q, in.first_slot, in.n_heads, out, in.pool);
+  count_read(in, static_cast<double>((in.first_slot + 1) * n_kv));
+  accumulate_batch(in);
+  const int64_t n = in.first_slot + in.n_q;
+  std::vector<Head>& heads = heads_[in.layer];
   if (in.n_q == 1) count_extra_bytes(in, static_cast<double>(n * n_kv) * static_cast<double>(in.cache.row_bytes()));
   // Decoding past the budget: each head's lowest score outside the recent
   // window goes (several tokens in one batch are cut at the prompt's end).

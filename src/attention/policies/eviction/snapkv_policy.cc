@@ -108,28 +108,35 @@ std::vector<int64_t> SnapKvPolicy::select(const KvCache& cache, int64_t layer, i
   return kept;
 }
 
-void SnapKvPolicy::attend(const AttentionInput& in, float* out) {
-  const KvCacheShape& shape = in.cache.shape();
-  const int64_t hd = shape.head_dim, row = in.n_heads * hd;
+void SnapKvPolicy::hold_window(const AttentionInput& in) {
+  const int64_t hd = in.cache.shape().head_dim, row = in.n_heads * hd;
   if (static_cast<int64_t>(window_q_.size()) <= in.layer) {
     window_q_.resize(static_cast<size_t>(in.layer + 1));
     window_rows_.resize(static_cast<size_t>(in.layer + 1), 0);
   }
+  rotated_.assign(in.q, in.q + in.n_q * row);
+  for (int64_t i = 0; i < in.n_q; ++i)
+    in.rope.rotate(rotated_.data() + i * row, in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + i]));
+  // The observation window: this layer's last `window` queries, scaled as
+  // the kernel takes them.
+  std::vector<float>& held = window_q_[in.layer];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const int64_t take = std::min(in.n_q, o_.window);
+  for (int64_t i = in.n_q - take; i < in.n_q; ++i)
+    for (int64_t d = 0; d < row; ++d) held.push_back(rotated_[i * row + d] * scale);
+  const int64_t extra = static_cast<int64_t>(held.size()) / row - o_.window;
+  if (extra > 0) held.erase(held.begin(), held.begin() + extra * row);
+  window_rows_[in.layer] = static_cast<int64_t>(held.size()) / row;
+}
+
+void SnapKvPolicy::observe_prefill(const AttentionInput& in) {
+  if (!compressed_) hold_window(in);
+}
+
+void SnapKvPolicy::attend(const AttentionInput& in, float* out) {
+  const KvCacheShape& shape = in.cache.shape();
   if (!compressed_) {
-    rotated_.assign(in.q, in.q + in.n_q * row);
-    for (int64_t i = 0; i < in.n_q; ++i)
-      in.rope.rotate(rotated_.data() + i * row, in.n_heads,
-                     static_cast<double>(in.cache.positions()[in.first_slot + i]));
-    // The observation window: this layer's last `window` queries, scaled as
-    // the kernel takes them.
-    std::vector<float>& held = window_q_[in.layer];
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const int64_t take = std::min(in.n_q, o_.window);
-    for (int64_t i = in.n_q - take; i < in.n_q; ++i)
-      for (int64_t d = 0; d < row; ++d) held.push_back(rotated_[i * row + d] * scale);
-    const int64_t extra = static_cast<int64_t>(held.size()) / row - o_.window;
-    if (extra > 0) held.erase(held.begin(), held.begin() + extra * row);
-    window_rows_[in.layer] = static_cast<int64_t>(held.size()) / row;
+    hold_window(in);
     attend_full(in.cache, in.layer, rotated_.data(), in.n_q, in.first_slot, in.n_heads, out, in.pool);
     count_read(in, static_cast<double>((in.first_slot + 1) * shape.n_kv_heads));
     return;

@@ -42,6 +42,8 @@ class SnapKvPolicy : public AttentionPolicy {
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
+  // Holds the batch's observation-window queries (nothing after compression).
+  void observe_prefill(const AttentionInput& in) override;
   void end_prompt(KvCache& cache, ThreadPool& pool) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<SnapKvPolicy>(*this); }
   bool rewrites_cache() const override { return true; }
@@ -60,6 +62,9 @@ class SnapKvPolicy : public AttentionPolicy {
                               int64_t n, int64_t keep) const;
 
  private:
+  // Rotates the batch's queries into rotated_ and holds the last `window` of them.
+  void hold_window(const AttentionInput& in);
+
   SnapKvOptions o_;
   // Per layer: the last `window` queries seen (rotated, scaled), n_heads x
   // head_dim each, oldest first; and after compression the slots it keeps.

@@ -28,6 +28,8 @@ class TovaPolicy : public AttentionPolicy {
 
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
+  // Keeps the batch's last query (what the prompt's end is judged by).
+  void observe_prefill(const AttentionInput& in) override { hold_last_query(in); }
   void end_prompt(KvCache& cache, ThreadPool& pool) override;
   void end_batch(KvCache& cache) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<TovaPolicy>(*this); }
@@ -40,6 +42,9 @@ class TovaPolicy : public AttentionPolicy {
                                                  int64_t n_heads, int64_t n);
 
  private:
+  // Keeps the batch's last query, rotated and scaled, as the layer's; no victim yet.
+  void hold_last_query(const AttentionInput& in);
+
   int64_t budget_;
   double ratio_;
   bool prompt_done_ = false;

@@ -1,0 +1,143 @@
+#include "attention/prefill/prefill_plan.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "util/error.h"
+
+namespace sieve {
+namespace {
+
+struct Scratch {
+  std::vector<float> q, m, l, acc, kernel;
+  std::vector<int64_t> begin, limit;
+};
+
+Scratch& thread_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// Slots of spans inside [begin, limit).
+int64_t visible(const std::vector<SlotSpan>& spans, int64_t begin, int64_t limit) {
+  int64_t n = 0;
+  for (const SlotSpan& s : spans) n += std::max<int64_t>(0, std::min(s.end, limit) - std::max(s.begin, begin));
+  return n;
+}
+
+// One head's columns copied out of the cache (as stored, one KV head) so
+// that runs of them read as spans.
+std::unique_ptr<KvCache> gather_columns(const AttentionInput& in, int64_t kv_head, const std::vector<int64_t>& columns) {
+  const KvCacheShape& s = in.cache.shape();
+  auto gathered = std::make_unique<KvCache>(KvCacheShape{1, 1, s.head_dim, s.page_size, s.type});
+  std::vector<int64_t> positions(columns.size());
+  for (size_t j = 0; j < columns.size(); ++j) positions[j] = in.cache.positions()[columns[j]];
+  gathered->append_slots(positions.data(), static_cast<int64_t>(columns.size()));
+  std::vector<float> k(s.head_dim), v(s.head_dim);
+  for (size_t j = 0; j < columns.size(); ++j) {
+    in.cache.read_key(in.layer, kv_head, columns[j], k.data());
+    in.cache.read_value(in.layer, kv_head, columns[j], v.data());
+    gathered->write(0, static_cast<int64_t>(j), k.data(), v.data());
+  }
+  return gathered;
+}
+
+}  // namespace
+
+void PrefillPlan::reset(int64_t n_heads, int64_t n_blocks) {
+  heads.assign(static_cast<size_t>(n_heads), HeadReads{});
+  for (HeadReads& h : heads) h.blocks.assign(static_cast<size_t>(n_blocks), BlockReads{});
+}
+
+void part_row_window(const ReadPart& part, int64_t t, int64_t& begin, int64_t& limit) {
+  begin = 0;
+  limit = t + 1;
+  if (part.mask == ReadMask::kWindow) begin = std::max<int64_t>(0, t - part.window + 1);
+  if (part.mask == ReadMask::kBeforeWindow) limit = std::max<int64_t>(0, t - part.window + 1);
+}
+
+PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, float* out) {
+  const KvCacheShape& s = in.cache.shape();
+  const int64_t hd = s.head_dim, group = in.n_heads / s.n_kv_heads, n_blocks = prefill_blocks(in.n_q);
+  if (static_cast<int64_t>(plan.heads.size()) != in.n_heads)
+    throw Error("internal: a prefill plan needs one entry per query head");
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> rotated(in.q, in.q + in.n_q * in.n_heads * hd);
+  for (int64_t i = 0; i < in.n_q; ++i)
+    in.rope.rotate(rotated.data() + i * in.n_heads * hd, in.n_heads,
+                   static_cast<double>(in.cache.positions()[in.first_slot + i]));
+
+  std::vector<std::unique_ptr<KvCache>> gathered(static_cast<size_t>(in.n_heads));
+  in.pool.parallel_for(in.n_heads, 1, [&](int, int64_t h0, int64_t h1) {
+    for (int64_t h = h0; h < h1; ++h)
+      if (!plan.heads[h].dense && !plan.heads[h].columns.empty())
+        gathered[h] = gather_columns(in, h / group, plan.heads[h].columns);
+  });
+
+  const int64_t n_items = in.n_heads * n_blocks;
+  std::atomic<int64_t> next_item{0};
+  std::vector<double> read_per_item(static_cast<size_t>(n_items), 0.0);
+  in.pool.parallel_for(std::min<int64_t>(in.pool.size(), n_items), 1, [&](int, int64_t, int64_t) {
+    Scratch& sc = thread_scratch();
+    for (int64_t item; (item = next_item.fetch_add(1, std::memory_order_relaxed)) < n_items;) {
+      const int64_t h = item / n_blocks, b = item % n_blocks, kvh = h / group;
+      const int64_t t0 = b * kPrefillBlock, t1 = std::min(in.n_q, t0 + kPrefillBlock), n_rows = t1 - t0;
+      const HeadReads& head = plan.heads[h];
+      sc.q.resize(n_rows * hd);
+      sc.begin.resize(n_rows);
+      sc.limit.resize(n_rows);
+      sc.m.assign(n_rows, -std::numeric_limits<float>::infinity());
+      sc.l.assign(n_rows, 0.0f);
+      sc.acc.assign(n_rows * hd, 0.0f);
+      sc.kernel.resize(attention_scratch_floats(s, n_rows));
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const float* src = rotated.data() + ((t0 + r) * in.n_heads + h) * hd;
+        for (int64_t d = 0; d < hd; ++d) sc.q[r * hd + d] = src[d] * scale;
+      }
+      AttentionRows rows{sc.q.data(), n_rows, sc.limit.data(), sc.begin.data(), sc.m.data(), sc.l.data(), sc.acc.data()};
+      double read = 0;
+      if (head.dense) {
+        for (int64_t r = 0; r < n_rows; ++r) {
+          sc.begin[r] = 0;
+          sc.limit[r] = in.first_slot + t0 + r + 1;
+          read += static_cast<double>(sc.limit[r]);
+        }
+        const SlotSpan all{0, in.first_slot + t1};
+        attend_spans(in.cache, in.layer, kvh, &all, 1, rows, sc.kernel.data());
+      } else {
+        const BlockReads& block = head.blocks[b];
+        for (const ReadPart& part : block.parts) {
+          if (part.spans.empty()) continue;
+          for (int64_t r = 0; r < n_rows; ++r) {
+            part_row_window(part, in.first_slot + t0 + r, sc.begin[r], sc.limit[r]);
+            read += static_cast<double>(visible(part.spans, sc.begin[r], sc.limit[r]));
+          }
+          attend_spans(in.cache, in.layer, kvh, part.spans.data(), static_cast<int64_t>(part.spans.size()), rows,
+                       sc.kernel.data());
+        }
+        if (!block.column_runs.empty()) {
+          for (int64_t r = 0; r < n_rows; ++r) {
+            const int64_t t = in.first_slot + t0 + r;
+            sc.begin[r] = 0;
+            sc.limit[r] = std::upper_bound(head.columns.begin(), head.columns.end(), t) - head.columns.begin();
+            read += static_cast<double>(visible(block.column_runs, 0, sc.limit[r]));
+          }
+          attend_spans(*gathered[h], 0, 0, block.column_runs.data(), static_cast<int64_t>(block.column_runs.size()),
+                       rows, sc.kernel.data());
+        }
+      }
+      for (int64_t r = 0; r < n_rows; ++r)
+        finish_softmax_row(sc.l[r], sc.acc.data() + r * hd, hd, out + ((t0 + r) * in.n_heads + h) * hd);
+      read_per_item[item] = read;
+    }
+  });
+  PrefillWork work;
+  for (double r : read_per_item) work.pairs_read += r;
+  for (int64_t i = 0; i < in.n_q; ++i) work.pairs_dense += static_cast<double>((in.first_slot + i + 1) * in.n_heads);
+  return work;
+}
+
+}  // namespace sieve
