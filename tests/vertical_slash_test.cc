@@ -1,10 +1,11 @@
 // MInference's index estimation: the column and diagonal votes of the last
-// queries, the forced first columns and nearest diagonals, the per-block
+// queries (against float64), the forced first columns and nearest diagonals, the per-block
 // conversion into key spans and leftover columns (checked against the
 // definition, slot by slot), and Block-Sparse's top key blocks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <set>
 
@@ -14,23 +15,65 @@
 namespace sieve {
 namespace {
 
-// Uniform attention over what each of the last n_last rows sees, plus
-// `extra` on one column and on one diagonal.
-std::vector<float> planted_probs(int64_t n_last, int64_t n_keys, int64_t column, int64_t distance) {
-  std::vector<float> p(n_last * n_keys, 0.0f);
-  for (int64_t r = 0; r < n_last; ++r) {
-    const int64_t slot = n_keys - n_last + r;
-    for (int64_t j = 0; j <= slot; ++j) p[r * n_keys + j] = 0.1f / static_cast<float>(slot + 1);
-    p[r * n_keys + column] += 0.45f;
-    p[r * n_keys + slot - distance] += 0.45f;
+// The votes against a float64 softmax of the same queries and keys: two
+// heads of one KV head, 40 last queries, keys in windows (3000 > the 1024
+// scored at a time). f16 keys are scored on the tile unit where usable
+// (bf16 queries and keys), so their votes are estimates.
+void check_votes(KvType type, double tolerance) {
+  const int64_t hd = 64, n_keys = 3000, n_last = 40, n_heads = 2;
+  KvCache cache({1, 1, hd, 64, type});
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<int64_t> pos(n_keys);
+  for (int64_t i = 0; i < n_keys; ++i) pos[i] = i;
+  cache.append_slots(pos.data(), n_keys);
+  std::vector<float> k(hd), v(hd);
+  for (int64_t i = 0; i < n_keys; ++i) {
+    for (float& x : k) x = nd(rng);
+    cache.write(0, i, k.data(), v.data());
   }
-  return p;
+  std::vector<float> q(n_heads * n_last * hd);
+  for (float& x : q) x = 0.4f * nd(rng);
+  const std::vector<VerticalSlashVotes> votes = vertical_slash_votes(cache, 0, 0, q.data(), n_heads, n_last, n_keys);
+  ASSERT_EQ(votes.size(), 2u);
+  for (int64_t h = 0; h < n_heads; ++h) {
+    std::vector<double> column(n_keys, 0.0), diagonal(n_keys, 0.0);
+    for (int64_t r = 0; r < n_last; ++r) {
+      const int64_t slot = n_keys - n_last + r;
+      std::vector<double> p(slot + 1);
+      double m = -1e300, z = 0;
+      for (int64_t j = 0; j <= slot; ++j) {
+        cache.read_key(0, 0, j, k.data());
+        double d = 0;
+        for (int64_t x = 0; x < hd; ++x) d += static_cast<double>(q[(h * n_last + r) * hd + x]) * k[x];
+        m = std::max(m, p[j] = d);
+      }
+      for (double& x : p) z += (x = std::exp(x - m));
+      for (int64_t j = 0; j <= slot; ++j) {
+        column[j] += p[j] / z;
+        diagonal[slot - j] += p[j] / z;
+      }
+    }
+    double worst = 0, total = 0;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      worst = std::max({worst, std::abs(votes[h].column[j] - column[j]), std::abs(votes[h].diagonal[j] - diagonal[j])});
+      total += votes[h].column[j];
+    }
+    EXPECT_LT(worst, tolerance) << "head " << h;
+    EXPECT_NEAR(total, static_cast<double>(n_last), 1e-3) << "each row's probabilities sum to one";
+  }
 }
 
-TEST(VerticalSlash, EstimateKeepsThePlantedColumnAndDiagonalAndTheForcedOnes) {
-  const int64_t n_keys = 3000, n_last = 64;
-  const std::vector<float> p = planted_probs(n_last, n_keys, 1234, 777);
-  const VerticalSlashIndex idx = estimate_vertical_slash(p.data(), n_last, n_keys, 40, 120);
+TEST(VerticalSlash, VotesAreEachRowsSoftmaxSummedPerColumnAndDiagonal) { check_votes(KvType::F32, 1e-5); }
+TEST(VerticalSlash, VotesFromTheTileUnitAreCloseEstimates) { check_votes(KvType::F16, 2e-2); }
+
+TEST(VerticalSlash, SelectionKeepsThePlantedAndTheForcedOnes) {
+  VerticalSlashVotes votes;
+  votes.column.assign(3000, 0.01f);
+  votes.diagonal.assign(3000, 0.01f);
+  votes.column[1234] = 5.0f;
+  votes.diagonal[777] = 5.0f;
+  const VerticalSlashIndex idx = select_vertical_slash(votes, 40, 120);
   EXPECT_EQ(idx.verticals.size(), 40u);
   EXPECT_EQ(idx.slashes.size(), 120u);
   EXPECT_TRUE(std::is_sorted(idx.verticals.begin(), idx.verticals.end()));
@@ -41,15 +84,16 @@ TEST(VerticalSlash, EstimateKeepsThePlantedColumnAndDiagonalAndTheForcedOnes) {
 }
 
 TEST(VerticalSlash, SizesAreClampedAsTheReferenceDoes) {
-  const int64_t n_keys = 200, n_last = 64;
-  const std::vector<float> p = planted_probs(n_last, n_keys, 150, 20);
-  const VerticalSlashIndex small = estimate_vertical_slash(p.data(), n_last, n_keys, 1, 1);
+  VerticalSlashVotes votes;
+  votes.column.assign(200, 0.01f);
+  votes.diagonal.assign(200, 0.01f);
+  const VerticalSlashIndex small = select_vertical_slash(votes, 1, 1);
   EXPECT_EQ(small.verticals.size(), static_cast<size_t>(kMinVertical));
   EXPECT_EQ(small.slashes.size(), static_cast<size_t>(kMinSlash));  // 50 of the 100 forced, the nearest
   EXPECT_EQ(small.slashes.back(), kMinSlash - 1);
-  const VerticalSlashIndex big = estimate_vertical_slash(p.data(), n_last, n_keys, 5000, 5000);
-  EXPECT_EQ(big.verticals.size(), static_cast<size_t>(n_keys));
-  EXPECT_EQ(big.slashes.size(), static_cast<size_t>(n_keys));
+  const VerticalSlashIndex big = select_vertical_slash(votes, 5000, 5000);
+  EXPECT_EQ(big.verticals.size(), 200u);
+  EXPECT_EQ(big.slashes.size(), 200u);
 }
 
 TEST(VerticalSlash, BlockReadsAreTheDiagonalsUnionAndTheColumnsOutsideIt) {

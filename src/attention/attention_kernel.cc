@@ -533,6 +533,32 @@ void attend_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const Sl
   HWY_DYNAMIC_DISPATCH(AttendSpans)(cache, layer, kv_head, spans, n_spans, rows, scratch);
 }
 
+void score_spans_estimate(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans,
+                          int64_t n_spans, const float* q, int64_t n_rows, float* scores, float* scratch) {
+  const KvCacheShape& s = cache.shape();
+  if (n_rows < 16 || !attention_tiles::usable(s.type, s.head_dim, s.page_size))
+    return score_spans(cache, layer, kv_head, spans, n_spans, q, n_rows, scores, scratch);
+  const int64_t ps = s.page_size, per_window = attention_tiles::window_pages(ps);
+  int64_t n_slots = 0;
+  for (int64_t si = 0; si < n_spans; ++si) n_slots += spans[si].end - spans[si].begin;
+  thread_local std::vector<uint16_t> rounded;
+  rounded.resize(static_cast<size_t>(attention_tiles::padded_rows(n_rows) * s.head_dim));
+  attention_tiles::round_queries(q, n_rows, s.head_dim, rounded.data());
+  int64_t col = 0;
+  for (int64_t si = 0; si < n_spans; ++si)
+    for (int64_t first = spans[si].begin / ps; first * ps < spans[si].end; first += per_window) {
+      attention_tiles::Window w{s.type, {}, {}, 0, first * ps};
+      for (int64_t page = first; page < first + per_window && page * ps < spans[si].end; ++page, ++w.n_pages) {
+        w.keys[w.n_pages] = cache.key_block(layer, kv_head, page);
+        w.values[w.n_pages] = cache.value_block(layer, kv_head, page);
+      }
+      const int64_t j0 = std::max(spans[si].begin, w.base) - w.base;
+      const int64_t j1 = std::min(spans[si].end, w.base + w.n_pages * ps) - w.base;
+      attention_tiles::score_window(rounded.data(), n_rows, s.head_dim, ps, w, j0, j1, scores + col, n_slots);
+      col += j1 - j0;
+    }
+}
+
 void merge_softmax_state(float& m_a, float& l_a, float* acc_a, float m_b, float l_b, const float* acc_b,
                          int64_t hd) {
   if (l_b == 0) return;

@@ -38,6 +38,12 @@ void attend_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const Sl
 void score_spans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
                  const float* q, int64_t n_rows, float* scores, float* scratch);
 
+// The same scores for an estimate: on the tile unit where attend_spans
+// would use it (attention_tiles.h: bf16-rounded queries and keys, float32
+// sums), else exactly as score_spans.
+void score_spans_estimate(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans,
+                          int64_t n_spans, const float* q, int64_t n_rows, float* scores, float* scratch);
+
 // Folds state b into state a (both for the same rows): the softmax over the
 // union of the slots each has seen.
 void merge_softmax_state(float& m_a, float& l_a, float* acc_a, float m_b, float l_b, const float* acc_b,

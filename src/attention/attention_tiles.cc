@@ -295,8 +295,44 @@ SIEVE_AMX_TARGET void attend_window_tiles(const uint16_t* qb, AttentionRows& row
   value_tiles(pbuf.data(), n_rows, s0, s1, vbuf.data(), hd, rows.acc);
 }
 
+SIEVE_AMX_TARGET void score_window_tiles(const uint16_t* qb, int64_t n_rows, int64_t hd, int64_t ps, const Window& w,
+                                         int64_t j0, int64_t j1, float* out, int64_t ld) {
+  use_tiles(TileShape::kBf16);
+  const int64_t padded = padded_rows(n_rows), s0 = j0 / 32, s1 = (j1 + 31) / 32, c0 = 2 * s0, c1 = 2 * s1;
+  const int64_t nct = c1 - c0;
+  thread_local std::vector<uint16_t> packed_keys;
+  thread_local std::vector<float> score_blocks;
+  std::vector<uint16_t>& kbuf = packed_keys;
+  std::vector<float>& scores = score_blocks;
+  kbuf.resize(static_cast<size_t>(nct * (hd / 32) * kTileElems));
+  scores.resize(static_cast<size_t>(padded * 16 * nct));
+  pack_keys(w, hd, ps, c0, c1, kbuf.data());
+  tile_memory_barrier();
+  score_tiles(qb, padded, hd, kbuf.data(), c0, c1, scores.data());
+  tile_memory_barrier();
+  // 16 x 16 blocks (row tile, column tile) into rows, 16 columns at a time.
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const float* block_row = scores.data() + (r / 16) * nct * 256 + (r % 16) * 16;
+    for (int64_t ct = j0 / 16; ct * 16 < j1; ++ct) {
+      const int64_t a = std::max(j0, ct * 16), b = std::min(j1, ct * 16 + 16);
+      const __mmask16 lanes = static_cast<__mmask16>(((1u << (b - a)) - 1) << (a - ct * 16));
+      const __m512 v = _mm512_maskz_loadu_ps(lanes, block_row + (ct - c0) * 256);
+      _mm512_mask_storeu_ps(out + r * ld + ct * 16 - j0, lanes, v);
+    }
+  }
+}
+
 }  // namespace
 #endif  // SIEVE_HAVE_AMX
+
+void score_window(const uint16_t* qb, int64_t n_rows, int64_t hd, int64_t page_size, const Window& window, int64_t j0,
+                  int64_t j1, float* scores, int64_t ld) {
+#if SIEVE_HAVE_AMX
+  score_window_tiles(qb, n_rows, hd, page_size, window, j0, j1, scores, ld);
+#else
+  (void)qb, (void)n_rows, (void)hd, (void)page_size, (void)window, (void)j0, (void)j1, (void)scores, (void)ld;
+#endif
+}
 
 void round_queries(const float* q, int64_t n_rows, int64_t hd, uint16_t* qb) {
 #if SIEVE_HAVE_AMX

@@ -67,4 +67,11 @@ inline int64_t window_pages(int64_t page_size) {
 void attend_window(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t page_size, const Window& window,
                    int64_t j0, int64_t j1);
 
+// The scores q_r . k_j of the rows (qb from round_queries) against slots
+// [base + j0, base + j1) of the window: row r's in scores[r * ld + j - j0].
+// For estimates (sparse prefill's index estimation): bf16 queries and keys,
+// float32 sums.
+void score_window(const uint16_t* qb, int64_t n_rows, int64_t hd, int64_t page_size, const Window& window, int64_t j0,
+                  int64_t j1, float* scores, int64_t ld);
+
 }  // namespace sieve::attention_tiles

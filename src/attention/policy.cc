@@ -101,6 +101,12 @@ std::string policy_help() {
   return text;
 }
 
+PolicyParts policy_parts(const std::string& canonical_spec) {
+  const size_t plus = canonical_spec.find('+');
+  if (plus == std::string::npos) return {canonical_spec, canonical_spec};
+  return {canonical_spec.substr(0, plus), canonical_spec.substr(plus + 1)};
+}
+
 namespace {
 
 std::unique_ptr<AttentionPolicy> make_decode_policy(const std::string& text, const ModelConfig& config) {

@@ -112,4 +112,12 @@ std::unique_ptr<AttentionPolicy> make_policy(const std::string& spec, const Mode
 // One line per policy: its name, parameters and defaults.
 std::string policy_help();
 
+// The two parts of a canonical spec, for reports: the prefill method's
+// spec and the decode policy's ("minference:...+quest:..."); a policy that
+// prefills itself is both ("quest:..." and "quest:...").
+struct PolicyParts {
+  std::string prefill, decode;
+};
+PolicyParts policy_parts(const std::string& canonical_spec);
+
 }  // namespace sieve

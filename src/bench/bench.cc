@@ -107,7 +107,7 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
       summarise(r);
       const double ctx = mean_context(depth, t.n);
       // Prefill reads every matrix once per batch of tokens, decode once per token.
-      const int64_t batches = t.decode ? t.n : (t.n + Transformer::kMaxBatch - 1) / Transformer::kMaxBatch;
+      const int64_t batches = t.decode ? t.n : (t.n + tf.max_batch_tokens() - 1) / tf.max_batch_tokens();
       r.weight_bytes_per_token = model.weight_bytes_per_token() * static_cast<size_t>(batches) / static_cast<size_t>(t.n);
       // What the policy actually read per decoded token; for prefill, what full attention reads.
       r.kv_bytes_per_token = t.decode && policy->stats().decoded_tokens > 0

@@ -38,7 +38,7 @@ void print_row(const BenchResult& r) {
 
 int bench_command(int argc, char** argv) {
   std::string model_path, prompts = "512", gens = "128", depths = "0", cache_type = "f16", attn = "full", rope;
-  int64_t reps = 5, threads = std::max(1u, std::thread::hardware_concurrency());
+  int64_t reps = 5, threads = std::max(1u, std::thread::hardware_concurrency()), ubatch = Transformer::kMaxBatch;
   bool json = false;
   Args args("sieve bench -m MODEL [-p 512,2048] [-n 64] [-d 0,8192] [-r 3] [-t 2] [--json]",
             "Measures prefill (pp) and decode (tg) speed as llama.cpp's llama-bench does, at cache depths -d.");
@@ -48,6 +48,10 @@ int bench_command(int argc, char** argv) {
   args.option("-d,--n-depth", "LIST", "tokens already in the cache, comma-separated (default 0)", &depths);
   args.option("-r,--repetitions", "N", "repetitions of each test (default 5)", &reps);
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
+  args.option("-ub,--ubatch-size", "N",
+              "prompt tokens per forward step, as llama-bench's -ub (default 512); sparse prefill methods estimate "
+              "their indices once per step",
+              &ubatch);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2044 (default full); policies:\n" + policy_help(), &attn);
   args.option("--rope", "SPEC", "RoPE context extension (default none); choices:\n" + rope_help(), &rope);
@@ -56,6 +60,7 @@ int bench_command(int argc, char** argv) {
   if (model_path.empty()) throw Error("no model: give -m PATH");
   if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
   if (reps < 1 || reps > 1000) throw Error("-r must be between 1 and 1000");
+  if (ubatch < 1 || ubatch > 65536) throw Error("-ub must be between 1 and 65536");
   BenchOptions o;
   o.prompt_sizes = parse_int_list(prompts, "-p");
   o.gen_sizes = parse_int_list(gens, "-n");
@@ -66,13 +71,14 @@ int bench_command(int argc, char** argv) {
   o.rope = rope;
 
   auto model = Model::load(model_path);
-  make_policy(attn, model->config());  // a bad spec fails before any work
+  const std::string attn_spec = make_policy(attn, model->config())->spec();  // a bad spec fails before any work
+  const PolicyParts parts = policy_parts(attn_spec);
   const std::string rope_canonical = rope.empty() ? "none" : RopeExtension::parse(rope, model->config()).spec();
   for (int64_t d : o.depths)
     for (int64_t n : o.prompt_sizes.size() > o.gen_sizes.size() ? o.prompt_sizes : o.gen_sizes)
       if (d + n > int64_t{1} << 22) throw Error("depth + test size " + std::to_string(d + n) + " is too large");
   ThreadPool pool(static_cast<int>(threads));
-  Transformer tf(*model, pool);
+  Transformer tf(*model, pool, ubatch);
   // The longest test's cache must fit in memory (a policy that evicts also
   // keeps a snapshot of the filled cache).
   int64_t longest = 0;
@@ -86,9 +92,9 @@ int bench_command(int argc, char** argv) {
                     "the KV cache of the longest test (" + std::to_string(longest) + " tokens, " + cache_type + ")");
   const std::string machine = cpu_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
   if (!json) {
-    std::printf("model: %s (%s)\nmachine: %s; threads: %lld; KV cache: %s; attention: %s\n\n", model_path.c_str(),
-                model->config().summary().c_str(), machine.c_str(), static_cast<long long>(threads), cache_type.c_str(),
-                attn.c_str());
+    std::printf("model: %s (%s)\nmachine: %s; threads: %lld; ubatch: %lld; KV cache: %s; attention: %s\n\n",
+                model_path.c_str(), model->config().summary().c_str(), machine.c_str(), static_cast<long long>(threads),
+                static_cast<long long>(ubatch), cache_type.c_str(), attn_spec.c_str());
     std::printf("| %-16s | %21s | %9s | %9s | %8s | %8s |\n", "test", "t/s", "weight MB", "KV MB", "GFLOP", "RSS MiB");
     std::printf("| %-16s | %21s | %9s | %9s | %8s | %8s |\n", "---", "---:", "---:", "---:", "---:", "---:");
   }
@@ -97,7 +103,8 @@ int bench_command(int argc, char** argv) {
     nlohmann::json out = nlohmann::json::array();
     for (const BenchResult& r : results) {
       out.push_back({{"model", model_path}, {"test", r.test}, {"n_tokens", r.n_tokens}, {"depth", r.depth},
-                     {"threads", threads}, {"attn", attn}, {"rope", rope_canonical}, {"cache_type", cache_type},
+                     {"threads", threads}, {"ubatch", ubatch}, {"attn", attn_spec}, {"prefill", parts.prefill},
+                     {"decode", parts.decode}, {"rope", rope_canonical}, {"cache_type", cache_type},
                      {"tokens_per_s", r.mean}, {"tokens_per_s_std", r.stddev}, {"samples_tokens_per_s", r.tokens_per_s},
                      {"weight_bytes_per_token", r.weight_bytes_per_token}, {"kv_bytes_per_token", r.kv_bytes_per_token},
                      {"flops_per_token", r.flops_per_token}, {"peak_rss_bytes", r.peak_rss_bytes}, {"machine", machine}});

@@ -116,7 +116,8 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
         if (!e.json) std::printf(" %6.2f |", c.accuracy());
         const double slots = c.decoded_tokens ? c.kv_slots_read / static_cast<double>(c.decoded_tokens * config.n_layers *
                                                                                       config.n_kv_heads) : 0;
-        results.push_back({{"attn", c.attn}, {"rope", e.rope_canonical}, {"length", c.length},
+        results.push_back({{"attn", c.attn}, {"prefill", policy_parts(c.attn).prefill},
+                           {"decode", policy_parts(c.attn).decode}, {"rope", e.rope_canonical}, {"length", c.length},
                            {"depth", c.depth == kRandomDepth ? json(nullptr) : json(c.depth)},
                            {"samples", c.samples}, {"correct", c.correct}, {"accuracy", c.accuracy()},
                            {"kv_bytes_per_token", c.kv_bytes_per_token()}, {"kv_slots_per_token", slots},
@@ -187,7 +188,8 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
       int64_t predicted = 0;
       for (const PplSegment& s : segs) peak = std::max(peak, s.kv_cache_bytes), predicted += s.predicted;
       const double ppl = overall_ppl(segs);
-      results.push_back({{"attn", series.name}, {"rope", rope_spec}, {"length", lengths[l]}, {"windows", segs.size()}, {"tokens", predicted},
+      results.push_back({{"attn", series.name}, {"prefill", policy_parts(series.name).prefill},
+                         {"decode", policy_parts(series.name).decode}, {"rope", rope_spec}, {"length", lengths[l]}, {"windows", segs.size()}, {"tokens", predicted},
                          {"continuation", continuation}, {"ppl", ppl}, {"kv_cache_bytes", peak}, {"segments", segments_json(segs)}});
       series.x.push_back(static_cast<double>(lengths[l]));
       series.y.push_back(ppl);
@@ -244,7 +246,8 @@ void run_ppl_stream_task(const EvalSetup& e, Transformer& tf, const std::vector<
       ks.y.push_back(static_cast<double>(s.kv_cache_bytes) / 1048576.0);
       if (std::isfinite(s.ppl())) lo = std::min(lo, s.ppl()), hi = std::max(hi, s.ppl());
     }
-    results.push_back({{"attn", ps.name}, {"rope", rope_spec}, {"tokens", tokens}, {"segment_tokens", segment}, {"ppl", overall_ppl(all.back())},
+    results.push_back({{"attn", ps.name}, {"prefill", policy_parts(ps.name).prefill},
+                       {"decode", policy_parts(ps.name).decode}, {"rope", rope_spec}, {"tokens", tokens}, {"segment_tokens", segment}, {"ppl", overall_ppl(all.back())},
                        {"kv_bytes_per_token", policy->stats().bytes_per_token()}, {"segments", segments_json(all.back())}});
     ppl_chart.series.push_back(std::move(ps));
     kv_chart.series.push_back(std::move(ks));

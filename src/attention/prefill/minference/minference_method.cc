@@ -4,7 +4,6 @@
 #include <cmath>
 #include <limits>
 
-#include "attention/exp_row.h"
 #include "attention/prefill/minference/vertical_slash.h"
 #include "model/config.h"
 #include "util/error.h"
@@ -85,23 +84,46 @@ void MInferenceMethod::plan(const AttentionInput& in, PrefillPlan& plan) {
   if (config_ && (config_->n_layers != in.cache.shape().n_layers || config_->n_heads != in.n_heads))
     throw Error("minference: the pattern file '" + config_path_ + "' is for another model shape");
   const int64_t n_kv = in.cache.shape().n_kv_heads, group = in.n_heads / n_kv;
-  // Block-Sparse's pooled keys are per KV head and shared by its query
-  // heads: bring them up to date before the heads are planned in parallel.
-  if (static_cast<int64_t>(pooled_.size()) < in.cache.shape().n_layers) pooled_.resize(in.cache.shape().n_layers);
-  for (int64_t kvh = 0; kvh < n_kv; ++kvh)
-    for (int64_t g = 0; g < group; ++g)
-      if (choice(in.layer, kvh * group + g).pattern == HeadPattern::kBlockSparse) {
-        pooled_keys(in, kvh);
-        break;
-      }
+  pool_keys(in);
+  // Vertical-Slash's votes, a KV head's heads at once: its keys are scored
+  // once for all of them.
+  std::vector<VerticalSlashVotes> head_votes(static_cast<size_t>(in.n_heads));
+  in.pool.parallel_for(n_kv, 1, [&](int, int64_t k0, int64_t k1) {
+    for (int64_t kvh = k0; kvh < k1; ++kvh) {
+      std::vector<int64_t> heads;
+      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h)
+        if (choice(in.layer, h).pattern == HeadPattern::kVerticalSlash) heads.push_back(h);
+      if (heads.empty()) continue;
+      std::vector<VerticalSlashVotes> v = votes(in, heads);
+      for (size_t i = 0; i < heads.size(); ++i) head_votes[heads[i]] = std::move(v[i]);
+    }
+  });
   in.pool.parallel_for(in.n_heads, 1, [&](int, int64_t h0, int64_t h1) {
-    for (int64_t h = h0; h < h1; ++h) plan_head(in, h, choice(in.layer, h), plan.heads[h]);
+    for (int64_t h = h0; h < h1; ++h) plan_head(in, h, choice(in.layer, h), &head_votes[h], plan.heads[h]);
   });
 }
 
+std::vector<VerticalSlashVotes> MInferenceMethod::votes(const AttentionInput& in, const std::vector<int64_t>& heads) {
+  const KvCacheShape& s = in.cache.shape();
+  const int64_t hd = s.head_dim, n_last = std::min(kLastQueries, in.n_q), n_heads = static_cast<int64_t>(heads.size());
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  std::vector<float> q(static_cast<size_t>(n_heads * n_last * hd));
+  for (int64_t i = 0; i < n_heads; ++i)
+    for (int64_t r = 0; r < n_last; ++r) {
+      float* row = q.data() + (i * n_last + r) * hd;
+      rotated_query(in, in.n_q - n_last + r, heads[i], row);
+      for (int64_t d = 0; d < hd; ++d) row[d] *= scale;
+    }
+  const int64_t kvh = heads.front() / (in.n_heads / s.n_kv_heads);
+  return vertical_slash_votes(in.cache, in.layer, kvh, q.data(), n_heads, n_last, in.first_slot + in.n_q);
+}
+
 void MInferenceMethod::plan_head(const AttentionInput& in, int64_t head, const HeadPatternChoice& c,
-                                 HeadReads& reads) {
+                                 const VerticalSlashVotes* votes, HeadReads& reads) const {
   const int64_t n_keys = in.first_slot + in.n_q;
+  reads.dense = false;
+  reads.columns.clear();
+  reads.blocks.assign(static_cast<size_t>(prefill_blocks(in.n_q)), BlockReads{});
   switch (c.pattern) {
     case HeadPattern::kDense:
       reads.dense = true;
@@ -127,7 +149,9 @@ void MInferenceMethod::plan_head(const AttentionInput& in, int64_t head, const H
         reads.dense = true;
         return;
       }
-      plan_vertical_slash(in, head, c, reads);
+      if (!votes || static_cast<int64_t>(votes->column.size()) != n_keys)
+        throw Error("internal: a Vertical-Slash head planned without its votes");
+      plan_vertical_slash(in, c, *votes, reads);
       return;
     case HeadPattern::kBlockSparse:
       if (c.topk * kPrefillBlock >= n_keys) {
@@ -139,31 +163,10 @@ void MInferenceMethod::plan_head(const AttentionInput& in, int64_t head, const H
   }
 }
 
-void MInferenceMethod::plan_vertical_slash(const AttentionInput& in, int64_t head, const HeadPatternChoice& c,
-                                           HeadReads& reads) {
-  const KvCacheShape& s = in.cache.shape();
-  const int64_t hd = s.head_dim, n_keys = in.first_slot + in.n_q, n_last = std::min(kLastQueries, in.n_q);
-  const int64_t kvh = head / (in.n_heads / s.n_kv_heads);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  std::vector<float> q(static_cast<size_t>(n_last * hd));
-  for (int64_t r = 0; r < n_last; ++r) {
-    rotated_query(in, in.n_q - n_last + r, head, q.data() + r * hd);
-    for (int64_t d = 0; d < hd; ++d) q[r * hd + d] *= scale;
-  }
-  std::vector<float> probs(static_cast<size_t>(n_last * n_keys));
-  std::vector<float> scratch(static_cast<size_t>(attention_scratch_floats(s, n_last)));
-  const SlotSpan all{0, n_keys};
-  score_spans(in.cache, in.layer, kvh, &all, 1, q.data(), n_last, probs.data(), scratch.data());
-  for (int64_t r = 0; r < n_last; ++r) {
-    float* row = probs.data() + r * n_keys;
-    const int64_t seen = n_keys - n_last + r + 1;
-    const float m = *std::max_element(row, row + seen);
-    const double sum = exp_shifted(row, seen, m);
-    const float inv = static_cast<float>(1.0 / sum);
-    for (int64_t j = 0; j < seen; ++j) row[j] *= inv;
-    std::fill(row + seen, row + n_keys, 0.0f);
-  }
-  const VerticalSlashIndex idx = estimate_vertical_slash(probs.data(), n_last, n_keys, c.vertical, c.slash);
+void MInferenceMethod::plan_vertical_slash(const AttentionInput& in, const HeadPatternChoice& c,
+                                           const VerticalSlashVotes& votes, HeadReads& reads) const {
+  const int64_t n_keys = in.first_slot + in.n_q;
+  const VerticalSlashIndex idx = select_vertical_slash(votes, c.vertical, c.slash);
   reads.columns = idx.verticals;
   for (int64_t b = 0; b < static_cast<int64_t>(reads.blocks.size()); ++b) {
     const int64_t row_begin = in.first_slot + b * kPrefillBlock;
@@ -174,37 +177,42 @@ void MInferenceMethod::plan_vertical_slash(const AttentionInput& in, int64_t hea
   }
 }
 
-const std::vector<float>& MInferenceMethod::pooled_keys(const AttentionInput& in, int64_t kv_head) {
+void MInferenceMethod::pool_keys(const AttentionInput& in) {
   const KvCacheShape& s = in.cache.shape();
   const int64_t hd = s.head_dim;
+  if (static_cast<int64_t>(pooled_.size()) < s.n_layers) pooled_.resize(s.n_layers);
   auto& per_head = pooled_[in.layer];
   if (static_cast<int64_t>(per_head.size()) < s.n_kv_heads) per_head.resize(s.n_kv_heads);
-  std::vector<float>& sums = per_head[kv_head];
-  // Blocks from the first rewritten slot on are stale (a truncated cache).
-  const int64_t valid = std::min<int64_t>(static_cast<int64_t>(sums.size()) / hd, in.first_slot / kPrefillBlock);
-  sums.resize(static_cast<size_t>(valid * hd));
+  bool any = false;
+  for (int64_t h = 0; h < in.n_heads; ++h) any |= choice(in.layer, h).pattern == HeadPattern::kBlockSparse;
+  if (!any) return;
   const int64_t complete = (in.first_slot + in.n_q) / kPrefillBlock;
   std::vector<float> key(hd);
-  for (int64_t j = valid; j < complete; ++j) {
-    sums.resize(static_cast<size_t>((j + 1) * hd), 0.0f);
-    float* sum = sums.data() + j * hd;
-    for (int64_t slot = j * kPrefillBlock; slot < (j + 1) * kPrefillBlock; ++slot) {
-      in.cache.read_key(in.layer, kv_head, slot, key.data());
-      for (int64_t d = 0; d < hd; ++d) sum[d] += key[d];
+  for (int64_t kvh = 0; kvh < s.n_kv_heads; ++kvh) {
+    std::vector<float>& sums = per_head[kvh];
+    // Blocks from the first rewritten slot on are stale (a truncated cache).
+    const int64_t valid = std::min<int64_t>(static_cast<int64_t>(sums.size()) / hd, in.first_slot / kPrefillBlock);
+    sums.resize(static_cast<size_t>(complete * hd), 0.0f);
+    std::fill(sums.begin() + valid * hd, sums.end(), 0.0f);
+    for (int64_t j = valid; j < complete; ++j) {
+      float* sum = sums.data() + j * hd;
+      for (int64_t slot = j * kPrefillBlock; slot < (j + 1) * kPrefillBlock; ++slot) {
+        in.cache.read_key(in.layer, kvh, slot, key.data());
+        for (int64_t d = 0; d < hd; ++d) sum[d] += key[d];
+      }
     }
   }
-  return sums;
 }
 
 void MInferenceMethod::plan_block_sparse(const AttentionInput& in, int64_t head, const HeadPatternChoice& c,
-                                         HeadReads& reads) {
+                                         HeadReads& reads) const {
   const KvCacheShape& s = in.cache.shape();
   const int64_t hd = s.head_dim, n_keys = in.first_slot + in.n_q;
   const int64_t kvh = head / (in.n_heads / s.n_kv_heads);
   const int64_t n_blocks = (n_keys + kPrefillBlock - 1) / kPrefillBlock;
   // Block sums: the kept complete ones, then the partial last block. The
   // reference pads with zeros and means over 64: sums rank the same.
-  std::vector<float> keys(pooled_[in.layer][kvh]);
+  std::vector<float> keys(pooled_.at(in.layer).at(kvh));
   keys.resize(static_cast<size_t>(n_blocks * hd), 0.0f);
   std::vector<float> key(hd);
   for (int64_t slot = (n_keys / kPrefillBlock) * kPrefillBlock; slot < n_keys; ++slot) {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "attention/prefill/minference/head_patterns.h"
+#include "attention/prefill/minference/vertical_slash.h"
 #include "attention/prefill/prefill_method.h"
 
 namespace sieve {
@@ -45,19 +46,27 @@ class MInferenceMethod : public PrefillMethod {
 
   HeadPatternChoice choice(int64_t layer, int64_t head) const;
 
+  // The pieces of plan(), for the pattern search (which tries several
+  // choices per head on one batch). Vertical-Slash's votes of the given
+  // query heads (all of one KV head's group), in that order.
+  static std::vector<VerticalSlashVotes> votes(const AttentionInput& in, const std::vector<int64_t>& heads);
+  // Block-Sparse's pooled keys brought up to date for the batch (every KV head).
+  void pool_keys(const AttentionInput& in);
+  // One query head's reads under choice c; votes: the head's, for Vertical-Slash.
+  void plan_head(const AttentionInput& in, int64_t head, const HeadPatternChoice& c, const VerticalSlashVotes* votes,
+                 HeadReads& reads) const;
+
  private:
-  // Plans one query head's blocks for the batch.
-  void plan_head(const AttentionInput& in, int64_t head, const HeadPatternChoice& c, HeadReads& reads);
-  void plan_vertical_slash(const AttentionInput& in, int64_t head, const HeadPatternChoice& c, HeadReads& reads);
-  void plan_block_sparse(const AttentionInput& in, int64_t head, const HeadPatternChoice& c, HeadReads& reads);
-  // Block-Sparse's key-block sums (kPrefillBlock slots each, hd floats) for
-  // one layer and KV head: complete blocks are summed once and kept.
-  const std::vector<float>& pooled_keys(const AttentionInput& in, int64_t kv_head);
+  void plan_vertical_slash(const AttentionInput& in, const HeadPatternChoice& c, const VerticalSlashVotes& votes,
+                           HeadReads& reads) const;
+  void plan_block_sparse(const AttentionInput& in, int64_t head, const HeadPatternChoice& c, HeadReads& reads) const;
 
   HeadPatternChoice uniform_;
   std::shared_ptr<const PatternConfig> config_;
   std::string config_path_;
-  std::vector<std::vector<std::vector<float>>> pooled_;  // [layer][kv head]: complete block sums
+  // Block-Sparse's key-block sums (kPrefillBlock slots each, head_dim floats)
+  // per layer and KV head: complete blocks are summed once and kept.
+  std::vector<std::vector<std::vector<float>>> pooled_;
 };
 
 }  // namespace sieve

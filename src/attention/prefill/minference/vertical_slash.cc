@@ -1,9 +1,11 @@
 #include "attention/prefill/minference/vertical_slash.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <numeric>
 
+#include "attention/exp_row.h"
 #include "attention/prefill/prefill_plan.h"
 
 namespace sieve {
@@ -32,20 +34,57 @@ void push_span(std::vector<SlotSpan>& spans, int64_t begin, int64_t end) {
 
 }  // namespace
 
-VerticalSlashIndex estimate_vertical_slash(const float* probs, int64_t n_last, int64_t n_keys, int64_t vertical,
-                                           int64_t slash) {
+std::vector<VerticalSlashVotes> vertical_slash_votes(const KvCache& cache, int64_t layer, int64_t kv_head,
+                                                     const float* q, int64_t n_heads, int64_t n_last, int64_t n_keys) {
+  constexpr int64_t kWindow = 1024;  // keys scored at a time
+  const int64_t n_rows = n_heads * n_last;
+  std::vector<VerticalSlashVotes> votes(static_cast<size_t>(n_heads));
+  // Diagonals are summed reversed, so both sums run forward over a row: the
+  // key at slot j of the query at `slot` adds to reversed[j + n_keys - 1 - slot].
+  std::vector<std::vector<float>> reversed(static_cast<size_t>(n_heads));
+  for (int64_t h = 0; h < n_heads; ++h) {
+    votes[h].column.assign(static_cast<size_t>(n_keys), 0.0f);
+    reversed[h].assign(static_cast<size_t>(n_keys), 0.0f);
+  }
+  std::vector<float> m(static_cast<size_t>(n_rows), -INFINITY), z(static_cast<size_t>(n_rows), 0.0f);
+  std::vector<float> scores(static_cast<size_t>(n_rows * kWindow));
+  std::vector<float> scratch(static_cast<size_t>(attention_scratch_floats(cache.shape(), n_rows)));
+  auto slot_of = [&](int64_t r) { return n_keys - n_last + r % n_last; };
+  for (int pass = 0; pass < 2; ++pass)
+    for (int64_t w0 = 0; w0 < n_keys; w0 += kWindow) {
+      const int64_t w1 = std::min(n_keys, w0 + kWindow), width = w1 - w0;
+      const SlotSpan span{w0, w1};
+      score_spans_estimate(cache, layer, kv_head, &span, 1, q, n_rows, scores.data(), scratch.data());
+      for (int64_t r = 0; r < n_rows; ++r) {
+        const int64_t slot = slot_of(r), seen = std::min(w1, slot + 1) - w0;
+        if (seen <= 0) continue;
+        float* row = scores.data() + r * width;
+        if (pass == 0) {  // online max and sum
+          const float new_m = std::max(m[r], row_max(row, seen));
+          z[r] = z[r] * std::exp(m[r] - new_m) + static_cast<float>(exp_shifted(row, seen, new_m));
+          m[r] = new_m;
+        } else {
+          exp_shifted(row, seen, m[r]);
+          const float inv = 1.0f / z[r];
+          const int64_t h = r / n_last;
+          add_scaled(row, seen, inv, votes[h].column.data() + w0);
+          add_scaled(row, seen, inv, reversed[h].data() + w0 + n_keys - 1 - slot);
+        }
+      }
+    }
+  for (int64_t h = 0; h < n_heads; ++h) {
+    votes[h].diagonal.assign(reversed[h].rbegin(), reversed[h].rend());
+  }
+  return votes;
+}
+
+VerticalSlashIndex select_vertical_slash(const VerticalSlashVotes& votes, int64_t vertical, int64_t slash) {
   constexpr double kForced = std::numeric_limits<double>::infinity();
+  const int64_t n_keys = static_cast<int64_t>(votes.column.size());
   vertical = std::min(n_keys, std::max(vertical, kMinVertical));
   slash = std::min(n_keys, std::max(slash, kMinSlash));
-  std::vector<double> column(static_cast<size_t>(n_keys), 0.0), diagonal(static_cast<size_t>(n_keys), 0.0);
-  for (int64_t r = 0; r < n_last; ++r) {
-    const int64_t slot = n_keys - n_last + r;
-    const float* p = probs + r * n_keys;
-    for (int64_t j = 0; j <= slot; ++j) {
-      column[j] += p[j];
-      diagonal[slot - j] += p[j];
-    }
-  }
+  std::vector<double> column(votes.column.begin(), votes.column.end());
+  std::vector<double> diagonal(votes.diagonal.begin(), votes.diagonal.end());
   for (int64_t j = 0; j < std::min(kAlwaysVertical, n_keys); ++j) column[j] = kForced;
   for (int64_t d = 0; d < std::min(kAlwaysSlash, n_keys); ++d) diagonal[d] = kForced;
   return {top_indices(column, vertical), top_indices(diagonal, slash)};

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "attention/attention_kernel.h"
+#include "cache/kv_cache.h"
 
 namespace sieve {
 
@@ -22,13 +23,26 @@ struct VerticalSlashIndex {
   std::vector<int64_t> slashes;    // sorted distances (query slot - key slot)
 };
 
-// From the attention probabilities of the batch's last n_last queries
-// (probs: n_last rows of n_keys, row r the query at slot
-// n_keys - n_last + r, zero past it): each key column's and each
-// diagonal's summed probability, the forced ones first, the top `vertical`
-// columns and `slash` diagonals (clamped as the reference does).
-VerticalSlashIndex estimate_vertical_slash(const float* probs, int64_t n_last, int64_t n_keys, int64_t vertical,
-                                           int64_t slash);
+// One query head's votes: the softmax of each of its last queries over the
+// keys it sees, summed per key column and per diagonal (distance).
+struct VerticalSlashVotes {
+  std::vector<float> column;    // n_keys
+  std::vector<float> diagonal;  // n_keys, by distance
+};
+
+// The votes of `n_heads` query heads of one KV head: q holds their last
+// queries head after head (n_last rows each, rotated and scaled by
+// 1/sqrt(head_dim)), row i of a head being the query at slot
+// n_keys - n_last + i. Scores come from the tile unit where it is usable
+// (score_spans_estimate), a window of keys at a time, twice: once for each
+// row's max and sum, once for the probabilities; no n_last x n_keys matrix
+// is kept.
+std::vector<VerticalSlashVotes> vertical_slash_votes(const KvCache& cache, int64_t layer, int64_t kv_head,
+                                                     const float* q, int64_t n_heads, int64_t n_last, int64_t n_keys);
+
+// The forced columns and diagonals, then the top `vertical` columns and
+// `slash` diagonals by vote (sizes clamped as the reference does).
+VerticalSlashIndex select_vertical_slash(const VerticalSlashVotes& votes, int64_t vertical, int64_t slash);
 
 // What the queries at slots [row_begin, row_end) read: the union of the
 // diagonals' key ranges (distance d: keys [row_begin - d, row_end - d),
