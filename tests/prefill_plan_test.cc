@@ -103,7 +103,7 @@ std::vector<double> reference_row(Fixture& f, int64_t i, int64_t h, const std::s
 
 // A plan with every kind of read: head 0 dense, head 1 causal spans and
 // columns, head 2 a window and the sinks before it, head 3 nothing but
-// columns and its own block.
+// columns, short spans and its own block.
 PrefillPlan mixed_plan(const Fixture& f) {
   PrefillPlan plan;
   const int64_t n_blocks = prefill_blocks(f.n_q);
@@ -118,7 +118,9 @@ PrefillPlan mixed_plan(const Fixture& f) {
     plan.heads[1].blocks[b].column_runs = {{0, 2}, {3, 4}, {5, 6}};  // 3, 17, 200 and 360
     plan.heads[2].blocks[b].parts.push_back({{{0, 16}}, ReadMask::kBeforeWindow, 90});
     plan.heads[2].blocks[b].parts.push_back({{{std::max<int64_t>(0, row_begin - 89), row_end}}, ReadMask::kWindow, 90});
-    plan.heads[3].blocks[b].parts.push_back({{{row_begin, row_end}}, ReadMask::kCausal, 0});
+    // Many short spans sharing windows (the tile unit reads them a window at a time).
+    plan.heads[3].blocks[b].parts.push_back(
+        {{{10, 15}, {22, 40}, {41, 42}, {60, 90}, {200, 201}, {203, 260}, {row_begin, row_end}}, ReadMask::kCausal, 0});
     plan.heads[3].blocks[b].column_runs = {{0, 6}};
   }
   return plan;

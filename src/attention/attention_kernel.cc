@@ -404,6 +404,64 @@ void attend_span_tiles(const KvCache& cache, int64_t layer, int64_t kv_head, int
   }
 }
 
+// Sorted, disjoint spans on the tile unit a window at a time: the spans
+// that share a window are read in one pass over it (one bit per slot they
+// hold), so many short spans (sparse prefill's diagonals) cost the chunks
+// they touch, not a pass each.
+void attend_spans_by_window(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans,
+                            int64_t n_spans, int64_t max_limit, AttentionRows& rows, const uint16_t* qb) {
+  const KvCacheShape& s = cache.shape();
+  const int64_t ps = s.page_size, per_window = attention_tiles::window_pages(ps);
+  const int64_t readable = std::min(cache.size(), max_limit);
+  thread_local std::vector<uint64_t> include;
+  auto set_bits = [](uint64_t* bits, int64_t a, int64_t b) {  // bits [a, b)
+    for (; a < b && a % 64; ++a) bits[a / 64] |= uint64_t{1} << (a % 64);
+    for (; a + 64 <= b; a += 64) bits[a / 64] = ~uint64_t{0};
+    for (; a < b; ++a) bits[a / 64] |= uint64_t{1} << (a % 64);
+  };
+  int64_t si = 0, pos = 0;  // the next slot to read: in span si, at or after pos
+  while (si < n_spans) {
+    pos = std::max(pos, spans[si].begin);
+    if (pos >= std::min(spans[si].end, readable)) {
+      if (pos >= readable) break;
+      ++si;
+      continue;
+    }
+    const int64_t first = pos / ps;
+    attention_tiles::Window w{s.type, {}, {}, 0, first * ps};
+    for (int64_t page = first; page < first + per_window && page * ps < readable; ++page, ++w.n_pages) {
+      w.keys[w.n_pages] = cache.key_block(layer, kv_head, page);
+      w.values[w.n_pages] = cache.value_block(layer, kv_head, page);
+    }
+    const int64_t w_end = w.base + w.n_pages * ps;
+    include.assign(static_cast<size_t>((w.n_pages * ps + 63) / 64), 0);
+    int64_t j0 = w_end, j1 = 0;
+    // The spans (or their parts) inside this window; one running past it
+    // continues in the next.
+    for (; si < n_spans; ++si) {
+      pos = std::max(pos, spans[si].begin);
+      if (pos >= w_end) break;
+      const int64_t end = std::min({spans[si].end, readable, w_end});
+      if (pos < end) {
+        set_bits(include.data(), pos - w.base, end - w.base);
+        j0 = std::min(j0, pos - w.base);
+        j1 = std::max(j1, end - w.base);
+      }
+      if (std::min(spans[si].end, readable) > w_end) {
+        pos = w_end;
+        break;
+      }
+    }
+    if (j0 < j1) attention_tiles::attend_window(qb, rows, s.head_dim, ps, w, j0, j1, include.data());
+  }
+}
+
+bool sorted_disjoint(const SlotSpan* spans, int64_t n_spans) {
+  for (int64_t i = 1; i < n_spans; ++i)
+    if (spans[i].begin < spans[i - 1].end) return false;
+  return true;
+}
+
 void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans, int64_t n_spans,
                  AttentionRows& rows, float* scratch) {
   const KvCacheShape& s = cache.shape();
@@ -423,6 +481,8 @@ void AttendSpans(const KvCache& cache, int64_t layer, int64_t kv_head, const Slo
     r.resize(static_cast<size_t>(attention_tiles::padded_rows(n_rows) * hd));
     attention_tiles::round_queries(rows.q, n_rows, hd, r.data());
     qb = r.data();
+    if (n_spans > 1 && sorted_disjoint(spans, n_spans))
+      return attend_spans_by_window(cache, layer, kv_head, spans, n_spans, max_limit, rows, qb);
   }
 
   for (int64_t si = 0; si < n_spans; ++si) {

@@ -190,10 +190,13 @@ SIEVE_AMX_TARGET void score_tiles(const uint16_t* qb, int64_t rows, int64_t hd, 
 // outside [vb, ve)), acc rescaled when the max rises. sr: the row's 16
 // scores of column tile 2 s0, the next tile's 256 floats further.
 SIEVE_AMX_TARGET void softmax_row(const float* sr, int64_t s0, int64_t s1, int64_t vb, int64_t ve, float& m,
-                                  float& l, float* acc, int64_t hd, uint16_t* pr) {
+                                  float& l, float* acc, int64_t hd, uint16_t* pr, const uint64_t* include) {
   const auto at = [&](int64_t c) { return sr + (c / 16 - 2 * s0) * 256; };
-  // Lanes of the 16 columns from c that are visible; all of them inside.
-  const auto visible = [&](int64_t c) { return c >= vb && c + 16 <= ve ? __mmask16(0xFFFF) : columns(c, vb, ve); };
+  // Lanes of the 16 columns from c that are visible (and included); all of them inside.
+  const auto visible = [&](int64_t c) {
+    const __mmask16 in_range = c >= vb && c + 16 <= ve ? __mmask16(0xFFFF) : columns(c, vb, ve);
+    return include ? static_cast<__mmask16>(in_range & (include[c / 64] >> (c % 64))) : in_range;
+  };
   __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t c = vb / 16 * 16; c < ve; c += 16) vmax = _mm512_mask_max_ps(vmax, visible(c), vmax, _mm512_loadu_ps(at(c)));
   const float new_m = std::max(m, _mm512_reduce_max_ps(vmax));
@@ -260,9 +263,8 @@ SIEVE_AMX_TARGET void value_tiles(const uint16_t* pb, int64_t n_rows, int64_t s0
 #undef SIEVE_VALUE_TILE
 #undef SIEVE_STORE_SUMS
 
-SIEVE_AMX_TARGET void attend_window_tiles(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t ps,
-                                          const Window& w, int64_t j0, int64_t j1) {
-  use_tiles(TileShape::kBf16);
+SIEVE_AMX_TARGET void attend_chunks(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t ps, const Window& w,
+                                    int64_t j0, int64_t j1, const uint64_t* include) {
   const int64_t n_rows = rows.n_rows, padded = padded_rows(n_rows);
   // Chunks of 32 columns, two column tiles each (the window's width is a
   // multiple of 32).
@@ -289,10 +291,32 @@ SIEVE_AMX_TARGET void attend_window_tiles(const uint16_t* qb, AttentionRows& row
     if (ve <= vb) std::fill(pr, pr + nsc * 32, uint16_t{0});
     else
       softmax_row(scores.data() + r / 16 * 32 * nsc * 16 + r % 16 * 16, s0, s1, vb, ve, rows.m[r], rows.l[r],
-                  rows.acc + r * hd, hd, pr);
+                  rows.acc + r * hd, hd, pr, include);
   }
   tile_memory_barrier();
   value_tiles(pbuf.data(), n_rows, s0, s1, vbuf.data(), hd, rows.acc);
+}
+
+// Whether any of the 32 columns of chunk s is included.
+inline bool chunk_included(const uint64_t* include, int64_t s) { return (include[s / 2] >> (32 * (s % 2))) & 0xFFFFFFFFu; }
+
+SIEVE_AMX_TARGET void attend_window_tiles(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t ps,
+                                          const Window& w, int64_t j0, int64_t j1, const uint64_t* include) {
+  use_tiles(TileShape::kBf16);
+  if (!include) return attend_chunks(qb, rows, hd, ps, w, j0, j1, nullptr);
+  // Runs of chunks (32 columns) holding included columns; the chunks
+  // between them are neither packed nor scored.
+  const int64_t s_end = (j1 + 31) / 32;
+  for (int64_t s = j0 / 32; s < s_end;) {
+    if (!chunk_included(include, s)) {
+      ++s;
+      continue;
+    }
+    int64_t e = s + 1;
+    while (e < s_end && chunk_included(include, e)) ++e;
+    attend_chunks(qb, rows, hd, ps, w, std::max(j0, 32 * s), std::min(j1, 32 * e), include);
+    s = e;
+  }
 }
 
 SIEVE_AMX_TARGET void score_window_tiles(const uint16_t* qb, int64_t n_rows, int64_t hd, int64_t ps, const Window& w,
@@ -343,11 +367,11 @@ void round_queries(const float* q, int64_t n_rows, int64_t hd, uint16_t* qb) {
 }
 
 void attend_window(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t page_size, const Window& window,
-                   int64_t j0, int64_t j1) {
+                   int64_t j0, int64_t j1, const uint64_t* include) {
 #if SIEVE_HAVE_AMX
-  attend_window_tiles(qb, rows, hd, page_size, window, j0, j1);
+  attend_window_tiles(qb, rows, hd, page_size, window, j0, j1, include);
 #else
-  (void)qb, (void)rows, (void)hd, (void)page_size, (void)window, (void)j0, (void)j1;
+  (void)qb, (void)rows, (void)hd, (void)page_size, (void)window, (void)j0, (void)j1, (void)include;
 #endif
 }
 

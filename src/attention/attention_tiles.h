@@ -63,9 +63,11 @@ inline int64_t window_pages(int64_t page_size) {
 
 // Slots [base + j0, base + j1) of the window for every row: scores, the
 // rows' masks (limit, begin), the online softmax update of rows.m / l /
-// acc, values. qb: the rows' queries from round_queries.
+// acc, values. qb: the rows' queries from round_queries. include, when
+// set: one bit per window slot (bit j of word j / 64); only those slots
+// are read, and chunks of 32 slots without one are skipped whole.
 void attend_window(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t page_size, const Window& window,
-                   int64_t j0, int64_t j1);
+                   int64_t j0, int64_t j1, const uint64_t* include = nullptr);
 
 // The scores q_r . k_j of the rows (qb from round_queries) against slots
 // [base + j0, base + j1) of the window: row r's in scores[r * ld + j - j0].

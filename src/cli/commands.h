@@ -10,5 +10,6 @@ int eval_command(int argc, char** argv);
 int serve_command(int argc, char** argv);
 int template_command(int argc, char** argv);
 int chat_command(int argc, char** argv);
+int minference_search_command(int argc, char** argv);
 
 }  // namespace sieve::cli

@@ -16,6 +16,7 @@
 #include "attention/policy.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/haystack.h"
 #include "cli/prompt_input.h"
 #include "eval/perplexity.h"
 #include "eval/progress.h"
@@ -274,20 +275,6 @@ void run_ppl_stream_task(const EvalSetup& e, Transformer& tf, const std::vector<
     write_svg(e, "eval-ppl-stream-ppl" + rope_slug(e) + ".svg", line_chart_svg(ppl_chart));
     write_svg(e, "eval-ppl-stream-kv" + rope_slug(e) + ".svg", line_chart_svg(kv_chart));
   }
-}
-
-// The haystack ships in the source tree's data/: found from the current
-// folder (the repository root) or next to the build folder holding the binary.
-std::string default_haystack() {
-  const std::string rel = "data/haystack.txt";
-  if (std::filesystem::exists(rel)) return rel;
-  char buf[4096];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n > 0) {
-    const auto p = std::filesystem::path(std::string(buf, static_cast<size_t>(n))).parent_path().parent_path() / rel;
-    if (std::filesystem::exists(p)) return p.string();
-  }
-  return rel;  // read_text_file names it in the error
 }
 
 }  // namespace

@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
     {"chat", sieve::cli::chat_command, "chat with a model through its chat template"},
     {"serve", sieve::cli::serve_command, "serve the model over an OpenAI-compatible HTTP API"},
     {"template", sieve::cli::template_command, "render a chat template with a JSON context"},
+    {"minference-search", sieve::cli::minference_search_command,
+     "find each head's sparse prefill pattern (the file minference:config= loads)"},
 };
 
 // Messages quote file contents (tensor names, JSON strings); a control
@@ -44,7 +46,7 @@ std::string one_line(const char* message) {
 
 void print_usage(FILE* out) {
   std::fputs("usage: sieve <command> [options]   (sieve <command> --help for its options)\n\ncommands:\n", out);
-  for (const Command& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+  for (const Command& c : kCommands) std::fprintf(out, "  %-17s %s\n", c.name, c.summary);
 }
 
 }  // namespace

@@ -59,6 +59,33 @@ void part_row_window(const ReadPart& part, int64_t t, int64_t& begin, int64_t& l
   if (part.mask == ReadMask::kBeforeWindow) limit = std::max<int64_t>(0, t - part.window + 1);
 }
 
+void for_each_row_read(const HeadReads& head, int64_t b, int64_t first_slot, int64_t n_q,
+                       const std::function<void(int64_t t, const std::vector<SlotSpan>& slots)>& visit) {
+  const int64_t t0 = b * kPrefillBlock, t1 = std::min(n_q, t0 + kPrefillBlock);
+  std::vector<SlotSpan> slots;
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t slot = first_slot + t;
+    slots.clear();
+    if (head.dense) {
+      slots.push_back({0, slot + 1});
+    } else {
+      const BlockReads& block = head.blocks[b];
+      for (const ReadPart& part : block.parts) {
+        int64_t begin, limit;
+        part_row_window(part, slot, begin, limit);
+        for (const SlotSpan& s : part.spans)
+          if (std::max(s.begin, begin) < std::min(s.end, limit))
+            slots.push_back({std::max(s.begin, begin), std::min(s.end, limit)});
+      }
+      for (const SlotSpan& run : block.column_runs)
+        for (int64_t i = run.begin; i < run.end; ++i)
+          if (head.columns[i] <= slot) slots.push_back({head.columns[i], head.columns[i] + 1});
+      std::sort(slots.begin(), slots.end(), [](const SlotSpan& a, const SlotSpan& c) { return a.begin < c.begin; });
+    }
+    visit(t, slots);
+  }
+}
+
 PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, float* out) {
   const KvCacheShape& s = in.cache.shape();
   const int64_t hd = s.head_dim, group = in.n_heads / s.n_kv_heads, n_blocks = prefill_blocks(in.n_q);
@@ -73,7 +100,7 @@ PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, fl
   std::vector<std::unique_ptr<KvCache>> gathered(static_cast<size_t>(in.n_heads));
   in.pool.parallel_for(in.n_heads, 1, [&](int, int64_t h0, int64_t h1) {
     for (int64_t h = h0; h < h1; ++h)
-      if (!plan.heads[h].dense && !plan.heads[h].columns.empty())
+      if (!plan.heads[h].skip && !plan.heads[h].dense && !plan.heads[h].columns.empty())
         gathered[h] = gather_columns(in, h / group, plan.heads[h].columns);
   });
 
@@ -86,6 +113,7 @@ PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, fl
       const int64_t h = item / n_blocks, b = item % n_blocks, kvh = h / group;
       const int64_t t0 = b * kPrefillBlock, t1 = std::min(in.n_q, t0 + kPrefillBlock), n_rows = t1 - t0;
       const HeadReads& head = plan.heads[h];
+      if (head.skip) continue;
       sc.q.resize(n_rows * hd);
       sc.begin.resize(n_rows);
       sc.limit.resize(n_rows);
@@ -136,7 +164,9 @@ PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, fl
   });
   PrefillWork work;
   for (double r : read_per_item) work.pairs_read += r;
-  for (int64_t i = 0; i < in.n_q; ++i) work.pairs_dense += static_cast<double>((in.first_slot + i + 1) * in.n_heads);
+  int64_t computed = 0;
+  for (const HeadReads& h : plan.heads) computed += h.skip ? 0 : 1;
+  for (int64_t i = 0; i < in.n_q; ++i) work.pairs_dense += static_cast<double>((in.first_slot + i + 1) * computed);
   return work;
 }
 

@@ -17,6 +17,7 @@
 // The spans of a block's parts and its columns must not overlap: a slot
 // listed twice is counted twice in the softmax.
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "attention/attention_kernel.h"
@@ -45,6 +46,7 @@ struct BlockReads {
 };
 
 struct HeadReads {
+  bool skip = false;             // not computed: the head's rows of the output are left as they are
   bool dense = false;            // every slot up to each query; the fields below unused
   std::vector<int64_t> columns;  // sorted cache slots, gathered once for the blocks' column_runs
   std::vector<BlockReads> blocks;
@@ -70,10 +72,15 @@ struct PrefillWork {
 
 // The attention of the batch's queries (in.q: not yet rotated; rotated here
 // at their true positions) over the slots the plan lists. Writes n_q x
-// n_heads x head_dim outputs.
+// n_heads x head_dim outputs (but skipped heads' rows).
 PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, float* out);
 
 // Row r of a block (query at cache slot t) reads slots [begin, limit) of a part.
 void part_row_window(const ReadPart& part, int64_t t, int64_t& begin, int64_t& limit);
+
+// Calls visit(t, slots) for each query of block b of a head, with the cache
+// slots it reads as sorted spans (columns as spans of one).
+void for_each_row_read(const HeadReads& head, int64_t b, int64_t first_slot, int64_t n_q,
+                       const std::function<void(int64_t t, const std::vector<SlotSpan>& slots)>& visit);
 
 }  // namespace sieve

@@ -61,10 +61,10 @@ std::vector<VerticalSlashVotes> vertical_slash_votes(const KvCache& cache, int64
         float* row = scores.data() + r * width;
         if (pass == 0) {  // online max and sum
           const float new_m = std::max(m[r], row_max(row, seen));
-          z[r] = z[r] * std::exp(m[r] - new_m) + static_cast<float>(exp_shifted(row, seen, new_m));
+          z[r] = z[r] * std::exp(m[r] - new_m) + static_cast<float>(fast_exp_shifted(row, seen, new_m));
           m[r] = new_m;
         } else {
-          exp_shifted(row, seen, m[r]);
+          fast_exp_shifted(row, seen, m[r]);
           const float inv = 1.0f / z[r];
           const int64_t h = r / n_last;
           add_scaled(row, seen, inv, votes[h].column.data() + w0);
