@@ -133,6 +133,15 @@ TEST(OpenAIRequest, BadValuesNameTheirField) {
   EXPECT_EQ(refused(R"({"prompt": "x", "stream_options": {"include_usage": 1}})"), "stream_options.include_usage");
   EXPECT_EQ(refused(R"({"prompt": "x", "stream_options": {"other": true}})"), "stream_options.other");
   EXPECT_EQ(refused(R"({"prompt": "x", "attn": 5})"), "attn");
+  // A request may not make the server read a file it was not started with.
+  EXPECT_EQ(refused(R"({"prompt": "x", "attn": "minference:config=/etc/passwd"})"), "attn");
+  EXPECT_EQ(refused(R"({"prompt": "x", "attn": "minference:pattern=dense,config=/etc/passwd+full"})"), "attn");
+  RequestLimits with_file;
+  with_file.pattern_files = {"/srv/patterns.json"};
+  EXPECT_EQ(parse_completion_request(R"({"prompt": "x", "attn": "minference:config=/srv/patterns.json+quest"})", false,
+                                     with_file)
+                .options.attn,
+            "minference:config=/srv/patterns.json+quest");
   EXPECT_EQ(refused(R"({"prompt": "x", "attn": ")" + std::string(2000, 'a') + "\"}"), "attn");
   EXPECT_EQ(refused(R"({"prompt": "x", "rope": ["yarn"]})"), "rope");
   EXPECT_EQ(refused(R"({"prompt": "x", "rope": ")" + std::string(2000, 'a') + "\"}"), "rope");

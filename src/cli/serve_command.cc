@@ -41,6 +41,10 @@ int serve_command(int argc, char** argv) {
   args.option("--attn", "SPEC", "default attention policy for requests without \"attn\" (default full)", &o.engine.default_attn);
   args.option("--rope", "SPEC", "default RoPE context extension for requests without \"rope\" (default none: the "
               "model's own), e.g. yarn:factor=4 with --ctx 32768", &o.engine.default_rope);
+  args.repeated("--pattern-file", "FILE",
+                "a MInference pattern file requests may name, as \"attn\": \"minference:config=FILE\" (repeatable; "
+                "requests may name no other file)",
+                &o.pattern_files);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("-t,--threads", "N", "compute threads (default: all cores)", &threads);
   args.flag("--batch-invariant", "greedy results exactly as if each request ran alone (slower matmuls)", &o.engine.batch_invariant);

@@ -1,5 +1,6 @@
 #include "server/openai_request.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -200,6 +201,21 @@ const std::set<std::string> kChat = {"messages", "max_completion_tokens", "top_l
 
 }  // namespace
 
+// Every config=FILE in an attn spec must be one of the server's pattern files.
+void check_attn_files(const std::string& attn, const RequestLimits& limits) {
+  for (size_t at = attn.find("config="); at != std::string::npos; at = attn.find("config=", at + 1)) {
+    if (at > 0 && attn[at - 1] != ':' && attn[at - 1] != ',') continue;  // part of a longer key
+    const size_t begin = at + 7, end = attn.find_first_of(",+", begin);
+    const std::string file = attn.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    if (std::find(limits.pattern_files.begin(), limits.pattern_files.end(), file) != limits.pattern_files.end()) continue;
+    std::string allowed;
+    for (const std::string& f : limits.pattern_files) allowed += (allowed.empty() ? "" : ", ") + f;
+    refuse("'attn' may name only the pattern files the server was started with (--pattern-file): " +
+               (allowed.empty() ? std::string("none") : allowed) + "; not '" + file + "'",
+           "attn");
+  }
+}
+
 CompletionRequest parse_completion_request(std::string_view body, bool chat, const RequestLimits& limits) {
   const json j = parse_object(body, limits.max_depth);
   CompletionRequest r;
@@ -269,6 +285,7 @@ CompletionRequest parse_completion_request(std::string_view body, bool chat, con
   if (const json* v = field(j, "attn")) {
     o.attn = as_string(*v, "attn");
     if (o.attn.size() > limits.max_attn_bytes) refuse("'attn' is longer than " + std::to_string(limits.max_attn_bytes) + " bytes", "attn");
+    check_attn_files(o.attn, limits);
   }
   if (const json* v = field(j, "rope")) {
     o.rope = as_string(*v, "rope");

@@ -29,6 +29,10 @@ struct RequestLimits {
   size_t max_prompt_items = 1 << 20;  // token ids in a prompt array
   size_t max_messages = 4096;
   size_t max_attn_bytes = 1024;  // and of 'rope'
+  // Files an "attn" may name with config= (minference's pattern files): the
+  // server's --pattern-file ones; a request may not make the server read
+  // any other file.
+  std::vector<std::string> pattern_files;
   int max_depth = 64;                 // JSON nesting
 };
 

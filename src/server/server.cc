@@ -120,6 +120,7 @@ void Server::load() {
   pool_ = std::make_unique<ThreadPool>(options_.threads);
   engine_ = std::make_unique<Engine>(*model_, *pool_, options_.engine);
   limits_.vocab_size = static_cast<int32_t>(model_->config().vocab_size);
+  limits_.pattern_files = options_.pattern_files;
   created_ = static_cast<int64_t>(std::time(nullptr));
   engine_thread_ = std::thread([this] { engine_->run(); });
   State loading = State::Loading;

@@ -44,6 +44,7 @@ struct ServerOptions {
   int request_timeout = 30;     // seconds a client may take to send a request (slow clients get 408)
   double shutdown_timeout = 30; // seconds running requests get after SIGTERM
   double stream_heartbeat = 15; // seconds a stream may stay silent (queued, prefilling) before an SSE comment is sent
+  std::vector<std::string> pattern_files;  // files requests may name in attn config= (minference's patterns)
   EngineOptions engine;
 };
 

@@ -143,6 +143,18 @@ test('attn as an extra body field; a bad attn is a BadRequestError', async () =>
     (e) => e instanceof OpenAI.BadRequestError);
 });
 
+test('a prefill method composed with a decode policy; files only the server was given', async () => {
+  const attn = 'minference:pattern=a_shape,init=4,local=64+quest:budget=64';
+  const r = await client.completions.create({ model, prompt: prompts[3], max_tokens: 8, temperature: 0, attn });
+  assert.equal(r.choices.length, 1);
+  await assert.rejects(
+    client.completions.create({ model, prompt: 'x', max_tokens: 4, attn: 'quest+full' }),
+    (e) => e instanceof OpenAI.BadRequestError && /not a prefill method/.test(e.message));
+  await assert.rejects(
+    client.completions.create({ model, prompt: 'x', max_tokens: 4, attn: 'minference:config=/etc/passwd' }),
+    (e) => e instanceof OpenAI.BadRequestError && /--pattern-file/.test(e.message));
+});
+
 test('rope as an extra body field, with any attn; a bad rope is a BadRequestError naming it', async () => {
   const plain = await client.completions.create({ model, prompt: prompts[1], max_tokens: 8, temperature: 0 });
   const one = await client.completions.create({ model, prompt: prompts[1], max_tokens: 8, temperature: 0, rope: 'yarn:factor=1' });
