@@ -116,34 +116,40 @@ SIEVE_AMX_TARGET void round_queries_tiles(const float* q, int64_t n_rows, int64_
 // product's second operand: per column tile and chunk of 32 dimensions, 16
 // rows of dimension pairs (2i, 2i + 1) x 16 slots. Slots past the rows'
 // reach are read too (their scores are masked before the softmax).
+SIEVE_AMX_TARGET inline void pack_key_tile(const Window& w, int64_t hd, int64_t ps, int64_t c, uint16_t* kb) {
+  for (int64_t kc = 0; kc < hd / 32; ++kc)
+    for (int64_t i = 0; i < 16; ++i) {
+      const int64_t d = 32 * kc + 2 * i;
+      _mm512_storeu_si512(kb + kc * kTileElems + 32 * i,
+                          interleave_bf16(key_column(w, ps, d, 16 * c), key_column(w, ps, d + 1, 16 * c)));
+    }
+}
+
 SIEVE_AMX_TARGET void pack_keys(const Window& w, int64_t hd, int64_t ps, int64_t c0, int64_t c1, uint16_t* kb) {
-  const int64_t nkc = hd / 32;
-  for (int64_t c = c0; c < c1; ++c)
-    for (int64_t kc = 0; kc < nkc; ++kc)
-      for (int64_t i = 0; i < 16; ++i) {
-        const int64_t d = 32 * kc + 2 * i;
-        _mm512_storeu_si512(kb + ((c - c0) * nkc + kc) * kTileElems + 32 * i,
-                            interleave_bf16(key_column(w, ps, d, 16 * c), key_column(w, ps, d + 1, 16 * c)));
-      }
+  for (int64_t c = c0; c < c1; ++c) pack_key_tile(w, hd, ps, c, kb + (c - c0) * (hd / 32) * kTileElems);
 }
 
 // The values of chunks [s0, s1) (32 slots each) in the same layout: per
 // chunk and 16 dimensions, 16 rows of slot pairs x 16 dimensions. Slots
 // outside [j0, j1) are zero: their memory may hold anything, and 0 * NaN is
 // NaN.
+SIEVE_AMX_TARGET inline void pack_value_chunk(const Window& w, int64_t ps, int64_t hd, int64_t s, int64_t j0,
+                                              int64_t j1, uint16_t* vb) {
+  const int64_t ndt = hd / 16;
+  for (int64_t i = 0; i < 16; ++i) {
+    const int64_t a = 32 * s + 2 * i, b = a + 1;
+    const bool ina = a >= j0 && a < j1, inb = b >= j0 && b < j1;
+    for (int64_t dt = 0; dt < ndt; ++dt) {
+      const __m512 va = ina ? value_row(w, ps, hd, a, 16 * dt) : _mm512_setzero_ps();
+      const __m512 vbv = inb ? value_row(w, ps, hd, b, 16 * dt) : _mm512_setzero_ps();
+      _mm512_storeu_si512(vb + dt * kTileElems + 32 * i, interleave_bf16(va, vbv));
+    }
+  }
+}
+
 SIEVE_AMX_TARGET void pack_values(const Window& w, int64_t ps, int64_t hd, int64_t s0, int64_t s1, int64_t j0,
                                   int64_t j1, uint16_t* vb) {
-  const int64_t ndt = hd / 16;
-  for (int64_t s = s0; s < s1; ++s)
-    for (int64_t i = 0; i < 16; ++i) {
-      const int64_t a = 32 * s + 2 * i, b = a + 1;
-      const bool ina = a >= j0 && a < j1, inb = b >= j0 && b < j1;
-      for (int64_t dt = 0; dt < ndt; ++dt) {
-        const __m512 va = ina ? value_row(w, ps, hd, a, 16 * dt) : _mm512_setzero_ps();
-        const __m512 vbv = inb ? value_row(w, ps, hd, b, 16 * dt) : _mm512_setzero_ps();
-        _mm512_storeu_si512(vb + ((s - s0) * ndt + dt) * kTileElems + 32 * i, interleave_bf16(va, vbv));
-      }
-    }
+  for (int64_t s = s0; s < s1; ++s) pack_value_chunk(w, ps, hd, s, j0, j1, vb + (s - s0) * (hd / 16) * kTileElems);
 }
 
 // Up to four column tiles' products for one row tile: tiles 0..n-1 hold
@@ -189,8 +195,12 @@ SIEVE_AMX_TARGET void score_tiles(const uint16_t* qb, int64_t rows, int64_t hd, 
 // chunks [s0, s1): the probabilities as bf16 into pr (32 per chunk, zero
 // outside [vb, ve)), acc rescaled when the max rises. sr: the row's 16
 // scores of column tile 2 s0, the next tile's 256 floats further.
+// kListed: packed position k holds chunk listed[k] (s0 = 0, s1 = their
+// count); else chunks s0..s1 - 1 in order.
+template <bool kListed>
 SIEVE_AMX_TARGET void softmax_row(const float* sr, int64_t s0, int64_t s1, int64_t vb, int64_t ve, float& m,
-                                  float& l, float* acc, int64_t hd, uint16_t* pr, const uint64_t* include) {
+                                  float& l, float* acc, int64_t hd, uint16_t* pr, const uint64_t* include,
+                                  const int32_t* listed) {
   const auto at = [&](int64_t c) { return sr + (c / 16 - 2 * s0) * 256; };
   // Lanes of the 16 columns from c that are visible (and included); all of them inside.
   const auto visible = [&](int64_t c) {
@@ -198,16 +208,25 @@ SIEVE_AMX_TARGET void softmax_row(const float* sr, int64_t s0, int64_t s1, int64
     return include ? static_cast<__mmask16>(in_range & (include[c / 64] >> (c % 64))) : in_range;
   };
   __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
-  for (int64_t c = vb / 16 * 16; c < ve; c += 16) vmax = _mm512_mask_max_ps(vmax, visible(c), vmax, _mm512_loadu_ps(at(c)));
+  if constexpr (kListed) {
+    for (int64_t k = 0; k < s1 - s0; ++k)
+      for (int64_t half = 0; half < 2; ++half) {
+        const int64_t c = 32 * listed[k] + 16 * half;
+        vmax = _mm512_mask_max_ps(vmax, visible(c), vmax, _mm512_loadu_ps(sr + (2 * k + half) * 256));
+      }
+  } else {
+    for (int64_t c = vb / 16 * 16; c < ve; c += 16) vmax = _mm512_mask_max_ps(vmax, visible(c), vmax, _mm512_loadu_ps(at(c)));
+  }
   const float new_m = std::max(m, _mm512_reduce_max_ps(vmax));
   const float correction = new_m == m ? 1.0f : std::exp(m - new_m);  // most pages do not raise the max
   const __m512 mlog2e = _mm512_set1_ps(new_m * 1.44269504f);
   __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();  // two chains of adds
   for (int64_t s = s0; s < s1; ++s) {
-    const int64_t c = 32 * s;
+    const int64_t c = 32 * (kListed ? listed[s - s0] : s);
+    const float* sc = sr + 2 * (s - s0) * 256;
     const __mmask16 k0 = visible(c), k1 = visible(c + 16);
-    const __m512 e0 = exp_below_max(k0, _mm512_maskz_loadu_ps(k0, at(c)), mlog2e);
-    const __m512 e1 = exp_below_max(k1, _mm512_maskz_loadu_ps(k1, at(c + 16)), mlog2e);
+    const __m512 e0 = exp_below_max(k0, _mm512_maskz_loadu_ps(k0, sc), mlog2e);
+    const __m512 e1 = exp_below_max(k1, _mm512_maskz_loadu_ps(k1, sc + 256), mlog2e);
     sum0 = _mm512_add_ps(sum0, e0);
     sum1 = _mm512_add_ps(sum1, e1);
     _mm512_storeu_si512(pr + 32 * (s - s0), reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(e1, e0)));
@@ -263,12 +282,16 @@ SIEVE_AMX_TARGET void value_tiles(const uint16_t* pb, int64_t n_rows, int64_t s0
 #undef SIEVE_VALUE_TILE
 #undef SIEVE_STORE_SUMS
 
+// Chunks [j0 / 32, ceil(j1 / 32)) of the window, or with `listed` the
+// n_listed chunks it lists (ascending), packed side by side.
 SIEVE_AMX_TARGET void attend_chunks(const uint16_t* qb, AttentionRows& rows, int64_t hd, int64_t ps, const Window& w,
-                                    int64_t j0, int64_t j1, const uint64_t* include) {
+                                    int64_t j0, int64_t j1, const uint64_t* include, const int32_t* listed = nullptr,
+                                    int64_t n_listed = 0) {
   const int64_t n_rows = rows.n_rows, padded = padded_rows(n_rows);
   // Chunks of 32 columns, two column tiles each (the window's width is a
   // multiple of 32).
-  const int64_t s0 = j0 / 32, s1 = (j1 + 31) / 32, nsc = s1 - s0, c0 = 2 * s0, c1 = 2 * s1;
+  const int64_t s0 = listed ? 0 : j0 / 32, s1 = listed ? n_listed : (j1 + 31) / 32, nsc = s1 - s0;
+  const int64_t c0 = 2 * s0, c1 = 2 * s1;
   thread_local std::vector<uint16_t> packed_keys, packed_values, prob_rows;
   thread_local std::vector<float> score_rows;
   std::vector<uint16_t>& kbuf = packed_keys;
@@ -279,8 +302,16 @@ SIEVE_AMX_TARGET void attend_chunks(const uint16_t* qb, AttentionRows& rows, int
   vbuf.resize(static_cast<size_t>(nsc * (hd / 16) * kTileElems));
   pbuf.resize(static_cast<size_t>(padded * nsc * 32));
   scores.resize(static_cast<size_t>(padded * 32 * nsc));
-  pack_keys(w, hd, ps, c0, c1, kbuf.data());
-  pack_values(w, ps, hd, s0, s1, j0, j1, vbuf.data());
+  if (listed) {
+    for (int64_t k = 0; k < nsc; ++k) {
+      for (int64_t t = 0; t < 2; ++t)
+        pack_key_tile(w, hd, ps, 2 * listed[k] + t, kbuf.data() + (2 * k + t) * (hd / 32) * kTileElems);
+      pack_value_chunk(w, ps, hd, listed[k], j0, j1, vbuf.data() + k * (hd / 16) * kTileElems);
+    }
+  } else {
+    pack_keys(w, hd, ps, c0, c1, kbuf.data());
+    pack_values(w, ps, hd, s0, s1, j0, j1, vbuf.data());
+  }
   tile_memory_barrier();
   score_tiles(qb, padded, hd, kbuf.data(), c0, c1, scores.data());
   for (int64_t r = 0; r < padded; ++r) {
@@ -289,9 +320,12 @@ SIEVE_AMX_TARGET void attend_chunks(const uint16_t* qb, AttentionRows& rows, int
     const int64_t ve = r < n_rows ? std::min(j1, rows.limit[r] - w.base) : j0;
     // A row that sees nothing of this window adds nothing: zero probabilities.
     if (ve <= vb) std::fill(pr, pr + nsc * 32, uint16_t{0});
+    else if (listed)
+      softmax_row<true>(scores.data() + r / 16 * 32 * nsc * 16 + r % 16 * 16, s0, s1, vb, ve, rows.m[r], rows.l[r],
+                        rows.acc + r * hd, hd, pr, include, listed);
     else
-      softmax_row(scores.data() + r / 16 * 32 * nsc * 16 + r % 16 * 16, s0, s1, vb, ve, rows.m[r], rows.l[r],
-                  rows.acc + r * hd, hd, pr, include);
+      softmax_row<false>(scores.data() + r / 16 * 32 * nsc * 16 + r % 16 * 16, s0, s1, vb, ve, rows.m[r], rows.l[r],
+                         rows.acc + r * hd, hd, pr, include, nullptr);
   }
   tile_memory_barrier();
   value_tiles(pbuf.data(), n_rows, s0, s1, vbuf.data(), hd, rows.acc);
@@ -304,19 +338,14 @@ SIEVE_AMX_TARGET void attend_window_tiles(const uint16_t* qb, AttentionRows& row
                                           const Window& w, int64_t j0, int64_t j1, const uint64_t* include) {
   use_tiles(TileShape::kBf16);
   if (!include) return attend_chunks(qb, rows, hd, ps, w, j0, j1, nullptr);
-  // Runs of chunks (32 columns) holding included columns; the chunks
-  // between them are neither packed nor scored.
-  const int64_t s_end = (j1 + 31) / 32;
-  for (int64_t s = j0 / 32; s < s_end;) {
-    if (!chunk_included(include, s)) {
-      ++s;
-      continue;
-    }
-    int64_t e = s + 1;
-    while (e < s_end && chunk_included(include, e)) ++e;
-    attend_chunks(qb, rows, hd, ps, w, std::max(j0, 32 * s), std::min(j1, 32 * e), include);
-    s = e;
-  }
+  // The chunks (32 columns) holding included columns, packed side by side
+  // and read in one pass; the others are neither packed nor scored.
+  thread_local std::vector<int32_t> listed;
+  listed.clear();
+  for (int64_t s = j0 / 32; s < (j1 + 31) / 32; ++s)
+    if (chunk_included(include, s)) listed.push_back(static_cast<int32_t>(s));
+  if (!listed.empty())
+    attend_chunks(qb, rows, hd, ps, w, j0, j1, include, listed.data(), static_cast<int64_t>(listed.size()));
 }
 
 SIEVE_AMX_TARGET void score_window_tiles(const uint16_t* qb, int64_t n_rows, int64_t hd, int64_t ps, const Window& w,
