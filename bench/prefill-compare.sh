@@ -16,7 +16,8 @@ usage: bench/prefill-compare.sh [options] MODEL.gguf
 options:
   -p LIST       prompt lengths (default 8192,16384,32768,65536)
   -t N          threads for both (default 2)
-  -r N          repetitions per test (default 1; each also gets an untimed warm-up)
+  -r N          repetitions per test (default 1)
+  --warmup      an untimed warm-up run before each test (default none: the prompts are long)
   -ub N         prompt tokens per forward step, for both (llama-bench -ub/-b, sieve -ub; default 512)
   --attn SPEC   a sieve attention spec, repeatable (default: full)
   --json FILE   also write every result as JSON lines
@@ -26,7 +27,7 @@ USAGE
 }
 die() { echo "$ME: error: $*" >&2; exit 1; }
 
-lengths=8192,16384,32768,65536 threads=2 reps=1 ub=512 json_out="" llama=1 sieve_bin="$REPO_DIR/build/sieve" model=""
+lengths=8192,16384,32768,65536 threads=2 reps=1 ub=512 json_out="" llama=1 warmup=0 sieve_bin="$REPO_DIR/build/sieve" model=""
 specs=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -37,6 +38,7 @@ while [[ $# -gt 0 ]]; do
     --attn) specs+=("$2"); shift 2 ;;
     --json) json_out=$2; shift 2 ;;
     --no-llamacpp) llama=0; shift ;;
+    --warmup) warmup=1; shift ;;
     --sieve) sieve_bin=$2; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     -*) die "unknown option '$1' (see --help)" ;;
@@ -62,11 +64,13 @@ if ((llama)); then
   fi
   batch=$((ub > 2048 ? ub : 2048))
 fi
+no_warmup=()
+((warmup)) || no_warmup=(--no-warmup)
 IFS=, read -r -a ns <<<"$lengths"
 for n in "${ns[@]}"; do
   if ((llama)); then
     echo "$ME: llama.cpp pp$n" >&2
-    "$llama_bench" -m "$model" -p "$n" -n 0 -r "$reps" -t "$threads" -ctk f16 -ctv f16 -ub "$ub" -b "$batch" \
+    "$llama_bench" -m "$model" -p "$n" -n 0 -r "$reps" -t "$threads" -ctk f16 -ctv f16 -ub "$ub" -b "$batch" "${no_warmup[@]}" \
       -o json 2>"$work/llama.log" | jq -c --arg n "$n" '.[] | {engine: "llama.cpp", n: ($n | tonumber),
         spec: ("llama.cpp (" + (.backends // "cpu") + ", flash_attn " + (.flash_attn | tostring) + ")"), tokens_per_s: .avg_ts,
         cpu: .cpu_info}' \
@@ -74,7 +78,7 @@ for n in "${ns[@]}"; do
   fi
   for spec in "${specs[@]}"; do
     echo "$ME: sieve pp$n $spec" >&2
-    "$sieve_bin" bench -m "$model" -p "$n" -n 0 -r "$reps" -t "$threads" -ub "$ub" --attn "$spec" --json |
+    "$sieve_bin" bench -m "$model" -p "$n" -n 0 -r "$reps" -t "$threads" -ub "$ub" --attn "$spec" "${no_warmup[@]}" --json |
       jq -c '.[] | {engine: "sieve", n: .n_tokens, spec: .attn, prefill: .prefill, decode: .decode,
         tokens_per_s: .tokens_per_s, kept: (.policy_counters.prefill_attention_kept // 1), cpu: .machine,
         peak_rss_bytes: .peak_rss_bytes}' >>"$results"

@@ -89,7 +89,7 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
       std::unique_ptr<AttentionPolicy> policy;
       // Repetition -1 is an untimed warm-up (caches, page faults, thread
       // wake-up), as llama-bench runs one.
-      for (int rep = -1; rep < o.repetitions; ++rep) {
+      for (int rep = o.warmup ? -1 : 0; rep < o.repetitions; ++rep) {
         if (snapshot) cache = *snapshot;
         else cache.truncate(filled);
         policy = fill_policy->clone();

@@ -5,7 +5,8 @@
 //   tg N @ dD: decode N tokens one at a time after D tokens in the cache.
 // Each test repeats; the cache is filled to depth D once and rolled back to D
 // before each repetition, as llama-bench restores its saved copy. Each test
-// starts with an untimed warm-up repetition, as llama-bench's does. Tokens are
+// starts with an untimed warm-up repetition, as llama-bench's does (unless
+// warmup is off, as llama-bench's --no-warmup: long prompts). Tokens are
 // random ids from a fixed seed.
 #include <cstdint>
 #include <string>
@@ -21,6 +22,7 @@ struct BenchOptions {
   std::vector<int64_t> gen_sizes{128};
   std::vector<int64_t> depths{0};
   int repetitions = 5;
+  bool warmup = true;
   KvType kv_type = KvType::F16;
   std::string attn = "full";
   std::string rope;  // RoPE context extension (empty: the model's own)

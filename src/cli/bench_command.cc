@@ -39,7 +39,7 @@ void print_row(const BenchResult& r) {
 int bench_command(int argc, char** argv) {
   std::string model_path, prompts = "512", gens = "128", depths = "0", cache_type = "f16", attn = "full", rope;
   int64_t reps = 5, threads = std::max(1u, std::thread::hardware_concurrency()), ubatch = Transformer::kMaxBatch;
-  bool json = false;
+  bool json = false, no_warmup = false;
   Args args("sieve bench -m MODEL [-p 512,2048] [-n 64] [-d 0,8192] [-r 3] [-t 2] [--json]",
             "Measures prefill (pp) and decode (tg) speed as llama.cpp's llama-bench does, at cache depths -d.");
   args.option("-m,--model", "PATH", "model: a .gguf file or a Hugging Face folder", &model_path);
@@ -55,6 +55,7 @@ int bench_command(int argc, char** argv) {
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2044 (default full); policies:\n" + policy_help(), &attn);
   args.option("--rope", "SPEC", "RoPE context extension (default none); choices:\n" + rope_help(), &rope);
+  args.flag("--no-warmup", "no untimed warm-up repetition before each test (as llama-bench's --no-warmup)", &no_warmup);
   args.flag("--json", "print a JSON array, one object per test, instead of a table", &json);
   if (!args.parse(argc, argv)) return 0;
   if (model_path.empty()) throw Error("no model: give -m PATH");
@@ -66,6 +67,7 @@ int bench_command(int argc, char** argv) {
   o.gen_sizes = parse_int_list(gens, "-n");
   o.depths = parse_int_list(depths, "-d");
   o.repetitions = static_cast<int>(reps);
+  o.warmup = !no_warmup;
   o.kv_type = kv_type_from_name(cache_type);
   o.attn = attn;
   o.rope = rope;
