@@ -6,53 +6,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <set>
 
 #include "attention/full_attention.h"
 #include "attention/prefill/prefill_plan.h"
-#include "model/config.h"
+#include "support/prefill_fixture.h"
 
 namespace sieve {
 namespace {
 
-constexpr int64_t kHd = 64, kKv = 2, kHeads = 4, kGroup = kHeads / kKv;
-
-struct Fixture {
-  ModelConfig config;
-  Rope rope;
-  KvCache cache;
-  std::vector<float> q;  // n_q x n_heads x hd, not rotated
-  int64_t first_slot, n_q;
-  ThreadPool pool{2};
-
-  static ModelConfig make_config() {
-    ModelConfig c;
-    c.head_dim = c.rope_dim = kHd;
-    c.rope_theta = 10000.0;
-    c.n_heads = kHeads;
-    c.n_kv_heads = kKv;
-    return c;
-  }
-  Fixture(KvType type, int64_t context, int64_t queries)
-      : config(make_config()), rope(config, {}), cache({1, kKv, kHd, 64, type}), first_slot(context - queries),
-        n_q(queries) {
-    std::mt19937 rng(5);
-    std::normal_distribution<float> nd(0.0f, 1.0f);
-    std::vector<int64_t> pos(context);
-    for (int64_t i = 0; i < context; ++i) pos[i] = i;
-    cache.append_slots(pos.data(), context);
-    std::vector<float> k(kKv * kHd), v(k.size());
-    for (int64_t i = 0; i < context; ++i) {
-      for (float& x : k) x = 1.5f * nd(rng);
-      for (float& x : v) x = nd(rng);
-      cache.write(0, i, k.data(), v.data());
-    }
-    q.resize(n_q * kHeads * kHd);
-    for (float& x : q) x = nd(rng);
-  }
-  AttentionInput input() { return {cache, 0, q.data(), n_q, first_slot, kHeads, rope, pool}; }
-};
+using Fixture = testing_support::PrefillFixture;
+constexpr int64_t kHd = Fixture::kHd, kHeads = Fixture::kHeads, kGroup = kHeads / Fixture::kKv;
 
 // The slots row t (cache slot) of head h, block b reads under the plan.
 std::set<int64_t> row_slots(const PrefillPlan& plan, int64_t h, int64_t b, int64_t t) {
@@ -127,7 +91,7 @@ PrefillPlan mixed_plan(const Fixture& f) {
 }
 
 void check_against_reference(KvType type, double tolerance) {
-  Fixture f(type, 600, 150);
+  Fixture f(600, 150, type, 10000.0);
   const PrefillPlan plan = mixed_plan(f);
   std::vector<float> out(f.n_q * kHeads * kHd);
   const PrefillWork work = attend_planned(f.input(), plan, out.data());
@@ -155,7 +119,7 @@ TEST(PrefillPlan, EveryKindOfReadMatchesFloat64OnF32) { check_against_reference(
 TEST(PrefillPlan, EveryKindOfReadMatchesFloat64OnF16) { check_against_reference(KvType::F16, 3e-2); }
 
 TEST(PrefillPlan, DenseHeadsEqualFullAttention) {
-  Fixture f(KvType::F32, 300, 130);
+  Fixture f(300, 130, KvType::F32, 10000.0);
   PrefillPlan plan;
   plan.reset(kHeads, prefill_blocks(f.n_q));
   for (HeadReads& h : plan.heads) h.dense = true;

@@ -15,15 +15,20 @@ namespace sieve::testing_support {
 struct PrefillFixture {
   static constexpr int64_t kHd = 64, kKv = 2, kHeads = 4;
 
-  ModelConfig config = testing::small_policy_config(kHd, kHeads, kKv, 1e12);
-  Rope rope{config, {}};
+  ModelConfig config;
+  Rope rope;
   KvCache cache;
   std::vector<float> q;
   int64_t first_slot, n_q;
   ThreadPool pool{2};
 
-  PrefillFixture(int64_t context, int64_t queries, KvType type = KvType::F32)
-      : cache(KvCacheShape{1, kKv, kHd, 64, type}), first_slot(context - queries), n_q(queries) {
+  // rope_theta: the default barely rotates (see above); 10000 rotates as a model does.
+  PrefillFixture(int64_t context, int64_t queries, KvType type = KvType::F32, double rope_theta = 1e12)
+      : config(testing::small_policy_config(kHd, kHeads, kKv, rope_theta)),
+        rope(config, {}),
+        cache(KvCacheShape{1, kKv, kHd, 64, type}),
+        first_slot(context - queries),
+        n_q(queries) {
     std::mt19937 rng(9);
     std::normal_distribution<float> nd(0.0f, 1.0f);
     std::vector<int64_t> pos(context);
