@@ -176,6 +176,22 @@ TEST_F(Cli, BadFlagValues) {
   expect_cli_error({"frobnicate"}, {"unknown command 'frobnicate'"}, 2);
 }
 
+TEST_F(Cli, MInferenceSearchAndPatternFilesTellWhatIsWrong) {
+  expect_cli_error({"minference-search", "-m", model_}, {"no output: give -o FILE"});
+  expect_cli_error({"minference-search", "-m", model_, "-o", (dir_ / "p.json").string(), "--budget", "32"},
+                   {"--budget must be at least 64"});
+  expect_cli_error({"minference-search", "-m", model_, "-o", (dir_ / "p.json").string(), "--length", "1000",
+                    "--budget", "1024"},
+                   {"--length must be at least twice --budget"});
+  expect_cli_error({"minference-search", "-m", model_, "-o", (dir_ / "p.json").string(), "--task", "ppl"},
+                   {"--task must be passkey, niah or niah-multikey"});
+  const std::string bad = write("bad.json", R"({"format": "sieve-minference-patterns", "version": 1, "layers": []})");
+  expect_cli_error({"run", "-m", model_, "-p", "hi", "-n", "1", "--attn", "minference:config=" + bad},
+                   {"bad.json", "has 0 layers; the model has 8"});
+  expect_cli_error({"bench", "-m", model_, "-p", "64", "-n", "0", "--attn", "quest+full"},
+                   {"'quest' is not a prefill method"});
+}
+
 TEST_F(Cli, RefusesWorkWhoseCacheCannotFitInMemory) {
   expect_cli_error({"bench", "-m", model_, "-p", "999999999", "-n", "0", "-r", "1"},
                    {"KV cache of the longest test (999999999 tokens", "MiB but the system has", "MiB available"});
