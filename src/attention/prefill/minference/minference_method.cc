@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "attention/prefill/minference/vertical_slash.h"
 #include "model/config.h"
