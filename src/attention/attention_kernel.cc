@@ -392,11 +392,7 @@ void attend_span_tiles(const KvCache& cache, int64_t layer, int64_t kv_head, int
   const KvCacheShape& s = cache.shape();
   const int64_t ps = s.page_size, per_window = attention_tiles::window_pages(ps);
   for (int64_t first = begin / ps; first * ps < end; first += per_window) {
-    attention_tiles::Window w{s.type, {}, {}, 0, first * ps};
-    for (int64_t page = first; page < first + per_window && page * ps < end; ++page, ++w.n_pages) {
-      w.keys[w.n_pages] = cache.key_block(layer, kv_head, page);
-      w.values[w.n_pages] = cache.value_block(layer, kv_head, page);
-    }
+    const attention_tiles::Window w = attention_tiles::window_of(cache, layer, kv_head, first, end);
     for (int64_t page = first + per_window; page < first + 2 * per_window && page * ps < end; ++page)
       page_stream(cache, layer, kv_head, page).finish();
     attention_tiles::attend_window(qb, rows, s.head_dim, ps, w, std::max(begin, w.base) - w.base,
@@ -411,7 +407,7 @@ void attend_span_tiles(const KvCache& cache, int64_t layer, int64_t kv_head, int
 void attend_spans_by_window(const KvCache& cache, int64_t layer, int64_t kv_head, const SlotSpan* spans,
                             int64_t n_spans, int64_t max_limit, AttentionRows& rows, const uint16_t* qb) {
   const KvCacheShape& s = cache.shape();
-  const int64_t ps = s.page_size, per_window = attention_tiles::window_pages(ps);
+  const int64_t ps = s.page_size;
   const int64_t readable = std::min(cache.size(), max_limit);
   thread_local std::vector<uint64_t> include;
   auto set_bits = [](uint64_t* bits, int64_t a, int64_t b) {  // bits [a, b)
@@ -427,12 +423,7 @@ void attend_spans_by_window(const KvCache& cache, int64_t layer, int64_t kv_head
       ++si;
       continue;
     }
-    const int64_t first = pos / ps;
-    attention_tiles::Window w{s.type, {}, {}, 0, first * ps};
-    for (int64_t page = first; page < first + per_window && page * ps < readable; ++page, ++w.n_pages) {
-      w.keys[w.n_pages] = cache.key_block(layer, kv_head, page);
-      w.values[w.n_pages] = cache.value_block(layer, kv_head, page);
-    }
+    const attention_tiles::Window w = attention_tiles::window_of(cache, layer, kv_head, pos / ps, readable);
     const int64_t w_end = w.base + w.n_pages * ps;
     include.assign(static_cast<size_t>((w.n_pages * ps + 63) / 64), 0);
     int64_t j0 = w_end, j1 = 0;
@@ -607,11 +598,7 @@ void score_spans_estimate(const KvCache& cache, int64_t layer, int64_t kv_head, 
   int64_t col = 0;
   for (int64_t si = 0; si < n_spans; ++si)
     for (int64_t first = spans[si].begin / ps; first * ps < spans[si].end; first += per_window) {
-      attention_tiles::Window w{s.type, {}, {}, 0, first * ps};
-      for (int64_t page = first; page < first + per_window && page * ps < spans[si].end; ++page, ++w.n_pages) {
-        w.keys[w.n_pages] = cache.key_block(layer, kv_head, page);
-        w.values[w.n_pages] = cache.value_block(layer, kv_head, page);
-      }
+      const attention_tiles::Window w = attention_tiles::window_of(cache, layer, kv_head, first, spans[si].end);
       const int64_t j0 = std::max(spans[si].begin, w.base) - w.base;
       const int64_t j1 = std::min(spans[si].end, w.base + w.n_pages * ps) - w.base;
       attention_tiles::score_window(rounded.data(), n_rows, s.head_dim, ps, w, j0, j1, scores + col, n_slots);

@@ -61,6 +61,18 @@ inline int64_t window_pages(int64_t page_size) {
   return std::clamp<int64_t>(kWindowSlots / page_size, 1, kMaxWindowPages);
 }
 
+// The window of one KV head starting at page `first`: up to window_pages
+// pages, none starting at or past slot `end`.
+inline Window window_of(const KvCache& cache, int64_t layer, int64_t kv_head, int64_t first, int64_t end) {
+  const int64_t ps = cache.shape().page_size, per_window = window_pages(ps);
+  Window w{cache.shape().type, {}, {}, 0, first * ps};
+  for (int64_t page = first; page < first + per_window && page * ps < end; ++page, ++w.n_pages) {
+    w.keys[w.n_pages] = cache.key_block(layer, kv_head, page);
+    w.values[w.n_pages] = cache.value_block(layer, kv_head, page);
+  }
+  return w;
+}
+
 // Slots [base + j0, base + j1) of the window for every row: scores, the
 // rows' masks (limit, begin), the online softmax update of rows.m / l /
 // acc, values. qb: the rows' queries from round_queries. include, when

@@ -54,7 +54,7 @@ void H2oPolicy::accumulate(const AttentionInput& in, int64_t kv_head, const floa
   }
 }
 
-void H2oPolicy::accumulate_batch(const AttentionInput& in) {
+void H2oPolicy::accumulate_batch(const AttentionInput& in, const float* rotated) {
   const KvCacheShape& shape = in.cache.shape();
   const int64_t hd = shape.head_dim, row = in.n_heads * hd, n_kv = shape.n_kv_heads;
   if (static_cast<int64_t>(heads_.size()) <= in.layer) heads_.resize(static_cast<size_t>(in.layer + 1));
@@ -62,9 +62,10 @@ void H2oPolicy::accumulate_batch(const AttentionInput& in) {
   heads.resize(static_cast<size_t>(n_kv));
   // The batch's attention, accumulated per slot (its new slots first get a place).
   const int64_t n = in.first_slot + in.n_q;
-  std::vector<float> q(in.q, in.q + in.n_q * row);
-  for (int64_t i = 0; i < in.n_q; ++i)
-    in.rope.rotate(q.data() + i * row, in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + i]));
+  std::vector<float> q(rotated ? rotated : in.q, (rotated ? rotated : in.q) + in.n_q * row);
+  if (!rotated)
+    for (int64_t i = 0; i < in.n_q; ++i)
+      in.rope.rotate(q.data() + i * row, in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + i]));
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   for (float& x : q) x *= scale;
   for (Head& h : heads) {
@@ -86,7 +87,7 @@ void H2oPolicy::attend(const AttentionInput& in, float* out) {
     in.rope.rotate(rotated_.data() + i * row, in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + i]));
   attend_full(in.cache, in.layer, rotated_.data(), in.n_q, in.first_slot, in.n_heads, out, in.pool);
   count_read(in, static_cast<double>((in.first_slot + 1) * n_kv));
-  accumulate_batch(in);
+  accumulate_batch(in, rotated_.data());
   const int64_t n = in.first_slot + in.n_q;
   std::vector<Head>& heads = heads_[in.layer];
   if (in.n_q == 1) count_extra_bytes(in, static_cast<double>(n * n_kv) * static_cast<double>(in.cache.row_bytes()));

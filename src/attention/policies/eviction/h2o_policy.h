@@ -31,7 +31,7 @@ class H2oPolicy : public AttentionPolicy {
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
   // Accumulates the batch's attention (its own scoring pass over the keys).
-  void observe_prefill(const AttentionInput& in) override { accumulate_batch(in); }
+  void observe_prefill(const AttentionInput& in) override { accumulate_batch(in, nullptr); }
   void end_prompt(KvCache& cache, ThreadPool& pool) override;
   void end_batch(KvCache& cache) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<H2oPolicy>(*this); }
@@ -51,8 +51,10 @@ class H2oPolicy : public AttentionPolicy {
   // Adds rows' attention over slots [0, first_slot + t + 1) (query token t)
   // to one head's scores.
   void accumulate(const AttentionInput& in, int64_t kv_head, const float* q, Head& head);
-  // Gives the batch's new slots a place and adds every query's attention (rotated from in.q).
-  void accumulate_batch(const AttentionInput& in);
+  // Gives the batch's new slots a place and adds every query's attention;
+  // rotated: the batch's queries already rotated at their positions (nullptr:
+  // rotated here from in.q).
+  void accumulate_batch(const AttentionInput& in, const float* rotated);
   void move(KvCache& cache, int64_t layer, int64_t kv_head, int64_t from, int64_t to);
 
   int64_t budget_;

@@ -39,7 +39,7 @@ std::vector<double> TovaPolicy::head_mean_attention(const KvCache& cache, int64_
   return mean;
 }
 
-void TovaPolicy::hold_last_query(const AttentionInput& in) {
+void TovaPolicy::hold_last_query(const AttentionInput& in, const float* rotated) {
   const int64_t hd = in.cache.shape().head_dim, row = in.n_heads * hd;
   if (static_cast<int64_t>(last_q_.size()) <= in.layer) {
     last_q_.resize(static_cast<size_t>(in.layer + 1));
@@ -48,8 +48,10 @@ void TovaPolicy::hold_last_query(const AttentionInput& in) {
   // The last query, scaled as the kernel takes it, for the eviction.
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   std::vector<float>& q = last_q_[in.layer];
-  q.assign(in.q + (in.n_q - 1) * row, in.q + in.n_q * row);
-  in.rope.rotate(q.data(), in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + in.n_q - 1]));
+  const float* last = (rotated ? rotated : in.q) + (in.n_q - 1) * row;
+  q.assign(last, last + row);
+  if (!rotated)
+    in.rope.rotate(q.data(), in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + in.n_q - 1]));
   for (float& x : q) x *= scale;
   victim_[in.layer] = -1;
 }
@@ -62,7 +64,7 @@ void TovaPolicy::attend(const AttentionInput& in, float* out) {
     in.rope.rotate(rotated_.data() + i * row, in.n_heads, static_cast<double>(in.cache.positions()[in.first_slot + i]));
   attend_full(in.cache, in.layer, rotated_.data(), in.n_q, in.first_slot, in.n_heads, out, in.pool);
   count_read(in, static_cast<double>((in.first_slot + 1) * shape.n_kv_heads));
-  hold_last_query(in);
+  hold_last_query(in, rotated_.data());
   const std::vector<float>& q = last_q_[in.layer];
   const int64_t n = in.first_slot + in.n_q;
   if (!prompt_done_ || n <= budget_) return;

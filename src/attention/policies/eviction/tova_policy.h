@@ -29,7 +29,7 @@ class TovaPolicy : public AttentionPolicy {
   std::string spec() const override;
   void attend(const AttentionInput& in, float* out) override;
   // Keeps the batch's last query (what the prompt's end is judged by).
-  void observe_prefill(const AttentionInput& in) override { hold_last_query(in); }
+  void observe_prefill(const AttentionInput& in) override { hold_last_query(in, nullptr); }
   void end_prompt(KvCache& cache, ThreadPool& pool) override;
   void end_batch(KvCache& cache) override;
   std::unique_ptr<AttentionPolicy> clone() const override { return std::make_unique<TovaPolicy>(*this); }
@@ -42,8 +42,10 @@ class TovaPolicy : public AttentionPolicy {
                                                  int64_t n_heads, int64_t n);
 
  private:
-  // Keeps the batch's last query, rotated and scaled, as the layer's; no victim yet.
-  void hold_last_query(const AttentionInput& in);
+  // Keeps the batch's last query, rotated and scaled, as the layer's; no
+  // victim yet. rotated: the batch's queries already rotated (nullptr: the
+  // last is rotated here from in.q).
+  void hold_last_query(const AttentionInput& in, const float* rotated);
 
   int64_t budget_;
   double ratio_;
