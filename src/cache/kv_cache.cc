@@ -265,22 +265,34 @@ void KvCache::write(int64_t layer, int64_t slot, const float* k, const float* v)
 }
 
 void KvCache::copy_head_slot(int64_t layer, int64_t kv_head, int64_t from, int64_t to) {
-  if (from < 0 || to < 0 || from >= size() || to >= size()) throw Error("internal: KV cache slot copy out of range");
-  if (from == to) return;
+  if (from == to && from >= 0 && from < size()) return;
+  copy_head_slot_from(*this, layer, kv_head, from, layer, kv_head, to);
+}
+
+void KvCache::copy_head_slot_from(const KvCache& src, int64_t src_layer, int64_t src_head, int64_t from,
+                                  int64_t layer, int64_t kv_head, int64_t to) {
+  if (from < 0 || to < 0 || from >= src.size() || to >= size()) throw Error("internal: KV cache slot copy out of range");
+  const KvCacheShape& o = src.shape();
+  if (o.type != shape_.type || o.head_dim != shape_.head_dim || o.page_size != shape_.page_size)
+    throw Error("internal: KV cache slot copy between caches of different shapes");
   const int64_t hd = shape_.head_dim, ps = shape_.page_size, jf = from % ps, jt = to % ps;
-  const uint8_t* kf = key_block(layer, kv_head, from / ps);
+  const uint8_t* kf = src.key_block(src_layer, src_head, from / ps);
   uint8_t* kt = key_block_mut(layer, kv_head, to / ps);
   if (shape_.type == KvType::Q8_0) {  // each block's scale, then its 32 int8 columns
     for (int64_t b = 0; b < hd / 32; ++b) {
       std::memcpy(kt + q8_key_scales(b, ps) + 2 * jt, kf + q8_key_scales(b, ps) + 2 * jf, 2);
       for (int64_t i = 0; i < 32; ++i) kt[q8_key_column(b, i, ps) + jt] = kf[q8_key_column(b, i, ps) + jf];
     }
-  } else {  // one element per dimension row of the transposed block
+  } else if (element_bytes(shape_.type) == 2) {  // one element per dimension row of the transposed block
+    auto* t16 = reinterpret_cast<uint16_t*>(kt);
+    const auto* f16 = reinterpret_cast<const uint16_t*>(kf);
+    for (int64_t d = 0; d < hd; ++d) t16[d * ps + jt] = f16[d * ps + jf];
+  } else {
     const size_t es = element_bytes(shape_.type);
     for (int64_t d = 0; d < hd; ++d) std::memcpy(kt + (d * ps + jt) * es, kf + (d * ps + jf) * es, es);
   }
   std::memcpy(value_block_mut(layer, kv_head, to / ps) + jt * row_bytes_,
-              value_block(layer, kv_head, from / ps) + jf * row_bytes_, row_bytes_);
+              src.value_block(src_layer, src_head, from / ps) + jf * row_bytes_, row_bytes_);
 }
 
 void KvCache::read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out) const {

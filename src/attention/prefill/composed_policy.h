@@ -28,11 +28,18 @@ class ComposedPolicy : public AttentionPolicy {
     work_ = {};
   }
   std::unique_ptr<AttentionPolicy> clone() const override;
-  void end_batch(KvCache& cache) override { decode_->end_batch(cache); }
-  void end_prompt(KvCache& cache, ThreadPool& pool) override { decode_->end_prompt(cache, pool); }
+  void end_batch(KvCache& cache) override {
+    decode_->end_batch(cache);
+    if (decode_->rewrites_cache()) prefill_->cache_rewritten();
+  }
+  void end_prompt(KvCache& cache, ThreadPool& pool) override {
+    decode_->end_prompt(cache, pool);
+    if (decode_->rewrites_cache()) prefill_->cache_rewritten();
+  }
   bool evicts() const override { return decode_->evicts(); }
   bool rewrites_cache() const override { return decode_->rewrites_cache(); }
-  // Prefill methods keep nothing about the cache between batches.
+  // Prefill methods keep nothing about the cache between batches that they
+  // do not re-read from it (HiP's key copy reads the slots it has not seen).
   bool shares_prefix() const override { return decode_->shares_prefix(); }
   // The decode policy's, then the prefill method's and the attention FLOPs
   // its prompt batches kept (prefill_attention_kept: read / dense).

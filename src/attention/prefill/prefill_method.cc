@@ -2,6 +2,7 @@
 
 #include <functional>
 
+#include "attention/prefill/hip/hip_method.h"
 #include "attention/prefill/minference/minference_method.h"
 #include "model/config.h"
 #include "util/error.h"
@@ -24,6 +25,10 @@ const std::vector<MethodEntry>& registry() {
        "(pattern=block_sparse,topk=100) prefill, indices estimated per prompt batch; config=FILE: each head's "
        "pattern from `sieve minference-search`",
        [](Spec& spec, const ModelConfig& c) { return MInferenceMethod::from_spec(spec, c); }},
+      {"hip", "hip:k=512,block_k=2,sink=16,window=256,dense_layers=0,stride_q=2",
+       "HiP: per block of 64 queries and per head, k keys found by hierarchical top-k pruning (halving groups of "
+       "key blocks of block_k, scored by their centre block with every stride_q-th query), plus sink and window",
+       [](Spec& spec, const ModelConfig& c) { return HipMethod::from_spec(spec, c); }},
   };
   return entries;
 }

@@ -28,6 +28,9 @@ class PrefillMethod {
   // Fills `plan` for a batch of in.n_q > 1 prompt queries: for each query
   // head and block of kPrefillBlock of them, the slots it reads.
   virtual void plan(const AttentionInput& in, PrefillPlan& plan) = 0;
+  // Called when the decode policy it is composed with rewrote the cache's
+  // slots (evicted or compressed them): forget what was kept about them.
+  virtual void cache_rewritten() {}
   // The method's own counters for reports, as (name, value) pairs.
   virtual std::vector<std::pair<std::string, double>> counters() const { return {}; }
 };

@@ -14,6 +14,8 @@ namespace {
 struct Scratch {
   std::vector<float> q, m, l, acc, kernel;
   std::vector<int64_t> begin, limit;
+  std::vector<int64_t> slots;
+  std::unique_ptr<KvCache> gathered;  // a `gather` part's slots
 };
 
 Scratch& thread_scratch() {
@@ -28,21 +30,18 @@ int64_t visible(const std::vector<SlotSpan>& spans, int64_t begin, int64_t limit
   return n;
 }
 
-// One head's columns copied out of the cache (as stored, one KV head) so
-// that runs of them read as spans.
-std::unique_ptr<KvCache> gather_columns(const AttentionInput& in, int64_t kv_head, const std::vector<int64_t>& columns) {
+// Slots of one KV head copied out of the cache (bytes as stored) into
+// `into`, a one-layer one-head cache of the same format, slot j = slots[j].
+void gather_slots(const AttentionInput& in, int64_t kv_head, const std::vector<int64_t>& slots,
+                  std::unique_ptr<KvCache>& into) {
   const KvCacheShape& s = in.cache.shape();
-  auto gathered = std::make_unique<KvCache>(KvCacheShape{1, 1, s.head_dim, s.page_size, s.type});
-  std::vector<int64_t> positions(columns.size());
-  for (size_t j = 0; j < columns.size(); ++j) positions[j] = in.cache.positions()[columns[j]];
-  gathered->append_slots(positions.data(), static_cast<int64_t>(columns.size()));
-  std::vector<float> k(s.head_dim), v(s.head_dim);
-  for (size_t j = 0; j < columns.size(); ++j) {
-    in.cache.read_key(in.layer, kv_head, columns[j], k.data());
-    in.cache.read_value(in.layer, kv_head, columns[j], v.data());
-    gathered->write(0, static_cast<int64_t>(j), k.data(), v.data());
-  }
-  return gathered;
+  if (!into) into = std::make_unique<KvCache>(KvCacheShape{1, 1, s.head_dim, s.page_size, s.type});
+  into->clear();
+  std::vector<int64_t> positions(slots.size());
+  for (size_t j = 0; j < slots.size(); ++j) positions[j] = in.cache.positions()[slots[j]];
+  into->append_slots(positions.data(), static_cast<int64_t>(slots.size()));
+  for (size_t j = 0; j < slots.size(); ++j)
+    into->copy_head_slot_from(in.cache, in.layer, kv_head, slots[j], 0, 0, static_cast<int64_t>(j));
 }
 
 }  // namespace
@@ -101,7 +100,7 @@ PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, fl
   in.pool.parallel_for(in.n_heads, 1, [&](int, int64_t h0, int64_t h1) {
     for (int64_t h = h0; h < h1; ++h)
       if (!plan.heads[h].skip && !plan.heads[h].dense && !plan.heads[h].columns.empty())
-        gathered[h] = gather_columns(in, h / group, plan.heads[h].columns);
+        gather_slots(in, h / group, plan.heads[h].columns, gathered[h]);
   });
 
   const int64_t n_items = in.n_heads * n_blocks;
@@ -143,8 +142,22 @@ PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, fl
             part_row_window(part, in.first_slot + t0 + r, sc.begin[r], sc.limit[r]);
             read += static_cast<double>(visible(part.spans, sc.begin[r], sc.limit[r]));
           }
-          attend_spans(in.cache, in.layer, kvh, part.spans.data(), static_cast<int64_t>(part.spans.size()), rows,
-                       sc.kernel.data());
+          if (part.gather) {
+            // Row windows of cache slots become index ranges of the copy.
+            sc.slots.clear();
+            for (const SlotSpan& span : part.spans)
+              for (int64_t j = span.begin; j < span.end; ++j) sc.slots.push_back(j);
+            gather_slots(in, kvh, sc.slots, sc.gathered);
+            for (int64_t r = 0; r < n_rows; ++r) {
+              sc.begin[r] = std::lower_bound(sc.slots.begin(), sc.slots.end(), sc.begin[r]) - sc.slots.begin();
+              sc.limit[r] = std::lower_bound(sc.slots.begin(), sc.slots.end(), sc.limit[r]) - sc.slots.begin();
+            }
+            const SlotSpan all{0, static_cast<int64_t>(sc.slots.size())};
+            attend_spans(*sc.gathered, 0, 0, &all, 1, rows, sc.kernel.data());
+          } else {
+            attend_spans(in.cache, in.layer, kvh, part.spans.data(), static_cast<int64_t>(part.spans.size()), rows,
+                         sc.kernel.data());
+          }
         }
         if (!block.column_runs.empty()) {
           for (int64_t r = 0; r < n_rows; ++r) {

@@ -10,7 +10,10 @@
 // reference kernels' BLOCK_M). What a block reads is
 //   - parts: sorted, disjoint spans of cache slots, each row masked by its
 //     own position (causal, or a window ending at it, or what lies before
-//     that window: A-shape's sinks), and
+//     that window: A-shape's sinks); a part marked `gather` is copied out of
+//     the cache into a small cache of its own first (HiP's selected key
+//     pairs: many short spans scattered over the whole prompt, where the
+//     tile kernel would load a 32-slot chunk for each), and
 //   - column_runs: runs of the head's `columns`, single slots gathered once
 //     per batch (Vertical-Slash's vertical lines), each row reading those at
 //     or before it.
@@ -38,6 +41,7 @@ struct ReadPart {
   std::vector<SlotSpan> spans;  // sorted, disjoint cache slots
   ReadMask mask = ReadMask::kCausal;
   int64_t window = 0;
+  bool gather = false;  // read from a copy of just these slots (same bytes, same masks)
 };
 
 struct BlockReads {
