@@ -7,6 +7,8 @@
 #include <cmath>
 #include <vector>
 
+#include "util/error.h"
+
 namespace sieve {
 namespace {
 
@@ -107,6 +109,44 @@ TEST(KvCache, CopyHeadSlotMovesOneHeadExactly) {
     EXPECT_EQ(key(0, 1, 5), k_layer) << kv_type_name(type);
     EXPECT_EQ(key(1, 1, 80), k_from) << kv_type_name(type);  // a copy: the source stays
   }
+}
+
+// Gathering into a small cache of its own (HiP's selected pairs): bytes as
+// stored, from any layer and head of a cache of the same format.
+TEST(KvCache, CopyHeadSlotFromAnotherCache) {
+  for (KvType type : {KvType::F32, KvType::F16, KvType::BF16, KvType::Q8_0}) {
+    const int64_t hd = 64, n = 130;
+    KvCache cache({2, 2, hd, 64, type}), gathered({1, 1, hd, 64, type});
+    std::vector<int64_t> pos(n);
+    for (int64_t i = 0; i < n; ++i) pos[i] = i;
+    cache.append_slots(pos.data(), n);
+    gathered.append_slots(pos.data(), 3);
+    std::vector<float> k(2 * hd), v(2 * hd);
+    for (int64_t layer = 0; layer < 2; ++layer)
+      for (int64_t slot = 0; slot < n; ++slot) {
+        for (int64_t i = 0; i < 2 * hd; ++i)
+          k[i] = std::sin(0.3f * static_cast<float>(slot + i * 5 + layer)), v[i] = std::cos(0.7f * static_cast<float>(slot * 3 + i));
+        cache.write(layer, slot, k.data(), v.data());
+      }
+    const int64_t from[3] = {129, 0, 70};
+    for (int64_t j = 0; j < 3; ++j) gathered.copy_head_slot_from(cache, 1, 1, from[j], 0, 0, j);
+    std::vector<float> a(hd), b(hd);
+    for (int64_t j = 0; j < 3; ++j) {
+      cache.read_key(1, 1, from[j], a.data());
+      gathered.read_key(0, 0, j, b.data());
+      EXPECT_EQ(a, b) << kv_type_name(type) << " slot " << from[j];
+      cache.read_value(1, 1, from[j], a.data());
+      gathered.read_value(0, 0, j, b.data());
+      EXPECT_EQ(a, b) << kv_type_name(type) << " slot " << from[j];
+    }
+    EXPECT_THROW(gathered.copy_head_slot_from(cache, 1, 1, n, 0, 0, 0), Error);  // past the source
+    EXPECT_THROW(gathered.copy_head_slot_from(cache, 1, 1, 0, 0, 0, 3), Error);  // past the destination
+  }
+  KvCache f16({1, 1, 64, 64, KvType::F16}), f32({1, 1, 64, 64, KvType::F32});
+  const int64_t p0 = 0;
+  f16.append_slots(&p0, 1);
+  f32.append_slots(&p0, 1);
+  EXPECT_THROW(f16.copy_head_slot_from(f32, 0, 0, 0, 0, 0, 0), Error);
 }
 
 }  // namespace

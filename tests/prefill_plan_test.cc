@@ -66,8 +66,8 @@ std::vector<double> reference_row(Fixture& f, int64_t i, int64_t h, const std::s
 }
 
 // A plan with every kind of read: head 0 dense, head 1 causal spans and
-// columns, head 2 a window and the sinks before it, head 3 nothing but
-// columns, short spans and its own block.
+// columns, head 2 a window, the sinks before it and gathered pairs before
+// it (HiP's reads), head 3 nothing but columns, short spans and its own block.
 PrefillPlan mixed_plan(const Fixture& f) {
   PrefillPlan plan;
   const int64_t n_blocks = prefill_blocks(f.n_q);
@@ -81,6 +81,9 @@ PrefillPlan mixed_plan(const Fixture& f) {
     plan.heads[1].blocks[b].parts.push_back({{{50, 120}, {row_begin - 70, row_end}}, ReadMask::kCausal, 0});
     plan.heads[1].blocks[b].column_runs = {{0, 2}, {3, 4}, {5, 6}};  // 3, 17, 200 and 360
     plan.heads[2].blocks[b].parts.push_back({{{0, 16}}, ReadMask::kBeforeWindow, 90});
+    ReadPart pairs{{{20, 22}, {64, 66}, {130, 134}, {row_begin - 120, row_begin - 118}}, ReadMask::kBeforeWindow, 90,
+                   true};
+    plan.heads[2].blocks[b].parts.push_back(pairs);
     plan.heads[2].blocks[b].parts.push_back({{{std::max<int64_t>(0, row_begin - 89), row_end}}, ReadMask::kWindow, 90});
     // Many short spans sharing windows (the tile unit reads them a window at a time).
     plan.heads[3].blocks[b].parts.push_back(
@@ -117,6 +120,9 @@ TEST(PrefillPlan, EveryKindOfReadMatchesFloat64OnF32) { check_against_reference(
 // f16 keys go through the tile unit where it exists: bf16 queries, keys and
 // probabilities (attention_tiles.h bounds the error by 2^-8 of sum p|v|).
 TEST(PrefillPlan, EveryKindOfReadMatchesFloat64OnF16) { check_against_reference(KvType::F16, 3e-2); }
+
+// A gathered part copies q8_0 keys and values as stored (no requantization).
+TEST(PrefillPlan, EveryKindOfReadMatchesFloat64OnQ8) { check_against_reference(KvType::Q8_0, 3e-2); }
 
 TEST(PrefillPlan, DenseHeadsEqualFullAttention) {
   Fixture f(300, 130, KvType::F32, 10000.0);

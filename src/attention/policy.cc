@@ -7,6 +7,7 @@
 #include "attention/policies/eviction/snapkv_policy.h"
 #include "attention/policies/eviction/tova_policy.h"
 #include "attention/policies/full_policy.h"
+#include "attention/policies/hip_policy.h"
 #include "attention/policies/infllm/infllm_policy.h"
 #include "attention/policies/longheads_policy.h"
 #include "util/spec.h"
@@ -71,6 +72,10 @@ const std::vector<PolicyEntry>& registry() {
        "Recycled Attention: full attention every `stride` steps, else the top `budget` slots of the last full "
        "step (dynamic=1: stride 5, full when query similarity < threshold)",
        [](Spec& spec, const ModelConfig&) { return RecycledPolicy::from_spec(spec); }},
+      {"hip", "hip:k=512,block_k=2,sink=16,window=256,dense_layers=0,stride_q=2,refresh=8",
+       "HiP: per query head, sink + window + k keys by hierarchical top-k pruning, re-selected every `refresh` "
+       "tokens; prefills with the hip prefill method (hip+full: HiP prefill, exact decode)",
+       [](Spec& spec, const ModelConfig&) { return HipPolicy::from_spec(spec); }},
   };
   return entries;
 }
@@ -96,7 +101,8 @@ void AttentionPolicy::count_extra_bytes(const AttentionInput& in, double bytes) 
 std::string policy_help() {
   std::string text;
   for (const PolicyEntry& e : registry()) text += "  " + std::string(e.defaults) + "\n      " + e.summary + "\n";
-  text += "prefill methods, alone (decoding with full) or as PREFILL+DECODE, e.g. minference+quest:budget=1024:\n";
+  text += "prefill methods, alone (decoding with full; hip: the policy above) or as PREFILL+DECODE, e.g. "
+          "minference+quest:budget=1024:\n";
   text += prefill_method_help();
   return text;
 }
@@ -108,6 +114,12 @@ PolicyParts policy_parts(const std::string& canonical_spec) {
 }
 
 namespace {
+
+bool is_decode_policy(const std::string& name) {
+  for (const PolicyEntry& e : registry())
+    if (name == e.name) return true;
+  return false;
+}
 
 std::unique_ptr<AttentionPolicy> make_decode_policy(const std::string& text, const ModelConfig& config) {
   Spec spec(text);
@@ -125,7 +137,8 @@ std::unique_ptr<AttentionPolicy> make_decode_policy(const std::string& text, con
 std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
   const size_t plus = text.find('+');
   if (plus == std::string::npos) {
-    if (is_prefill_method(Spec(text).name()))
+    // A name that is both (hip) is the decode policy, which prefills with its own method.
+    if (is_prefill_method(Spec(text).name()) && !is_decode_policy(Spec(text).name()))
       return std::make_unique<ComposedPolicy>(make_prefill_method(text, config), std::make_unique<FullPolicy>());
     return make_decode_policy(text, config);
   }
@@ -135,7 +148,7 @@ std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const Mode
   if (!is_prefill_method(Spec(prefill).name()))
     throw Error("attention policy '" + text + "': '" + Spec(prefill).name() +
                 "' is not a prefill method; PREFILL+DECODE starts with one of: " + prefill_method_names());
-  if (is_prefill_method(Spec(decode).name()))
+  if (is_prefill_method(Spec(decode).name()) && !is_decode_policy(Spec(decode).name()))
     throw Error("attention policy '" + text + "': '" + Spec(decode).name() +
                 "' is a prefill method; after '+' comes the decode policy");
   return std::make_unique<ComposedPolicy>(make_prefill_method(prefill, config), make_decode_policy(decode, config));

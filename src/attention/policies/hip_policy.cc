@@ -1,0 +1,142 @@
+#include "attention/policies/hip_policy.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "attention/prefill/hip/key_scores.h"
+#include "attention/segmented_attention.h"
+#include "util/error.h"
+#include "util/spec.h"
+
+namespace sieve {
+namespace {
+
+// Appends [begin, end) to sorted spans, merging with the last when they touch.
+void append_span(std::vector<SlotSpan>& spans, int64_t begin, int64_t end) {
+  if (end <= begin) return;
+  if (!spans.empty() && spans.back().end >= begin) spans.back().end = std::max(spans.back().end, end);
+  else spans.push_back({begin, end});
+}
+
+}  // namespace
+
+std::unique_ptr<AttentionPolicy> HipPolicy::from_spec(Spec& spec) {
+  HipOptions o = hip_options_from_spec(spec);
+  o.stride_q = spec.take_int("stride_q", o.stride_q, 1);
+  if (o.stride_q > kPrefillBlock) throw Error("hip: stride_q must be at most " + std::to_string(kPrefillBlock));
+  const int64_t refresh = spec.take_int("refresh", kDefaultRefresh, 1);
+  spec.finish({"k", "block_k", "sink", "window", "dense_layers", "stride_q", "refresh"});
+  return std::make_unique<HipPolicy>(o, refresh);
+}
+
+std::string HipPolicy::spec() const {
+  return "hip:" + hip_options_spec(prefill_.options()) + ",stride_q=" + std::to_string(prefill_.options().stride_q) +
+         ",refresh=" + std::to_string(refresh_);
+}
+
+std::vector<std::pair<std::string, double>> HipPolicy::counters() const {
+  double prefill_products = 0;
+  for (const auto& [name, value] : prefill_.counters())
+    if (name == "hip_score_products") prefill_products = value;
+  std::vector<std::pair<std::string, double>> c = {{"hip_refreshes", refreshes_},
+                                                   {"hip_score_products", prefill_products + decode_products_}};
+  if (work_.pairs_dense > 0) c.emplace_back("prefill_attention_kept", work_.pairs_read / work_.pairs_dense);
+  return c;
+}
+
+void HipPolicy::reset_stats() {
+  stats_ = {};
+  work_ = {};
+  refreshes_ = decode_products_ = 0;
+}
+
+void HipPolicy::stale(int64_t layer) {
+  if (static_cast<int64_t>(age_.size()) <= layer) age_.resize(static_cast<size_t>(layer + 1), -1);
+  age_[layer] = -1;
+}
+
+void HipPolicy::attend(const AttentionInput& in, float* out) {
+  if (in.n_q == 1) return decode(in, out);
+  stale(in.layer);
+  prefill_.plan(in, plan_);
+  const PrefillWork w = attend_planned(in, plan_, out);
+  work_.pairs_read += w.pairs_read;
+  work_.pairs_dense += w.pairs_dense;
+}
+
+void HipPolicy::decode(const AttentionInput& in, float* out) {
+  const HipOptions& o = prefill_.options();
+  const HipShape& s = o.shape;
+  const KvCacheShape& cs = in.cache.shape();
+  const int64_t hd = cs.head_dim, group = in.n_heads / cs.n_kv_heads, t = in.first_slot, layer = in.layer;
+  const size_t n_layers = static_cast<size_t>(cs.n_layers);
+  if (selected_.size() != n_layers) {
+    selected_.assign(n_layers, std::vector<std::vector<SlotSpan>>(static_cast<size_t>(in.n_heads)));
+    last_read_ = selected_;
+    age_.resize(n_layers, -1);
+  }
+  // Short contexts and dense layers read every slot, as the prefill does.
+  const bool dense = layer < o.dense_layers || std::max<int64_t>(0, hip_candidates_end(s, t + 1) - s.sink) <= s.mask_k;
+  if (!dense && (age_[layer] < 0 || age_[layer] >= refresh_)) {
+    prefill_.keys().sync(in.cache, layer, t, t + 1);
+    std::vector<float> q(in.q, in.q + in.n_heads * hd);
+    in.rope.rotate(q.data(), in.n_heads, static_cast<double>(in.cache.positions()[t]));
+    std::vector<int64_t> scored(static_cast<size_t>(in.n_heads), 0);
+    in.pool.parallel_for(in.n_heads, 1, [&](int, int64_t h0, int64_t h1) {
+      std::vector<const uint16_t*> keys;
+      std::vector<float> key_scores;
+      for (int64_t h = h0; h < h1; ++h) {
+        auto score = [&](const std::vector<int64_t>& reps, float* scores) {
+          keys.clear();
+          for (int64_t rep : reps)
+            for (int64_t e = 0; e < s.block_k; ++e)
+              keys.push_back(prefill_.keys().key(layer, h / group, rep * s.block_k + e));
+          key_scores.resize(keys.size());
+          row_scores(q.data() + h * hd, hd, keys.data(), static_cast<int64_t>(keys.size()), key_scores.data());
+          for (size_t i = 0; i < reps.size(); ++i)
+            scores[i] = *std::max_element(key_scores.begin() + static_cast<int64_t>(i) * s.block_k,
+                                          key_scores.begin() + static_cast<int64_t>(i + 1) * s.block_k);
+        };
+        const HipSelection sel = hip_select(s, t + 1, score);
+        scored[h] = sel.scored * s.block_k;
+        std::vector<SlotSpan>& spans = selected_[layer][h];
+        spans.clear();
+        for (int64_t b : sel.blocks) append_span(spans, b * s.block_k, (b + 1) * s.block_k);
+      }
+    });
+    double keys_scored = 0;
+    for (int64_t n : scored) keys_scored += static_cast<double>(n);
+    decode_products_ += keys_scored;
+    refreshes_ += static_cast<double>(in.n_heads);
+    count_extra_bytes(in, keys_scored * static_cast<double>(hd) * 2.0);  // the bf16 key copy's rows
+    age_[layer] = 0;
+  }
+  if (!dense) ++age_[layer];
+  // Per query head: sinks, its selected blocks (all before the window: they
+  // were chosen at an earlier or this token), its window.
+  const double position = static_cast<double>(in.cache.positions()[t]);
+  auto planner = [&](int64_t kvh, int64_t, int64_t, std::vector<Segment>& segments) {
+    for (int64_t g = 0; g < group; ++g) {
+      const int64_t h = kvh * group + g;
+      Segment seg;
+      seg.head = g;
+      seg.q_position = {position};
+      seg.begin = {0};
+      seg.limit = {t + 1};
+      if (dense) {
+        seg.spans = {{0, t + 1}};
+      } else {
+        const int64_t window_begin = std::max<int64_t>(0, t + 1 - s.window);
+        append_span(seg.spans, 0, std::min(s.sink, window_begin));
+        for (const SlotSpan& span : selected_[layer][h])
+          append_span(seg.spans, span.begin, std::min(span.end, window_begin));
+        append_span(seg.spans, window_begin, t + 1);
+      }
+      last_read_[layer][h] = seg.spans;
+      segments.push_back(std::move(seg));
+    }
+  };
+  count_read(in, attend_segments(in, planner, out));
+}
+
+}  // namespace sieve
