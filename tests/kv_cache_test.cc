@@ -113,7 +113,7 @@ TEST(KvCache, CopyHeadSlotMovesOneHeadExactly) {
 
 // Gathering into a small cache of its own (HiP's selected pairs): bytes as
 // stored, from any layer and head of a cache of the same format.
-TEST(KvCache, CopyHeadSlotFromAnotherCache) {
+TEST(KvCache, CopyHeadSlotsFromAnotherCache) {
   for (KvType type : {KvType::F32, KvType::F16, KvType::BF16, KvType::Q8_0}) {
     const int64_t hd = 64, n = 130;
     KvCache cache({2, 2, hd, 64, type}), gathered({1, 1, hd, 64, type});
@@ -129,7 +129,9 @@ TEST(KvCache, CopyHeadSlotFromAnotherCache) {
         cache.write(layer, slot, k.data(), v.data());
       }
     const int64_t from[3] = {129, 0, 70};
-    for (int64_t j = 0; j < 3; ++j) gathered.copy_head_slot_from(cache, 1, 1, from[j], 0, 0, j);
+    gathered.copy_head_slots_from(cache, 1, 1, 129, 0, 0, 0, 1);
+    gathered.copy_head_slots_from(cache, 1, 1, 0, 0, 0, 1, 1);
+    gathered.copy_head_slots_from(cache, 1, 1, 70, 0, 0, 2, 1);
     std::vector<float> a(hd), b(hd);
     for (int64_t j = 0; j < 3; ++j) {
       cache.read_key(1, 1, from[j], a.data());
@@ -139,14 +141,28 @@ TEST(KvCache, CopyHeadSlotFromAnotherCache) {
       gathered.read_value(0, 0, j, b.data());
       EXPECT_EQ(a, b) << kv_type_name(type) << " slot " << from[j];
     }
-    EXPECT_THROW(gathered.copy_head_slot_from(cache, 1, 1, n, 0, 0, 0), Error);  // past the source
-    EXPECT_THROW(gathered.copy_head_slot_from(cache, 1, 1, 0, 0, 0, 3), Error);  // past the destination
+    EXPECT_THROW(gathered.copy_head_slots_from(cache, 1, 1, n - 1, 0, 0, 0, 2), Error);  // past the source
+    EXPECT_THROW(gathered.copy_head_slots_from(cache, 1, 1, 0, 0, 0, 2, 2), Error);      // past the destination
+    // A run that crosses page edges on both sides: 100 slots from 10 into 50.
+    KvCache runs({1, 1, hd, 64, type});
+    std::vector<int64_t> p150(150);
+    for (int64_t i = 0; i < 150; ++i) p150[i] = i;
+    runs.append_slots(p150.data(), 150);
+    runs.copy_head_slots_from(cache, 0, 1, 10, 0, 0, 50, 100);
+    for (int64_t j = 0; j < 100; ++j) {
+      cache.read_key(0, 1, 10 + j, a.data());
+      runs.read_key(0, 0, 50 + j, b.data());
+      ASSERT_EQ(a, b) << kv_type_name(type) << " slot " << j;
+      cache.read_value(0, 1, 10 + j, a.data());
+      runs.read_value(0, 0, 50 + j, b.data());
+      ASSERT_EQ(a, b) << kv_type_name(type) << " slot " << j;
+    }
   }
   KvCache f16({1, 1, 64, 64, KvType::F16}), f32({1, 1, 64, 64, KvType::F32});
   const int64_t p0 = 0;
   f16.append_slots(&p0, 1);
   f32.append_slots(&p0, 1);
-  EXPECT_THROW(f16.copy_head_slot_from(f32, 0, 0, 0, 0, 0, 0), Error);
+  EXPECT_THROW(f16.copy_head_slots_from(f32, 0, 0, 0, 0, 0, 0, 1), Error);
 }
 
 }  // namespace

@@ -266,33 +266,52 @@ void KvCache::write(int64_t layer, int64_t slot, const float* k, const float* v)
 
 void KvCache::copy_head_slot(int64_t layer, int64_t kv_head, int64_t from, int64_t to) {
   if (from == to && from >= 0 && from < size()) return;
-  copy_head_slot_from(*this, layer, kv_head, from, layer, kv_head, to);
+  copy_head_slots_from(*this, layer, kv_head, from, layer, kv_head, to, 1);
 }
 
-void KvCache::copy_head_slot_from(const KvCache& src, int64_t src_layer, int64_t src_head, int64_t from,
-                                  int64_t layer, int64_t kv_head, int64_t to) {
-  if (from < 0 || to < 0 || from >= src.size() || to >= size()) throw Error("internal: KV cache slot copy out of range");
+namespace {
+
+// memcpy for the few bytes a run of one or two slots takes in a dimension row.
+inline void copy_small(uint8_t* to, const uint8_t* from, size_t n) {
+  switch (n) {
+    case 1: *to = *from; break;
+    case 2: std::memcpy(to, from, 2); break;
+    case 4: std::memcpy(to, from, 4); break;
+    case 8: std::memcpy(to, from, 8); break;
+    default: std::memcpy(to, from, n);
+  }
+}
+
+}  // namespace
+
+void KvCache::copy_head_slots_from(const KvCache& src, int64_t src_layer, int64_t src_head, int64_t from,
+                                   int64_t layer, int64_t kv_head, int64_t to, int64_t n) {
+  if (from < 0 || to < 0 || n < 0 || from + n > src.size() || to + n > size())
+    throw Error("internal: KV cache slot copy out of range");
   const KvCacheShape& o = src.shape();
   if (o.type != shape_.type || o.head_dim != shape_.head_dim || o.page_size != shape_.page_size)
     throw Error("internal: KV cache slot copy between caches of different shapes");
-  const int64_t hd = shape_.head_dim, ps = shape_.page_size, jf = from % ps, jt = to % ps;
-  const uint8_t* kf = src.key_block(src_layer, src_head, from / ps);
-  uint8_t* kt = key_block_mut(layer, kv_head, to / ps);
-  if (shape_.type == KvType::Q8_0) {  // each block's scale, then its 32 int8 columns
-    for (int64_t b = 0; b < hd / 32; ++b) {
-      std::memcpy(kt + q8_key_scales(b, ps) + 2 * jt, kf + q8_key_scales(b, ps) + 2 * jf, 2);
-      for (int64_t i = 0; i < 32; ++i) kt[q8_key_column(b, i, ps) + jt] = kf[q8_key_column(b, i, ps) + jf];
+  const int64_t hd = shape_.head_dim, ps = shape_.page_size;
+  while (n > 0) {
+    // A run that stays within one page on both sides.
+    const int64_t jf = from % ps, jt = to % ps, m = std::min({n, ps - jf, ps - jt});
+    const uint8_t* kf = src.key_block(src_layer, src_head, from / ps);
+    uint8_t* kt = key_block_mut(layer, kv_head, to / ps);
+    if (shape_.type == KvType::Q8_0) {  // each block's scales, then its 32 int8 columns
+      for (int64_t b = 0; b < hd / 32; ++b) {
+        copy_small(kt + q8_key_scales(b, ps) + 2 * jt, kf + q8_key_scales(b, ps) + 2 * jf, 2 * m);
+        for (int64_t i = 0; i < 32; ++i) copy_small(kt + q8_key_column(b, i, ps) + jt, kf + q8_key_column(b, i, ps) + jf, m);
+      }
+    } else {  // m elements of each dimension row of the transposed block
+      const size_t es = element_bytes(shape_.type);
+      for (int64_t d = 0; d < hd; ++d) copy_small(kt + (d * ps + jt) * es, kf + (d * ps + jf) * es, m * es);
     }
-  } else if (element_bytes(shape_.type) == 2) {  // one element per dimension row of the transposed block
-    auto* t16 = reinterpret_cast<uint16_t*>(kt);
-    const auto* f16 = reinterpret_cast<const uint16_t*>(kf);
-    for (int64_t d = 0; d < hd; ++d) t16[d * ps + jt] = f16[d * ps + jf];
-  } else {
-    const size_t es = element_bytes(shape_.type);
-    for (int64_t d = 0; d < hd; ++d) std::memcpy(kt + (d * ps + jt) * es, kf + (d * ps + jf) * es, es);
+    std::memcpy(value_block_mut(layer, kv_head, to / ps) + jt * row_bytes_,
+                src.value_block(src_layer, src_head, from / ps) + jf * row_bytes_, m * row_bytes_);
+    from += m;
+    to += m;
+    n -= m;
   }
-  std::memcpy(value_block_mut(layer, kv_head, to / ps) + jt * row_bytes_,
-              src.value_block(src_layer, src_head, from / ps) + jf * row_bytes_, row_bytes_);
 }
 
 void KvCache::read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out) const {

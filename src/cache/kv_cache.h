@@ -91,11 +91,11 @@ class KvCache {
   // as stored (no rounding): policies that keep a different set of slots per
   // head compact each head's slots with it.
   void copy_head_slot(int64_t layer, int64_t kv_head, int64_t from, int64_t to);
-  // The same from another cache of the same type, head_dim and page size
-  // (its layer src_layer, head src_head): gathering a few slots into a small
-  // cache of their own, bytes as stored.
-  void copy_head_slot_from(const KvCache& src, int64_t src_layer, int64_t src_head, int64_t from, int64_t layer,
-                           int64_t kv_head, int64_t to);
+  // The same for n consecutive slots from another cache of the same type,
+  // head_dim and page size (its layer src_layer, head src_head): gathering
+  // runs of slots into a small cache of their own, bytes as stored.
+  void copy_head_slots_from(const KvCache& src, int64_t src_layer, int64_t src_head, int64_t from, int64_t layer,
+                            int64_t kv_head, int64_t to, int64_t n);
   // Reads one key or value back as floats (slow path: tests and policies).
   void read_key(int64_t layer, int64_t kv_head, int64_t slot, float* out) const;
   void read_value(int64_t layer, int64_t kv_head, int64_t slot, float* out) const;

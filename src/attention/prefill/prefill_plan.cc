@@ -30,18 +30,35 @@ int64_t visible(const std::vector<SlotSpan>& spans, int64_t begin, int64_t limit
   return n;
 }
 
-// Slots of one KV head copied out of the cache (bytes as stored) into
-// `into`, a one-layer one-head cache of the same format, slot j = slots[j].
-void gather_slots(const AttentionInput& in, int64_t kv_head, const std::vector<int64_t>& slots,
+// Spans of one KV head's slots copied out of the cache (bytes as stored)
+// into `into`, a one-layer one-head cache of the same format, in order.
+void gather_spans(const AttentionInput& in, int64_t kv_head, const std::vector<SlotSpan>& spans,
                   std::unique_ptr<KvCache>& into) {
   const KvCacheShape& s = in.cache.shape();
-  if (!into) into = std::make_unique<KvCache>(KvCacheShape{1, 1, s.head_dim, s.page_size, s.type});
+  const KvCacheShape shape{1, 1, s.head_dim, s.page_size, s.type};
+  if (!into || into->shape().head_dim != shape.head_dim || into->shape().page_size != shape.page_size ||
+      into->shape().type != shape.type)
+    into = std::make_unique<KvCache>(shape);  // a thread's scratch is reused across caches
   into->clear();
-  std::vector<int64_t> positions(slots.size());
-  for (size_t j = 0; j < slots.size(); ++j) positions[j] = in.cache.positions()[slots[j]];
-  into->append_slots(positions.data(), static_cast<int64_t>(slots.size()));
-  for (size_t j = 0; j < slots.size(); ++j)
-    into->copy_head_slot_from(in.cache, in.layer, kv_head, slots[j], 0, 0, static_cast<int64_t>(j));
+  std::vector<int64_t> positions;
+  for (const SlotSpan& span : spans)
+    for (int64_t j = span.begin; j < span.end; ++j) positions.push_back(in.cache.positions()[j]);
+  into->append_slots(positions.data(), static_cast<int64_t>(positions.size()));
+  int64_t to = 0;
+  for (const SlotSpan& span : spans) {
+    into->copy_head_slots_from(in.cache, in.layer, kv_head, span.begin, 0, 0, to, span.end - span.begin);
+    to += span.end - span.begin;
+  }
+}
+
+// Sorted columns as spans of consecutive slots.
+std::vector<SlotSpan> column_spans(const std::vector<int64_t>& columns) {
+  std::vector<SlotSpan> spans;
+  for (int64_t c : columns) {
+    if (!spans.empty() && spans.back().end == c) ++spans.back().end;
+    else spans.push_back({c, c + 1});
+  }
+  return spans;
 }
 
 }  // namespace
@@ -100,7 +117,7 @@ PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, fl
   in.pool.parallel_for(in.n_heads, 1, [&](int, int64_t h0, int64_t h1) {
     for (int64_t h = h0; h < h1; ++h)
       if (!plan.heads[h].skip && !plan.heads[h].dense && !plan.heads[h].columns.empty())
-        gather_slots(in, h / group, plan.heads[h].columns, gathered[h]);
+        gather_spans(in, h / group, column_spans(plan.heads[h].columns), gathered[h]);
   });
 
   const int64_t n_items = in.n_heads * n_blocks;
@@ -147,7 +164,7 @@ PrefillWork attend_planned(const AttentionInput& in, const PrefillPlan& plan, fl
             sc.slots.clear();
             for (const SlotSpan& span : part.spans)
               for (int64_t j = span.begin; j < span.end; ++j) sc.slots.push_back(j);
-            gather_slots(in, kvh, sc.slots, sc.gathered);
+            gather_spans(in, kvh, part.spans, sc.gathered);
             for (int64_t r = 0; r < n_rows; ++r) {
               sc.begin[r] = std::lower_bound(sc.slots.begin(), sc.slots.end(), sc.begin[r]) - sc.slots.begin();
               sc.limit[r] = std::lower_bound(sc.slots.begin(), sc.slots.end(), sc.limit[r]) - sc.slots.begin();

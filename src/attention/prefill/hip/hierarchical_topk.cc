@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
+#include <cstring>
+#include <functional>
 
 namespace sieve {
 namespace {
@@ -12,6 +13,13 @@ struct Group {
 };
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// A float's bits as an unsigned integer in the float's order (-inf lowest).
+uint32_t ordered_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return (u & 0x80000000u) ? ~u : u | 0x80000000u;
+}
 
 // The reference's first groups: n_groups ranges over the bsrc candidate
 // blocks, their starts floored to a multiple of `step` (the number of
@@ -47,7 +55,8 @@ HipSelection hip_select(const HipShape& s, int64_t visible, const BlockScorer& s
   const int64_t bsrc = ceil_div(tsrc, s.block_k), first_block = ceil_div(s.sink, s.block_k);
   const int64_t keep = ceil_div(s.mask_k, s.block_k);
   std::vector<Group> groups = initial_groups(bsrc, keep, first_block), children;
-  std::vector<int64_t> reps, order;
+  std::vector<int64_t> reps;
+  std::vector<uint64_t> ranked;
   std::vector<char> kept;
   std::vector<float> scores;
   auto largest = [&] {
@@ -72,15 +81,16 @@ HipSelection hip_select(const HipShape& s, int64_t visible, const BlockScorer& s
     ++out.stages;
     out.scored += static_cast<int64_t>(children.size());
     // The best `keep` halves, ties to the earlier block; kept in key order
-    // (the halves are in key order already).
+    // (the halves are in key order already). One integer per half (its
+    // score's order-preserving bits, then its index inverted) makes the
+    // selection a plain integer nth_element.
     const int64_t n = static_cast<int64_t>(children.size()), n_keep = std::min(keep, n);
-    order.resize(static_cast<size_t>(n));
-    std::iota(order.begin(), order.end(), int64_t{0});
-    std::nth_element(order.begin(), order.begin() + n_keep - 1, order.end(), [&](int64_t a, int64_t b) {
-      return scores[a] != scores[b] ? scores[a] > scores[b] : a < b;
-    });
+    ranked.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i)
+      ranked[i] = uint64_t{ordered_bits(scores[i])} << 32 | (0xFFFFFFFFu - static_cast<uint32_t>(i));
+    std::nth_element(ranked.begin(), ranked.begin() + n_keep - 1, ranked.end(), std::greater<uint64_t>());
     kept.assign(static_cast<size_t>(n), 0);
-    for (int64_t i = 0; i < n_keep; ++i) kept[order[i]] = 1;
+    for (int64_t i = 0; i < n_keep; ++i) kept[0xFFFFFFFFu - static_cast<uint32_t>(ranked[i])] = 1;
     groups.clear();
     for (int64_t i = 0; i < n; ++i)
       if (kept[i]) groups.push_back(children[i]);

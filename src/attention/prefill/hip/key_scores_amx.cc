@@ -33,6 +33,10 @@ SIEVE_AMX_TARGET void max_scores_amx(const uint16_t* qb, int64_t padded, int64_t
   alignas(64) float c[16 * 16];
   for (int64_t k0 = 0; k0 < n_keys; k0 += 16) {
     const int64_t nk = std::min<int64_t>(16, n_keys - k0);
+    // The next 16 keys lie anywhere in the prompt's copy: ask for them now.
+    for (int64_t n = k0 + 16; n < std::min(n_keys, k0 + 32); ++n)
+      for (int64_t line = 0; line < hd * 2; line += 64)
+        _mm_prefetch(reinterpret_cast<const char*>(keys[n]) + line, _MM_HINT_T0);
     for (int64_t kc = 0; kc < n_chunks; ++kc) {
       __m512i r[16];
       for (int64_t n = 0; n < 16; ++n)
