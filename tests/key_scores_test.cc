@@ -81,16 +81,5 @@ TEST(KeyScores, TilePathMatchesFloat64) {
     for (int64_t hd : {64, 128}) check(true, rows, hd, 37);
 }
 
-TEST(KeyScores, OneRowMatchesFloat64) {
-  const Case c(1, 64, 50);
-  std::vector<float> out(50);
-  row_scores(c.q.data(), 64, c.ptrs.data(), 50, out.data());
-  for (int64_t i = 0; i < 50; ++i) {
-    double d = 0;
-    for (int64_t x = 0; x < 64; ++x) d += c.q[x] * static_cast<double>(bf16_to_f32(c.keys[i][x]));
-    EXPECT_NEAR(out[i], d, 1e-4) << i;
-  }
-}
-
 }  // namespace
 }  // namespace sieve

@@ -52,7 +52,9 @@ void HipPolicy::reset_stats() {
 
 void HipPolicy::stale(int64_t layer) {
   if (static_cast<int64_t>(age_.size()) <= layer) age_.resize(static_cast<size_t>(layer + 1), -1);
+  if (static_cast<int64_t>(recent_.size()) <= layer) recent_.resize(static_cast<size_t>(layer + 1));
   age_[layer] = -1;
+  recent_[layer] = {};
 }
 
 void HipPolicy::attend(const AttentionInput& in, float* out) {
@@ -74,42 +76,65 @@ void HipPolicy::decode(const AttentionInput& in, float* out) {
     selected_.assign(n_layers, std::vector<std::vector<SlotSpan>>(static_cast<size_t>(in.n_heads)));
     last_read_ = selected_;
     age_.resize(n_layers, -1);
+    recent_.resize(n_layers);
   }
   // Short contexts and dense layers read every slot, as the prefill does.
   const bool dense = layer < o.dense_layers || std::max<int64_t>(0, hip_candidates_end(s, t + 1) - s.sink) <= s.mask_k;
+  std::vector<float> q(in.q, in.q + in.n_heads * hd);
+  in.rope.rotate(q.data(), in.n_heads, static_cast<double>(in.cache.positions()[t]));
+  RecentQueries& recent = recent_[layer];
   if (!dense && (age_[layer] < 0 || age_[layer] >= refresh_)) {
+    // The search's rows: the queries decoded since the last selection and
+    // this one (the reference's prefix query), so the selection serves the
+    // tokens around it, not this token alone.
+    recent.slots.push_back(t);
+    recent.q.insert(recent.q.end(), q.begin(), q.end());
+    const int64_t n_rows = static_cast<int64_t>(recent.slots.size());
     prefill_.keys().sync(in.cache, layer, t, t + 1);
-    std::vector<float> q(in.q, in.q + in.n_heads * hd);
-    in.rope.rotate(q.data(), in.n_heads, static_cast<double>(in.cache.positions()[t]));
     std::vector<int64_t> scored(static_cast<size_t>(in.n_heads), 0);
     in.pool.parallel_for(in.n_heads, 1, [&](int, int64_t h0, int64_t h1) {
       std::vector<const uint16_t*> keys;
-      std::vector<float> key_scores;
+      std::vector<int64_t> first_row;
+      std::vector<float> rows_q(static_cast<size_t>(n_rows * hd)), key_scores;
       for (int64_t h = h0; h < h1; ++h) {
+        for (int64_t r = 0; r < n_rows; ++r)
+          std::copy_n(recent.q.begin() + (r * in.n_heads + h) * hd, hd, rows_q.begin() + r * hd);
+        const ScoreRows rows(rows_q.data(), n_rows, hd);
         auto score = [&](const std::vector<int64_t>& reps, float* scores) {
           keys.clear();
+          first_row.clear();
           for (int64_t rep : reps)
-            for (int64_t e = 0; e < s.block_k; ++e)
-              keys.push_back(prefill_.keys().key(layer, h / group, rep * s.block_k + e));
+            for (int64_t e = 0; e < s.block_k; ++e) {
+              const int64_t slot = rep * s.block_k + e;
+              keys.push_back(prefill_.keys().key(layer, h / group, slot));
+              // Rows that may read the slot: those whose window starts after it.
+              first_row.push_back(std::lower_bound(recent.slots.begin(), recent.slots.end(), slot + s.window) -
+                                  recent.slots.begin());
+            }
           key_scores.resize(keys.size());
-          row_scores(q.data() + h * hd, hd, keys.data(), static_cast<int64_t>(keys.size()), key_scores.data());
+          rows.max_scores(keys.data(), first_row.data(), static_cast<int64_t>(keys.size()), key_scores.data());
           for (size_t i = 0; i < reps.size(); ++i)
             scores[i] = *std::max_element(key_scores.begin() + static_cast<int64_t>(i) * s.block_k,
                                           key_scores.begin() + static_cast<int64_t>(i + 1) * s.block_k);
         };
         const HipSelection sel = hip_select(s, t + 1, score);
-        scored[h] = sel.scored * s.block_k;
+        scored[h] = sel.scored * s.block_k * n_rows;
         std::vector<SlotSpan>& spans = selected_[layer][h];
         spans.clear();
         for (int64_t b : sel.blocks) append_span(spans, b * s.block_k, (b + 1) * s.block_k);
       }
     });
-    double keys_scored = 0;
-    for (int64_t n : scored) keys_scored += static_cast<double>(n);
-    decode_products_ += keys_scored;
+    double products = 0;
+    for (int64_t n : scored) products += static_cast<double>(n);
+    decode_products_ += products;
     refreshes_ += static_cast<double>(in.n_heads);
-    count_extra_bytes(in, keys_scored * static_cast<double>(hd) * 2.0);  // the bf16 key copy's rows
+    count_extra_bytes(in, products / static_cast<double>(n_rows) * static_cast<double>(hd) * 2.0);  // the key copy's rows
     age_[layer] = 0;
+    recent.slots.clear();
+    recent.q.clear();
+  } else if (!dense) {
+    recent.slots.push_back(t);
+    recent.q.insert(recent.q.end(), q.begin(), q.end());
   }
   if (!dense) ++age_[layer];
   // Per query head: sinks, its selected blocks (all before the window: they

@@ -2,10 +2,12 @@
 // `hip` as a decode policy (HiP, Lee et al.; reference DeepAuto-AI/hip-attention):
 // each query head of a decoded token reads the first `sink` slots, the
 // `window` slots ending at it and the k keys HiP's hierarchical top-k
-// (hierarchical_topk.h) selects with the token's query. As in the
-// reference's decoding, the selection is refreshed every `refresh` steps
-// (its mask refresh interval, 8) and reused between: the window moves with
-// each token, the selected blocks stay. Prompt batches are prefilled with
+// (hierarchical_topk.h) selects. As in the reference's decoding (its
+// offload runner), the selection is refreshed every `refresh` steps (its
+// mask refresh interval, 8) and reused between: the window moves with each
+// token, the selected blocks stay; a refresh searches with the queries of
+// the tokens decoded since the last one and its own (the reference's prefix
+// query), each row over the keys before its own window. Prompt batches are prefilled with
 // the `hip` prefill method (hip_method.h), so `hip` alone is HiP end to end;
 // `hip+full` prefills with HiP and decodes exactly.
 #include <memory>
@@ -58,6 +60,13 @@ class HipPolicy : public AttentionPolicy {
   // and per query head the selected key blocks as slot spans.
   std::vector<int64_t> age_;
   std::vector<std::vector<std::vector<SlotSpan>>> selected_, last_read_;
+  // Per layer: the rotated queries (all heads) of the tokens decoded since
+  // the last selection, and their slots.
+  struct RecentQueries {
+    std::vector<int64_t> slots;
+    std::vector<float> q;
+  };
+  std::vector<RecentQueries> recent_;
   double refreshes_ = 0, decode_products_ = 0;
 };
 

@@ -91,9 +91,14 @@ HipSelection hip_select(const HipShape& s, int64_t visible, const BlockScorer& s
     std::nth_element(ranked.begin(), ranked.begin() + n_keep - 1, ranked.end(), std::greater<uint64_t>());
     kept.assign(static_cast<size_t>(n), 0);
     for (int64_t i = 0; i < n_keep; ++i) kept[0xFFFFFFFFu - static_cast<uint32_t>(ranked[i])] = 1;
-    groups.clear();
-    for (int64_t i = 0; i < n; ++i)
-      if (kept[i]) groups.push_back(children[i]);
+    // Without a branch: which halves stay is a coin flip to the predictor.
+    groups.resize(static_cast<size_t>(n));
+    int64_t out_n = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      groups[out_n] = children[i];
+      out_n += kept[i];
+    }
+    groups.resize(static_cast<size_t>(out_n));
   }
   out.blocks.reserve(groups.size());
   for (const Group& g : groups) out.blocks.push_back(g.first);

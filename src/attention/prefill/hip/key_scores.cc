@@ -57,21 +57,6 @@ void MaxRowScores(const float* qt, int64_t padded, int64_t hd, const uint16_t* c
   }
 }
 
-void RowScores(const float* q, int64_t hd, const uint16_t* const* keys, int64_t n_keys, float* out) {
-  const hn::ScalableTag<float> df;
-  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
-  HWY_ALIGN float k[kMaxScoredDim];
-  for (int64_t i = 0; i < n_keys; ++i) {
-    WidenKey(keys[i], hd, k);
-    auto acc = hn::Zero(df);
-    int64_t d = 0;
-    for (; d + N <= hd; d += N) acc = hn::MulAdd(hn::LoadU(df, q + d), hn::Load(df, k + d), acc);
-    float s = hn::GetLane(hn::SumOfLanes(df, acc));
-    for (; d < hd; ++d) s += q[d] * k[d];
-    out[i] = s;
-  }
-}
-
 }  // namespace HWY_NAMESPACE
 }  // namespace sieve
 HWY_AFTER_NAMESPACE();
@@ -80,7 +65,6 @@ HWY_AFTER_NAMESPACE();
 namespace sieve {
 
 HWY_EXPORT(MaxRowScores);
-HWY_EXPORT(RowScores);
 
 ScoreRows::ScoreRows(const float* q, int64_t n_rows, int64_t hd)
     : n_rows_(n_rows), hd_(hd), padded_((n_rows + 15) / 16 * 16), tiles_(key_score_tiles_usable(hd)) {
@@ -103,10 +87,6 @@ void ScoreRows::max_scores(const uint16_t* const* keys, const int64_t* first_row
   // Keys no real row may read (first_row past them) score -inf, padding rows included.
   for (int64_t i = 0; i < n_keys; ++i)
     if (first_row[i] >= n_rows_) out[i] = -std::numeric_limits<float>::infinity();
-}
-
-void row_scores(const float* q, int64_t hd, const uint16_t* const* keys, int64_t n_keys, float* out) {
-  HWY_DYNAMIC_DISPATCH(RowScores)(q, hd, keys, n_keys, out);
 }
 
 }  // namespace sieve

@@ -30,9 +30,6 @@ class ScoreRows {
   std::vector<uint16_t> qb_;  // tile path: padded x hd bf16
 };
 
-// One row: out[i] = q . keys[i] (float32).
-void row_scores(const float* q, int64_t hd, const uint16_t* const* keys, int64_t n_keys, float* out);
-
 // The tile path (key_scores_amx.cc): whether it runs here for a head_dim,
 // and the scores of ScoreRows::max_scores from its bf16 rows.
 bool key_score_tiles_usable(int64_t hd);
