@@ -3,7 +3,8 @@
 # with each attention spec, length by length and interleaved (llama.cpp's
 # run of a length, then sieve's specs at that length), as one markdown table
 # of tokens/s with each spec's speed-up over sieve's `full` and the share of
-# attention's query-key products it computed. See bench/README.md.
+# attention's query-key products it computed (and HiP's search's). See
+# bench/README.md.
 set -euo pipefail
 readonly ME=prefill-compare
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -80,7 +81,8 @@ for n in "${ns[@]}"; do
     echo "$ME: sieve pp$n $spec" >&2
     "$sieve_bin" bench -m "$model" -p "$n" -n 0 -r "$reps" -t "$threads" -ub "$ub" --attn "$spec" "${no_warmup[@]}" --json |
       jq -c '.[] | {engine: "sieve", n: .n_tokens, spec: .attn, prefill: .prefill, decode: .decode,
-        tokens_per_s: .tokens_per_s, kept: (.policy_counters.prefill_attention_kept // 1), cpu: .machine,
+        tokens_per_s: .tokens_per_s, kept: (.policy_counters.prefill_attention_kept // 1),
+        search: (.policy_counters.hip_search_share // 0), cpu: .machine,
         peak_rss_bytes: .peak_rss_bytes}' >>"$results"
   done
 done
@@ -110,6 +112,8 @@ for s in specs:
             cell += f" ({r['tokens_per_s'] / full[n]:.2f}x)"
         if r.get("kept", 1) < 1:
             cell += f", {100 * r['kept']:.1f}% of QK"
+        if r.get("search", 0) > 0:
+            cell += f" + {100 * r['search']:.1f}% search"
         cells.append(cell)
     print(f"| {s} | " + " | ".join(cells) + " |")
 PY

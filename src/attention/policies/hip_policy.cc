@@ -35,11 +35,14 @@ std::string HipPolicy::spec() const {
 }
 
 std::vector<std::pair<std::string, double>> HipPolicy::counters() const {
-  double prefill_products = 0;
-  for (const auto& [name, value] : prefill_.counters())
+  double prefill_products = 0, search_share = 0;
+  for (const auto& [name, value] : prefill_.counters()) {
     if (name == "hip_score_products") prefill_products = value;
+    if (name == "hip_search_share") search_share = value;
+  }
   std::vector<std::pair<std::string, double>> c = {{"hip_refreshes", refreshes_},
-                                                   {"hip_score_products", prefill_products + decode_products_}};
+                                                   {"hip_score_products", prefill_products + decode_products_},
+                                                   {"hip_search_share", search_share}};
   if (work_.pairs_dense > 0) c.emplace_back("prefill_attention_kept", work_.pairs_read / work_.pairs_dense);
   return c;
 }

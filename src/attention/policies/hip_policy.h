@@ -39,8 +39,8 @@ class HipPolicy : public AttentionPolicy {
   // Keeps no state the cache does not hold: the key copy re-reads slots it has not seen.
   bool shares_prefix() const override { return true; }
   // hip_refreshes (selections made, per layer and head), hip_score_products
-  // (query-key products of the searches, prompt and decode), and the
-  // prompt's prefill_attention_kept.
+  // (query-key products of the searches, prompt and decode), the prompt's
+  // hip_search_share and prefill_attention_kept (hip_method.h).
   std::vector<std::pair<std::string, double>> counters() const override;
   void reset_stats() override;
 

@@ -42,7 +42,8 @@ std::string HipMethod::spec() const {
 }
 
 std::vector<std::pair<std::string, double>> HipMethod::counters() const {
-  return {{"hip_score_products", score_products_}};
+  return {{"hip_score_products", score_products_},
+          {"hip_search_share", dense_products_ > 0 ? score_products_ / dense_products_ : 0.0}};
 }
 
 HipSelection HipMethod::select_block(const AttentionInput& in, int64_t head, int64_t block, const float* rotated,
@@ -91,6 +92,7 @@ void HipMethod::plan(const AttentionInput& in, PrefillPlan& plan) {
   const HipShape& s = options_.shape;
   const int64_t hd = in.cache.shape().head_dim, n_blocks = prefill_blocks(in.n_q);
   plan.reset(in.n_heads, n_blocks);
+  for (int64_t i = 0; i < in.n_q; ++i) dense_products_ += static_cast<double>((in.first_slot + i + 1) * in.n_heads);
   if (in.layer < options_.dense_layers) {
     for (HeadReads& h : plan.heads) h.dense = true;
     return;

@@ -51,7 +51,9 @@ class HipMethod : public PrefillMethod {
   void plan(const AttentionInput& in, PrefillPlan& plan) override;
   void cache_rewritten() override { keys_.clear(); }
   // hip_score_products: query-key products the tree search computed (rows
-  // times keys scored), to set beside prefill_attention_kept's products.
+  // times keys scored); hip_search_share: those over dense causal
+  // attention's products for the same prompt batches, to add to
+  // prefill_attention_kept.
   std::vector<std::pair<std::string, double>> counters() const override;
 
   const HipOptions& options() const { return options_; }
@@ -66,7 +68,7 @@ class HipMethod : public PrefillMethod {
  private:
   HipOptions options_;
   KeyRows keys_;
-  double score_products_ = 0;
+  double score_products_ = 0, dense_products_ = 0;
 };
 
 }  // namespace sieve
