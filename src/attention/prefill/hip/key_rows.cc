@@ -23,12 +23,15 @@ void KeyRows::sync(const KvCache& cache, int64_t layer, int64_t first_new, int64
   done = std::min(done, first_new);
   if (done >= end) return;
   std::vector<float> k(static_cast<size_t>(head_dim_));
+  const int64_t n_chunks = (end + kChunkSlots - 1) / kChunkSlots;
   for (int64_t h = 0; h < n_kv_heads_; ++h) {
-    std::vector<uint16_t>& rows = rows_[layer * n_kv_heads_ + h];
-    rows.resize(static_cast<size_t>(end * head_dim_));
+    std::vector<std::vector<uint16_t>>& chunks = rows_[layer * n_kv_heads_ + h];
+    if (static_cast<int64_t>(chunks.size()) > n_chunks) chunks.resize(static_cast<size_t>(n_chunks));
+    while (static_cast<int64_t>(chunks.size()) < n_chunks) chunks.emplace_back(static_cast<size_t>(kChunkSlots * head_dim_));
     for (int64_t slot = done; slot < end; ++slot) {
       cache.read_key(layer, h, slot, k.data());
-      for (int64_t d = 0; d < head_dim_; ++d) rows[slot * head_dim_ + d] = f32_to_bf16(k[d]);
+      uint16_t* row = chunks[slot / kChunkSlots].data() + slot % kChunkSlots * head_dim_;
+      for (int64_t d = 0; d < head_dim_; ++d) row[d] = f32_to_bf16(k[d]);
     }
   }
   done = end;
@@ -37,12 +40,6 @@ void KeyRows::sync(const KvCache& cache, int64_t layer, int64_t first_new, int64
 void KeyRows::clear() {
   rows_.clear();
   synced_.clear();
-}
-
-size_t KeyRows::bytes() const {
-  size_t n = 0;
-  for (const std::vector<uint16_t>& r : rows_) n += r.capacity() * sizeof(uint16_t);
-  return n;
 }
 
 }  // namespace sieve

@@ -20,17 +20,20 @@ class KeyRows {
   // sequence may hold new keys in) and any it never read (a prefix another
   // sequence filled).
   void sync(const KvCache& cache, int64_t layer, int64_t first_new, int64_t end);
-  // Slot `slot`'s key of a KV head; valid until the next sync of the layer.
+  // Slot `slot`'s key of a KV head.
   const uint16_t* key(int64_t layer, int64_t kv_head, int64_t slot) const {
-    return rows_[layer * n_kv_heads_ + kv_head].data() + slot * head_dim_;
+    return rows_[layer * n_kv_heads_ + kv_head][slot / kChunkSlots].data() + slot % kChunkSlots * head_dim_;
   }
   // Forgets every copied key (the cache's slots were rewritten).
   void clear();
-  size_t bytes() const;
 
  private:
+  // Keys are kept in chunks of slots, so that growing by a token never
+  // copies (or doubles) what is there.
+  static constexpr int64_t kChunkSlots = 1024;
+
   int64_t n_kv_heads_ = 0, head_dim_ = 0;
-  std::vector<std::vector<uint16_t>> rows_;  // per layer and KV head: slot x head_dim
+  std::vector<std::vector<std::vector<uint16_t>>> rows_;  // per layer and KV head: chunks of kChunkSlots x head_dim
   std::vector<int64_t> synced_;              // per layer: slots copied
 };
 
