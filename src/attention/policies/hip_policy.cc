@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 
-#include "attention/prefill/hip/key_scores.h"
 #include "attention/segmented_attention.h"
 #include "util/error.h"
 #include "util/spec.h"
@@ -96,31 +95,11 @@ void HipPolicy::decode(const AttentionInput& in, float* out) {
     prefill_.keys().sync(in.cache, layer, t, t + 1);
     std::vector<int64_t> scored(static_cast<size_t>(in.n_heads), 0);
     in.pool.parallel_for(in.n_heads, 1, [&](int, int64_t h0, int64_t h1) {
-      std::vector<const uint16_t*> keys;
-      std::vector<int64_t> first_row;
-      std::vector<float> rows_q(static_cast<size_t>(n_rows * hd)), key_scores;
+      std::vector<float> rows_q(static_cast<size_t>(n_rows * hd));
       for (int64_t h = h0; h < h1; ++h) {
         for (int64_t r = 0; r < n_rows; ++r)
           std::copy_n(recent.q.begin() + (r * in.n_heads + h) * hd, hd, rows_q.begin() + r * hd);
-        const ScoreRows rows(rows_q.data(), n_rows, hd);
-        auto score = [&](const std::vector<int64_t>& reps, float* scores) {
-          keys.clear();
-          first_row.clear();
-          for (int64_t rep : reps)
-            for (int64_t e = 0; e < s.block_k; ++e) {
-              const int64_t slot = rep * s.block_k + e;
-              keys.push_back(prefill_.keys().key(layer, h / group, slot));
-              // Rows that may read the slot: those whose window starts after it.
-              first_row.push_back(std::lower_bound(recent.slots.begin(), recent.slots.end(), slot + s.window) -
-                                  recent.slots.begin());
-            }
-          key_scores.resize(keys.size());
-          rows.max_scores(keys.data(), first_row.data(), static_cast<int64_t>(keys.size()), key_scores.data());
-          for (size_t i = 0; i < reps.size(); ++i)
-            scores[i] = *std::max_element(key_scores.begin() + static_cast<int64_t>(i) * s.block_k,
-                                          key_scores.begin() + static_cast<int64_t>(i + 1) * s.block_k);
-        };
-        const HipSelection sel = hip_select(s, t + 1, score);
+        const HipSelection sel = hip_search(prefill_.keys(), s, layer, h / group, rows_q.data(), recent.slots, hd);
         scored[h] = sel.scored * s.block_k * n_rows;
         std::vector<SlotSpan>& spans = selected_[layer][h];
         spans.clear();

@@ -29,6 +29,36 @@ std::string hip_options_spec(const HipOptions& o) {
          ",dense_layers=" + std::to_string(o.dense_layers);
 }
 
+HipSelection hip_search(const KeyRows& keys, const HipShape& s, int64_t layer, int64_t kv_head, const float* q,
+                        const std::vector<int64_t>& row_slots, int64_t hd) {
+  const int64_t n_rows = static_cast<int64_t>(row_slots.size());
+  const ScoreRows rows(q, n_rows, hd);
+  std::vector<const uint16_t*> key_rows;
+  std::vector<int64_t> first_row;
+  std::vector<float> key_scores;
+  auto score = [&](const std::vector<int64_t>& reps, float* out) {
+    key_rows.clear();
+    first_row.clear();
+    for (int64_t rep : reps)
+      for (int64_t e = 0; e < s.block_k; ++e) {
+        const int64_t slot = rep * s.block_k + e;
+        key_rows.push_back(keys.key(layer, kv_head, slot));
+        // Rows that may read the slot: those whose window starts after it
+        // (all of them for most slots).
+        first_row.push_back(slot + s.window <= row_slots.front()
+                                ? 0
+                                : std::lower_bound(row_slots.begin(), row_slots.end(), slot + s.window) -
+                                      row_slots.begin());
+      }
+    key_scores.resize(key_rows.size());
+    rows.max_scores(key_rows.data(), first_row.data(), static_cast<int64_t>(key_rows.size()), key_scores.data());
+    for (size_t i = 0; i < reps.size(); ++i)
+      out[i] = *std::max_element(key_scores.begin() + static_cast<int64_t>(i) * s.block_k,
+                                 key_scores.begin() + static_cast<int64_t>(i + 1) * s.block_k);
+  };
+  return hip_select(s, row_slots.back() + 1, score);
+}
+
 std::unique_ptr<PrefillMethod> HipMethod::from_spec(Spec& spec, const ModelConfig&) {
   HipOptions o = hip_options_from_spec(spec);
   o.stride_q = spec.take_int("stride_q", o.stride_q, 1);
@@ -48,7 +78,6 @@ std::vector<std::pair<std::string, double>> HipMethod::counters() const {
 
 HipSelection HipMethod::select_block(const AttentionInput& in, int64_t head, int64_t block, const float* rotated,
                                      int64_t& n_rows) const {
-  const HipShape& s = options_.shape;
   const int64_t hd = in.cache.shape().head_dim, kvh = head / (in.n_heads / in.cache.shape().n_kv_heads);
   // The reference's rows: block start + i * stride + (stride - 1), within the batch.
   const int64_t t0 = block * kPrefillBlock, t1 = std::min(in.n_q, t0 + kPrefillBlock);
@@ -57,35 +86,12 @@ HipSelection HipMethod::select_block(const AttentionInput& in, int64_t head, int
   for (int64_t t = t0 + offset; t < t1; t += options_.stride_q) row_slots.push_back(in.first_slot + t);
   if (row_slots.empty()) row_slots.push_back(in.first_slot + t1 - 1);
   n_rows = static_cast<int64_t>(row_slots.size());
-  const int64_t stride = options_.stride_q;
   std::vector<float> q(static_cast<size_t>(n_rows * hd));
   for (int64_t r = 0; r < n_rows; ++r) {
     const float* src = rotated + ((row_slots[r] - in.first_slot) * in.n_heads + head) * hd;
     std::copy(src, src + hd, q.data() + r * hd);
   }
-  const ScoreRows rows(q.data(), n_rows, hd);
-  std::vector<const uint16_t*> keys;
-  std::vector<int64_t> first_row;
-  std::vector<float> key_scores;
-  auto score = [&](const std::vector<int64_t>& reps, float* out) {
-    keys.clear();
-    first_row.clear();
-    for (int64_t rep : reps)
-      for (int64_t e = 0; e < s.block_k; ++e) {
-        const int64_t slot = rep * s.block_k + e;
-        keys.push_back(keys_.key(in.layer, kvh, slot));
-        // Rows that may read the slot: those whose window starts after it
-        // (row r's slot is row_slots[0] + r * stride).
-        const int64_t ahead = slot + s.window - row_slots[0];
-        first_row.push_back(ahead <= 0 ? 0 : std::min(n_rows, (ahead + stride - 1) / stride));
-      }
-    key_scores.resize(keys.size());
-    rows.max_scores(keys.data(), first_row.data(), static_cast<int64_t>(keys.size()), key_scores.data());
-    for (size_t i = 0; i < reps.size(); ++i)
-      out[i] = *std::max_element(key_scores.begin() + static_cast<int64_t>(i) * s.block_k,
-                                 key_scores.begin() + static_cast<int64_t>(i + 1) * s.block_k);
-  };
-  return hip_select(s, row_slots.back() + 1, score);
+  return hip_search(keys_, options_.shape, in.layer, kvh, q.data(), row_slots, hd);
 }
 
 void HipMethod::plan(const AttentionInput& in, PrefillPlan& plan) {

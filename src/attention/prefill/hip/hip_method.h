@@ -18,7 +18,6 @@
 // the trained length (`using_extend`, self-extend / streaming positions for
 // the selected keys); sieve extends context with YaRN (docs/context-extension.md),
 // which composes with HiP unchanged.
-#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -40,6 +39,14 @@ struct HipOptions {
 // policy share (k, block_k, sink, window, dense_layers).
 HipOptions hip_options_from_spec(Spec& spec);
 std::string hip_options_spec(const HipOptions& o);
+
+// HiP's search for a set of query rows of one head (rotated, n_rows x hd, at
+// ascending cache slots `row_slots`; each row scores only the keys before
+// its own window) over KV head kv_head's keys in `keys`: the prefill's rows
+// are a block's q[1::2], the decode policy's the tokens since its last
+// search. `visible`: slots the last row sees.
+HipSelection hip_search(const KeyRows& keys, const HipShape& s, int64_t layer, int64_t kv_head, const float* q,
+                        const std::vector<int64_t>& row_slots, int64_t hd);
 
 class HipMethod : public PrefillMethod {
  public:
