@@ -7,9 +7,9 @@
 // mask refresh interval, 8) and reused between: the window moves with each
 // token, the selected blocks stay; a refresh searches with the queries of
 // the tokens decoded since the last one and its own (the reference's prefix
-// query), each row over the keys before its own window. Prompt batches are prefilled with
-// the `hip` prefill method (hip_method.h), so `hip` alone is HiP end to end;
-// `hip+full` prefills with HiP and decodes exactly.
+// query), each row over the keys before its own window. Prompt batches are
+// prefilled with the `hip` prefill method (hip_method.h), so `hip` alone is
+// HiP end to end; `hip+full` prefills with HiP and decodes exactly.
 #include <memory>
 #include <string>
 #include <utility>

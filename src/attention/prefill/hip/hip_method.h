@@ -14,10 +14,11 @@
 // sampling, half branching. `dense_layers=N` keeps the first N layers dense
 // (the paper's experiments keep the first 3 of 32).
 //
-// Not built: the reference's optional RoPE adjustments for extension past
-// the trained length (`using_extend`, self-extend / streaming positions for
-// the selected keys); sieve extends context with YaRN (docs/context-extension.md),
-// which composes with HiP unchanged.
+// Not built: the reference's optional RoPE adjustments for going past the
+// trained length (`using_extend`: streaming or self-extend positions for the
+// selected keys, the follow-up InfiniteHiP's subject) and the paper's KV
+// offloading; HiP here uses the model's RoPE at true positions, and composes
+// with YaRN (docs/context-extension.md) unchanged.
 #include <memory>
 #include <string>
 #include <utility>
