@@ -20,17 +20,14 @@ void append_span(std::vector<SlotSpan>& spans, int64_t begin, int64_t end) {
 }  // namespace
 
 std::unique_ptr<AttentionPolicy> HipPolicy::from_spec(Spec& spec) {
-  HipOptions o = hip_options_from_spec(spec);
-  o.stride_q = spec.take_int("stride_q", o.stride_q, 1);
-  if (o.stride_q > kPrefillBlock) throw Error("hip: stride_q must be at most " + std::to_string(kPrefillBlock));
+  const HipOptions o = hip_options_from_spec(spec);
   const int64_t refresh = spec.take_int("refresh", kDefaultRefresh, 1);
   spec.finish({"k", "block_k", "sink", "window", "dense_layers", "stride_q", "refresh"});
   return std::make_unique<HipPolicy>(o, refresh);
 }
 
 std::string HipPolicy::spec() const {
-  return "hip:" + hip_options_spec(prefill_.options()) + ",stride_q=" + std::to_string(prefill_.options().stride_q) +
-         ",refresh=" + std::to_string(refresh_);
+  return "hip:" + hip_options_spec(prefill_.options()) + ",refresh=" + std::to_string(refresh_);
 }
 
 std::vector<std::pair<std::string, double>> HipPolicy::counters() const {
@@ -81,10 +78,13 @@ void HipPolicy::decode(const AttentionInput& in, float* out) {
     recent_.resize(n_layers);
   }
   // Short contexts and dense layers read every slot, as the prefill does.
-  const bool dense = layer < o.dense_layers || std::max<int64_t>(0, hip_candidates_end(s, t + 1) - s.sink) <= s.mask_k;
-  std::vector<float> q(in.q, in.q + in.n_heads * hd);
-  in.rope.rotate(q.data(), in.n_heads, static_cast<double>(in.cache.positions()[t]));
+  const bool dense = layer < o.dense_layers || hip_reads_all(s, t + 1);
   RecentQueries& recent = recent_[layer];
+  std::vector<float> q;
+  if (!dense) {  // a search's row, now or at the next refresh
+    q.assign(in.q, in.q + in.n_heads * hd);
+    in.rope.rotate(q.data(), in.n_heads, static_cast<double>(in.cache.positions()[t]));
+  }
   if (!dense && (age_[layer] < 0 || age_[layer] >= refresh_)) {
     // The search's rows: the queries decoded since the last selection and
     // this one (the reference's prefix query), so the selection serves the

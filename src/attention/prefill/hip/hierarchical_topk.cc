@@ -47,11 +47,11 @@ std::vector<Group> initial_groups(int64_t bsrc, int64_t n_groups, int64_t first_
 
 HipSelection hip_select(const HipShape& s, int64_t visible, const BlockScorer& score) {
   HipSelection out;
-  const int64_t tsrc = std::max<int64_t>(0, hip_candidates_end(s, visible) - s.sink);
-  if (tsrc <= s.mask_k) {
+  if (hip_reads_all(s, visible)) {
     out.all = true;
     return out;
   }
+  const int64_t tsrc = hip_candidates_end(s, visible) - s.sink;
   const int64_t bsrc = ceil_div(tsrc, s.block_k), first_block = ceil_div(s.sink, s.block_k);
   const int64_t keep = ceil_div(s.mask_k, s.block_k);
   std::vector<Group> groups = initial_groups(bsrc, keep, first_block), children;

@@ -44,6 +44,11 @@ struct HipSelection {
 // selected, for a query block whose last query sees `visible` slots.
 inline int64_t hip_candidates_end(const HipShape& s, int64_t visible) { return visible - s.window; }
 
+// Whether those candidates hold no more than mask_k keys: then every slot is read.
+inline bool hip_reads_all(const HipShape& s, int64_t visible) {
+  return hip_candidates_end(s, visible) - s.sink <= s.mask_k;
+}
+
 HipSelection hip_select(const HipShape& s, int64_t visible, const BlockScorer& score);
 
 }  // namespace sieve

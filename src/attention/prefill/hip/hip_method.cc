@@ -17,6 +17,8 @@ HipOptions hip_options_from_spec(Spec& spec) {
   o.shape.sink = spec.take_int("sink", o.shape.sink, 0);
   o.shape.window = spec.take_int("window", o.shape.window, 1);
   o.dense_layers = spec.take_int("dense_layers", o.dense_layers, 0);
+  o.stride_q = spec.take_int("stride_q", o.stride_q, 1);
+  if (o.stride_q > kPrefillBlock) throw Error("hip: stride_q must be at most " + std::to_string(kPrefillBlock));
   if (o.shape.mask_k % o.shape.block_k)
     throw Error("hip: k (" + std::to_string(o.shape.mask_k) + ") must be a multiple of block_k (" +
                 std::to_string(o.shape.block_k) + ")");
@@ -26,7 +28,7 @@ HipOptions hip_options_from_spec(Spec& spec) {
 std::string hip_options_spec(const HipOptions& o) {
   return "k=" + std::to_string(o.shape.mask_k) + ",block_k=" + std::to_string(o.shape.block_k) +
          ",sink=" + std::to_string(o.shape.sink) + ",window=" + std::to_string(o.shape.window) +
-         ",dense_layers=" + std::to_string(o.dense_layers);
+         ",dense_layers=" + std::to_string(o.dense_layers) + ",stride_q=" + std::to_string(o.stride_q);
 }
 
 HipSelection hip_search(const KeyRows& keys, const HipShape& s, int64_t layer, int64_t kv_head, const float* q,
@@ -60,15 +62,13 @@ HipSelection hip_search(const KeyRows& keys, const HipShape& s, int64_t layer, i
 }
 
 std::unique_ptr<PrefillMethod> HipMethod::from_spec(Spec& spec, const ModelConfig&) {
-  HipOptions o = hip_options_from_spec(spec);
-  o.stride_q = spec.take_int("stride_q", o.stride_q, 1);
-  if (o.stride_q > kPrefillBlock) throw Error("hip: stride_q must be at most " + std::to_string(kPrefillBlock));
+  const HipOptions o = hip_options_from_spec(spec);
   spec.finish({"k", "block_k", "sink", "window", "dense_layers", "stride_q"});
   return std::make_unique<HipMethod>(o);
 }
 
 std::string HipMethod::spec() const {
-  return "hip:" + hip_options_spec(options_) + ",stride_q=" + std::to_string(options_.stride_q);
+  return "hip:" + hip_options_spec(options_);
 }
 
 std::vector<std::pair<std::string, double>> HipMethod::counters() const {

@@ -37,7 +37,7 @@ struct HipOptions {
 };
 
 // Parses and prints the parameters the prefill method and the decode
-// policy share (k, block_k, sink, window, dense_layers).
+// policy share (k, block_k, sink, window, dense_layers, stride_q).
 HipOptions hip_options_from_spec(Spec& spec);
 std::string hip_options_spec(const HipOptions& o);
 
