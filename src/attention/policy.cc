@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "attention/policies/eviction/h2o_policy.h"
+#include "attention/modifiers/act.h"
 #include "attention/prefill/composed_policy.h"
 #include "attention/policies/eviction/snapkv_policy.h"
 #include "attention/policies/eviction/tova_policy.h"
@@ -104,13 +105,38 @@ std::string policy_help() {
   text += "prefill methods, alone (decoding with full; hip: the policy above) or as PREFILL+DECODE, e.g. "
           "minference+quest:budget=1024:\n";
   text += prefill_method_help();
+  text += "modifiers, after any policy (POLICY+act):\n";
+  text += "  act:beta=0.4,threshold=0.1,heads=all | config=FILE\n"
+          "      ACT: on the calibrated heads (every head of layers 2 to L-2, or a file from sieve act-search),\n"
+          "      keys whose mean attention exceeds `threshold` (but the first) keep `beta` of it; the rest goes to the\n"
+          "      other keys\n";
   return text;
 }
 
+namespace {
+
+// Modifiers act on whatever policy comes before them in a spec.
+bool is_modifier(const std::string& name) { return name == "act"; }
+
+// Splits trailing modifiers off a spec: {policy, "act:..."}.
+std::pair<std::string, std::string> split_modifiers(const std::string& text) {
+  std::string base = text, modifiers;
+  for (size_t plus; (plus = base.rfind('+')) != std::string::npos;) {
+    const std::string last = base.substr(plus + 1);
+    if (!is_modifier(Spec(last).name())) break;
+    modifiers = last + (modifiers.empty() ? "" : "+" + modifiers);
+    base.resize(plus);
+  }
+  return {base, modifiers};
+}
+
+}  // namespace
+
 PolicyParts policy_parts(const std::string& canonical_spec) {
-  const size_t plus = canonical_spec.find('+');
-  if (plus == std::string::npos) return {canonical_spec, canonical_spec};
-  return {canonical_spec.substr(0, plus), canonical_spec.substr(plus + 1)};
+  const auto [base, modifiers] = split_modifiers(canonical_spec);
+  const size_t plus = base.find('+');
+  if (plus == std::string::npos) return {base, base, modifiers};
+  return {base.substr(0, plus), base.substr(plus + 1), modifiers};
 }
 
 namespace {
@@ -135,6 +161,13 @@ std::unique_ptr<AttentionPolicy> make_decode_policy(const std::string& text, con
 }  // namespace
 
 std::unique_ptr<AttentionPolicy> make_policy(const std::string& text, const ModelConfig& config) {
+  if (const size_t plus = text.rfind('+'); plus != std::string::npos && is_modifier(Spec(text.substr(plus + 1)).name())) {
+    Spec modifier(text.substr(plus + 1));
+    return ActPolicy::from_spec(modifier, config, make_policy(text.substr(0, plus), config));
+  }
+  if (is_modifier(Spec(text.substr(0, text.find('+'))).name()))
+    throw Error("attention policy '" + text + "': '" + Spec(text.substr(0, text.find('+'))).name() +
+                "' is a modifier; it follows the policy it acts on, e.g. full+act");
   const size_t plus = text.find('+');
   if (plus == std::string::npos) {
     // A name that is both (hip) is the decode policy, which prefills with its own method.

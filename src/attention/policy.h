@@ -106,17 +106,20 @@ class AttentionPolicy {
   ReadStats stats_;
 };
 
-// Builds a policy from its spec, e.g. "full", "streaming:sink=4,window=1020".
+// Builds a policy from its spec, e.g. "full", "streaming:sink=4,window=1020",
+// "minference+quest", "full+act:config=heads.json" (a modifier, last, wraps
+// what comes before it).
 // Unknown names or parameters throw sieve::Error listing the valid ones.
 std::unique_ptr<AttentionPolicy> make_policy(const std::string& spec, const ModelConfig& config);
 // One line per policy: its name, parameters and defaults.
 std::string policy_help();
 
-// The two parts of a canonical spec, for reports: the prefill method's
-// spec and the decode policy's ("minference:...+quest:..."); a policy that
-// prefills itself is both ("quest:..." and "quest:...").
+// The parts of a canonical spec, for reports: the prefill method's spec and
+// the decode policy's ("minference:...+quest:..."); a policy that prefills
+// itself is both ("quest:..." and "quest:..."); modifiers that act on both
+// come last ("act:...", empty for none).
 struct PolicyParts {
-  std::string prefill, decode;
+  std::string prefill, decode, modifiers;
 };
 PolicyParts policy_parts(const std::string& canonical_spec);
 

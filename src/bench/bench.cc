@@ -42,11 +42,15 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
   if (o.repetitions < 1) throw Error("-r must be at least 1");
   const Model& model = tf.model();
   const ModelConfig& c = model.config();
+  // Dropped blocks (model/layer_drop.h) cost nothing.
+  int64_t mlp_layers = 0;
+  for (int64_t l = 0; l < c.n_layers; ++l) mlp_layers += c.mlp_kept(l);
+  const int64_t attn_layers = c.attention_layers();
   const double matmul_flops = 2.0 * static_cast<double>(
-      c.n_layers * (c.hidden * (c.n_heads + 2 * c.n_kv_heads) * c.head_dim + c.n_heads * c.head_dim * c.hidden +
-                    3 * c.hidden * c.ffn_hidden) + c.hidden * c.vocab_size);
+      attn_layers * (c.hidden * (c.n_heads + 2 * c.n_kv_heads) * c.head_dim + c.n_heads * c.head_dim * c.hidden) +
+      mlp_layers * 3 * c.hidden * c.ffn_hidden + c.hidden * c.vocab_size);
   // QK^T and PV: 2 FLOPs per multiply-add, head_dim each, per head and layer.
-  const double attn_flops_per_slot = 4.0 * static_cast<double>(c.n_layers * c.n_heads * c.head_dim);
+  const double attn_flops_per_slot = 4.0 * static_cast<double>(attn_layers * c.n_heads * c.head_dim);
 
   std::vector<BenchResult> results;
   for (int64_t depth : o.depths) {

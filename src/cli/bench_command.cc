@@ -8,6 +8,7 @@
 #include "bench/bench.h"
 #include "attention/policy.h"
 #include "cli/args.h"
+#include "cli/layer_drop_option.h"
 #include "cli/commands.h"
 #include "runtime/memory_budget.h"
 #include "util/error.h"
@@ -40,6 +41,7 @@ int bench_command(int argc, char** argv) {
   std::string model_path, prompts = "512", gens = "128", depths = "0", cache_type = "f16", attn = "full", rope;
   int64_t reps = 5, threads = std::max(1u, std::thread::hardware_concurrency()), ubatch = Transformer::kMaxBatch;
   bool json = false, no_warmup = false;
+  LayerDropOption drop;
   Args args("sieve bench -m MODEL [-p 512,2048] [-n 64] [-d 0,8192] [-r 3] [-t 2] [--json]",
             "Measures prefill (pp) and decode (tg) speed as llama.cpp's llama-bench does, at cache depths -d.");
   args.option("-m,--model", "PATH", "model: a .gguf file or a Hugging Face folder", &model_path);
@@ -57,6 +59,7 @@ int bench_command(int argc, char** argv) {
   args.option("--rope", "SPEC", "RoPE context extension (default none); choices:\n" + rope_help(), &rope);
   args.flag("--no-warmup", "no untimed warm-up repetition before each test (as llama-bench's --no-warmup)", &no_warmup);
   args.flag("--json", "print a JSON array, one object per test, instead of a table", &json);
+  drop.add_to(args);
   if (!args.parse(argc, argv)) return 0;
   if (model_path.empty()) throw Error("no model: give -m PATH");
   if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
@@ -73,6 +76,7 @@ int bench_command(int argc, char** argv) {
   o.rope = rope;
 
   auto model = Model::load(model_path);
+  drop.apply(*model, threads);
   const std::string attn_spec = make_policy(attn, model->config())->spec();  // a bad spec fails before any work
   const PolicyParts parts = policy_parts(attn_spec);
   const std::string rope_canonical = rope.empty() ? "none" : RopeExtension::parse(rope, model->config()).spec();
@@ -106,10 +110,11 @@ int bench_command(int argc, char** argv) {
     for (const BenchResult& r : results) {
       out.push_back({{"model", model_path}, {"test", r.test}, {"n_tokens", r.n_tokens}, {"depth", r.depth},
                      {"threads", threads}, {"ubatch", ubatch}, {"attn", attn_spec}, {"prefill", parts.prefill},
-                     {"decode", parts.decode}, {"rope", rope_canonical}, {"cache_type", cache_type},
+                     {"decode", parts.decode}, {"modifiers", parts.modifiers}, {"rope", rope_canonical}, {"cache_type", cache_type},
                      {"tokens_per_s", r.mean}, {"tokens_per_s_std", r.stddev}, {"samples_tokens_per_s", r.tokens_per_s},
                      {"weight_bytes_per_token", r.weight_bytes_per_token}, {"kv_bytes_per_token", r.kv_bytes_per_token},
-                     {"flops_per_token", r.flops_per_token}, {"peak_rss_bytes", r.peak_rss_bytes}, {"machine", machine}});
+                     {"flops_per_token", r.flops_per_token}, {"peak_rss_bytes", r.peak_rss_bytes}, {"machine", machine},
+                     {"dropped_blocks", dropped_blocks_json(model->config())}});
       if (!r.policy_counters.empty()) {
         nlohmann::json counters = nlohmann::json::object();
         for (const auto& [name, value] : r.policy_counters) counters[name] = value;

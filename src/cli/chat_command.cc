@@ -13,6 +13,7 @@
 #include "attention/policy.h"
 #include "chat/chat_template.h"
 #include "cli/args.h"
+#include "cli/layer_drop_option.h"
 #include "cli/commands.h"
 #include "cli/prompt_input.h"
 #include "runtime/engine.h"
@@ -41,6 +42,7 @@ int chat_command(int argc, char** argv) {
   gen.sampling.temperature = 0.8f;
   int64_t threads = std::max(1u, std::thread::hardware_concurrency());
   int64_t seed = -1;
+  LayerDropOption drop;
   Args args("sieve chat -m MODEL [--system TEXT] [--attn SPEC] [options]",
             "Chats with a model through its chat template: type a message, the answer streams back, then its "
             "speed.\n" + std::string(kHelp));
@@ -60,6 +62,7 @@ int chat_command(int argc, char** argv) {
               "conversation; choices:\n" + rope_help(), &gen.rope);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
+  drop.add_to(args);
   if (!args.parse(argc, argv)) return 0;
   if (model_path.empty()) throw Error("no model: give -m PATH");
   if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
@@ -70,6 +73,7 @@ int chat_command(int argc, char** argv) {
   eo.max_running = 1;
 
   auto model = Model::load(model_path);
+  drop.apply(*model, threads);
   make_policy(gen.attn, model->config());
   if (!gen.rope.empty()) RopeExtension::parse(gen.rope, model->config());
   chat::ChatOptions chat_options;

@@ -11,5 +11,6 @@ int serve_command(int argc, char** argv);
 int template_command(int argc, char** argv);
 int chat_command(int argc, char** argv);
 int minference_search_command(int argc, char** argv);
+int inspect_command(int argc, char** argv);
 
 }  // namespace sieve::cli

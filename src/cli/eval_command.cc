@@ -15,6 +15,7 @@
 
 #include "attention/policy.h"
 #include "cli/args.h"
+#include "cli/layer_drop_option.h"
 #include "cli/commands.h"
 #include "cli/haystack.h"
 #include "cli/prompt_input.h"
@@ -115,10 +116,10 @@ void report_retrieval(const EvalSetup& e, const RetrievalOptions& o, const std::
         correct += c.correct, samples += c.samples, decoded += c.decoded_tokens, bytes += c.kv_bytes_read;
         h.values[d][l] = c.accuracy();
         if (!e.json) std::printf(" %6.2f |", c.accuracy());
-        const double slots = c.decoded_tokens ? c.kv_slots_read / static_cast<double>(c.decoded_tokens * config.n_layers *
+        const double slots = c.decoded_tokens ? c.kv_slots_read / static_cast<double>(c.decoded_tokens * config.attention_layers() *
                                                                                       config.n_kv_heads) : 0;
         results.push_back({{"attn", c.attn}, {"prefill", policy_parts(c.attn).prefill},
-                           {"decode", policy_parts(c.attn).decode}, {"rope", e.rope_canonical}, {"length", c.length},
+                           {"decode", policy_parts(c.attn).decode}, {"modifiers", policy_parts(c.attn).modifiers}, {"rope", e.rope_canonical}, {"length", c.length},
                            {"depth", c.depth == kRandomDepth ? json(nullptr) : json(c.depth)},
                            {"samples", c.samples}, {"correct", c.correct}, {"accuracy", c.accuracy()},
                            {"kv_bytes_per_token", c.kv_bytes_per_token()}, {"kv_slots_per_token", slots},
@@ -190,7 +191,7 @@ void run_ppl_task(const EvalSetup& e, Transformer& tf, const std::vector<int32_t
       for (const PplSegment& s : segs) peak = std::max(peak, s.kv_cache_bytes), predicted += s.predicted;
       const double ppl = overall_ppl(segs);
       results.push_back({{"attn", series.name}, {"prefill", policy_parts(series.name).prefill},
-                         {"decode", policy_parts(series.name).decode}, {"rope", rope_spec}, {"length", lengths[l]}, {"windows", segs.size()}, {"tokens", predicted},
+                         {"decode", policy_parts(series.name).decode}, {"modifiers", policy_parts(series.name).modifiers}, {"rope", rope_spec}, {"length", lengths[l]}, {"windows", segs.size()}, {"tokens", predicted},
                          {"continuation", continuation}, {"ppl", ppl}, {"kv_cache_bytes", peak}, {"segments", segments_json(segs)}});
       series.x.push_back(static_cast<double>(lengths[l]));
       series.y.push_back(ppl);
@@ -248,7 +249,7 @@ void run_ppl_stream_task(const EvalSetup& e, Transformer& tf, const std::vector<
       if (std::isfinite(s.ppl())) lo = std::min(lo, s.ppl()), hi = std::max(hi, s.ppl());
     }
     results.push_back({{"attn", ps.name}, {"prefill", policy_parts(ps.name).prefill},
-                       {"decode", policy_parts(ps.name).decode}, {"rope", rope_spec}, {"tokens", tokens}, {"segment_tokens", segment}, {"ppl", overall_ppl(all.back())},
+                       {"decode", policy_parts(ps.name).decode}, {"modifiers", policy_parts(ps.name).modifiers}, {"rope", rope_spec}, {"tokens", tokens}, {"segment_tokens", segment}, {"ppl", overall_ppl(all.back())},
                        {"kv_bytes_per_token", policy->stats().bytes_per_token()}, {"segments", segments_json(all.back())}});
     ppl_chart.series.push_back(std::move(ps));
     kv_chart.series.push_back(std::move(ks));
@@ -284,6 +285,7 @@ int eval_command(int argc, char** argv) {
   std::string task = "passkey", lengths_text, depths_text, haystack_path, pieces = "separate", samples_list = "10";
   int64_t threads = std::max(1u, std::thread::hardware_concurrency()), tokens = 0, segment = 1024, continuation = 0;
   bool random_depth = false, no_plots = false;
+  LayerDropOption drop;
   Args args("sieve eval -m MODEL --task passkey|niah|niah-multikey|ppl|ppl-stream [options]",
             "Measures retrieval accuracy or perplexity as EVALUATION.md defines them; several --attn compare\n"
             "policies on identical prompts. A table (or --json) on stdout; SVG pictures in --out-dir.");
@@ -315,6 +317,7 @@ int eval_command(int argc, char** argv) {
   args.flag("--no-plots", "write no pictures", &no_plots);
   args.flag("--json", "print one JSON object {task, model, seed, results} instead of tables", &e.json);
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
+  drop.add_to(args);
   if (!args.parse(argc, argv)) return 0;
   if (e.model_path.empty()) throw Error("no model: give -m PATH");
   if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
@@ -346,6 +349,8 @@ int eval_command(int argc, char** argv) {
   const std::string haystack = read_text_file(haystack_path.empty() ? default_haystack() : haystack_path);
   auto t0 = std::chrono::steady_clock::now();
   auto model = Model::load(e.model_path);
+  drop.haystack = haystack_path;
+  drop.apply(*model, threads);
   e.model_name = std::filesystem::path(e.model_path).filename().string();
   for (const std::string& spec : e.policies) make_policy(spec, model->config());  // bad specs fail before any work
   if (!e.rope.empty()) e.rope_canonical = RopeExtension::parse(e.rope, model->config()).spec();
@@ -384,7 +389,7 @@ int eval_command(int argc, char** argv) {
   }
   if (e.json) {
     json out{{"task", task}, {"model", e.model_path}, {"seed", e.seed}, {"cache_type", e.cache_type}, {"rope", e.rope_canonical},
-             {"threads", threads}, {"results", results}};
+             {"threads", threads}, {"dropped_blocks", dropped_blocks_json(model->config())}, {"results", results}};
     if (is_retrieval(e.task)) out["pieces"] = pieces;
     std::puts(out.dump(1, ' ', false, json::error_handler_t::replace).c_str());
   }

@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
     {"chat", sieve::cli::chat_command, "chat with a model through its chat template"},
     {"serve", sieve::cli::serve_command, "serve the model over an OpenAI-compatible HTTP API"},
     {"template", sieve::cli::template_command, "render a chat template with a JSON context"},
+    {"inspect", sieve::cli::inspect_command,
+     "show a model's attention: maps, sinks, dormant heads, head patterns, layer redundancy"},
     {"minference-search", sieve::cli::minference_search_command,
      "find each head's sparse prefill pattern (the file minference:config= loads)"},
 };

@@ -19,19 +19,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string describe(const HeadPatternChoice& c) {
-  char buf[96];
-  switch (c.pattern) {
-    case HeadPattern::kDense: return "dense";
-    case HeadPattern::kAShape: std::snprintf(buf, sizeof buf, "A(%lld,%lld)", (long long)c.vertical, (long long)c.slash); break;
-    case HeadPattern::kVerticalSlash:
-      std::snprintf(buf, sizeof buf, "VS(%lld,%lld)", (long long)c.vertical, (long long)c.slash);
-      break;
-    case HeadPattern::kBlockSparse: std::snprintf(buf, sizeof buf, "BS(%lld)", (long long)c.topk); break;
-  }
-  return buf;
-}
-
 json candidates_json(const eval::MInferenceSearch& s) {
   json layers = json::array();
   for (const auto& layer : s.layers) {
@@ -42,7 +29,7 @@ json candidates_json(const eval::MInferenceSearch& s) {
         cands.push_back({{"pattern", head_pattern_name(c.choice.pattern)}, {"vertical", c.choice.vertical},
                          {"slash", c.choice.slash}, {"topk", c.choice.topk}, {"keys_per_query", c.keys_per_query},
                          {"recall", c.choice.recall}, {"error", c.choice.error}});
-      heads.push_back({{"best", describe(h.best)}, {"candidates", cands}});
+      heads.push_back({{"best", h.best.describe()}, {"candidates", cands}});
     }
     layers.push_back(heads);
   }
@@ -97,7 +84,7 @@ int minference_search_command(int argc, char** argv) {
   const auto t0 = std::chrono::steady_clock::now();
   eval::MInferenceSearch s = eval::run_minference_search(tf, prompt.tokens, kv, o, [&](int64_t layer) {
     std::fprintf(stderr, "\rsieve minference-search: layer %lld of %lld searched", (long long)layer + 1,
-                 (long long)c.n_layers);
+                 (long long)c.attention_layers());
   });
   std::fprintf(stderr, "\n");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -113,9 +100,9 @@ int minference_search_command(int argc, char** argv) {
   }
   std::printf("pattern search: %s, %s prompt of %lld tokens, budget %lld keys per query, %.0f s\n\n", model_path.c_str(),
               task.c_str(), (long long)length, (long long)budget, seconds);
-  for (int64_t l = 0; l < c.n_layers; ++l) {
+  for (int64_t l = 0; l < c.attention_layers(); ++l) {
     std::printf("layer %2lld:", (long long)l);
-    for (const HeadPatternChoice& h : s.config.layers[l]) std::printf(" %-14s", describe(h).c_str());
+    for (const HeadPatternChoice& h : s.config.layers[l]) std::printf(" %-14s", h.describe().c_str());
     std::printf("\n         ");
     for (const HeadPatternChoice& h : s.config.layers[l])
       std::printf(" r%.2f e%.3f  ", h.recall, h.error);

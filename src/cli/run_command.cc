@@ -6,6 +6,7 @@
 
 #include "attention/policy.h"
 #include "cli/args.h"
+#include "cli/layer_drop_option.h"
 #include "cli/commands.h"
 #include "cli/prompt_input.h"
 #include "runtime/generator.h"
@@ -26,6 +27,7 @@ int run_command(int argc, char** argv) {
   int64_t seed = -1;
   bool json = false, logits = false;
   std::string cache_type = "f16";
+  LayerDropOption drop;
   Args args("sieve run -m MODEL (-p TEXT | --file FILE | --prompt-tokens IDS) [options]",
             "Generates text from a prompt, streaming it to stdout; load time and speed go to stderr.");
   args.option("-m,--model", "PATH", "model: a .gguf file or a Hugging Face folder", &model_path);
@@ -49,6 +51,7 @@ int run_command(int argc, char** argv) {
   args.option("-t,--threads", "N", "threads (default: all cores)", &threads);
   args.flag("--json", "print one JSON object {prompt_tokens, tokens, text, ...} instead of streaming", &json);
   args.flag("--logits", "with --json: add the float32 logits at the last prompt position", &logits);
+  drop.add_to(args);
   if (!args.parse(argc, argv)) return 0;
   if (model_path.empty()) throw Error("no model: give -m PATH");
   if (threads < 1 || threads > 1024) throw Error("--threads must be between 1 and 1024");
@@ -61,6 +64,7 @@ int run_command(int argc, char** argv) {
 
   auto t0 = std::chrono::steady_clock::now();
   auto model = Model::load(model_path);
+  drop.apply(*model, threads);
   const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::vector<int32_t> tokens = prompt.tokens(model->tokenizer(), model->config().vocab_size);
   ThreadPool pool(static_cast<int>(threads));
@@ -95,7 +99,7 @@ int run_command(int argc, char** argv) {
   }
   const ModelConfig& mc = model->config();
   std::fprintf(stderr, "sieve: attention %s read %.0f KV slots per layer and head (%.2f MB in all) per decoded token; cache %.1f MiB\n",
-               r.attn.c_str(), r.attention_reads.slots_per_token(mc.n_layers, mc.n_kv_heads),
+               r.attn.c_str(), r.attention_reads.slots_per_token(mc.attention_layers(), mc.n_kv_heads),
                r.attention_reads.bytes_per_token() / 1e6, r.kv_cache_bytes / 1048576.0);
   std::fprintf(stderr, "sieve: prefill %zu tokens in %.3f s (%.1f t/s); generated %zu tokens in %.3f s (%.1f t/s); stop: %s\n",
                r.prompt_tokens.size(), r.prefill_seconds, r.prompt_tokens.size() / std::max(r.prefill_seconds, 1e-9),

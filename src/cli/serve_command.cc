@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "cli/layer_drop_option.h"
 #include "cli/args.h"
 #include "chat/template.h"
 #include "cli/commands.h"
@@ -24,6 +25,7 @@ int serve_command(int argc, char** argv) {
   std::string cache_type = "f16";
   bool no_prefix_cache = false;
   std::string chat_template_file;
+  LayerDropOption drop;
   Args args("sieve serve -m MODEL [options]",
             "Serves the model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models,\n"
             "/tokenize, /detokenize, /health, /metrics); every request may choose its attention policy with \"attn\".");
@@ -42,8 +44,8 @@ int serve_command(int argc, char** argv) {
   args.option("--rope", "SPEC", "default RoPE context extension for requests without \"rope\" (default none: the "
               "model's own), e.g. yarn:factor=4 with --ctx 32768", &o.engine.default_rope);
   args.repeated("--pattern-file", "FILE",
-                "a MInference pattern file requests may name, as \"attn\": \"minference:config=FILE\" (repeatable; "
-                "requests may name no other file)",
+                "a MInference pattern file or ACT head file requests may name, as \"attn\": "
+                "\"minference:config=FILE\" or \"full+act:config=FILE\" (repeatable; requests may name no other file)",
                 &o.pattern_files);
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("-t,--threads", "N", "compute threads (default: all cores)", &threads);
@@ -57,6 +59,7 @@ int serve_command(int argc, char** argv) {
   args.option("--stream-heartbeat", "S",
               "seconds a streamed response may stay silent (queued, prefilling) before an SSE comment keeps it open (default 15)",
               &o.stream_heartbeat);
+  drop.add_to(args);
   if (!args.parse(argc, argv)) return 0;
   if (o.model_path.empty()) throw Error("no model: give -m PATH");
   if (port < 0 || port > 65535) throw Error("--port must be between 0 and 65535");
@@ -73,6 +76,7 @@ int serve_command(int argc, char** argv) {
   if (!(o.stream_heartbeat >= 0.1 && o.stream_heartbeat <= 3600)) throw Error("--stream-heartbeat must be between 0.1 and 3600 seconds");
   o.port = static_cast<int>(port);
   o.threads = static_cast<int>(threads);
+  if (drop.given()) o.prepare_model = [drop, threads](Model& model) { drop.apply(model, threads); };
   o.http_threads = static_cast<int>(http_threads);
   o.max_body = static_cast<size_t>(max_body_mib) << 20;
   o.request_timeout = static_cast<int>(request_timeout);

@@ -41,12 +41,12 @@ MInferenceSearch run_minference_search(Transformer& tf, const std::vector<int32_
   if (n % tf.max_batch_tokens() != 0 && n % tf.max_batch_tokens() < 2)
     throw Error("the calibration prompt's last batch would hold a single token; use another length");
   MInferenceSearch result;
-  result.layers.resize(static_cast<size_t>(c.n_layers));
+  result.layers.resize(static_cast<size_t>(c.attention_layers()));
   SearchPolicy policy(n, options, result, on_layer);
   KvCache cache(tf.cache_shape(kv_type));
   std::vector<float> logits(static_cast<size_t>(c.vocab_size));
   tf.forward(prompt.data(), n, cache, logits.data(), false, &policy);
-  result.config.n_layers = c.n_layers;
+  result.config.n_layers = c.attention_layers();
   result.config.n_heads = c.n_heads;
   for (const auto& layer : result.layers) {
     if (static_cast<int64_t>(layer.size()) != c.n_heads) throw Error("internal: a layer was not searched");

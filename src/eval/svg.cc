@@ -5,34 +5,31 @@
 #include <cstdio>
 
 namespace sieve::eval {
-namespace {
 
-std::string num(double v) {  // coordinates: short, locale-free
+std::string svg_num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", v);
   return buf;
 }
 
-std::string text(double x, double y, std::string_view s, const char* extra = "") {
-  return "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" " + extra + ">" + xml_escape(s) + "</text>\n";
+std::string svg_text(double x, double y, std::string_view s, const char* extra) {
+  return "<text x=\"" + svg_num(x) + "\" y=\"" + svg_num(y) + "\" " + extra + ">" + xml_escape(s) + "</text>\n";
 }
 
-std::string header(double w, double h, const std::string& title, const std::string& subtitle) {
+std::string svg_header(double w, double h, const std::string& title, const std::string& subtitle) {
   std::string s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-                  num(w) + "\" height=\"" + num(h) + "\" viewBox=\"0 0 " + num(w) + " " + num(h) +
+                  svg_num(w) + "\" height=\"" + svg_num(h) + "\" viewBox=\"0 0 " + svg_num(w) + " " + svg_num(h) +
                   "\" font-family=\"sans-serif\" font-size=\"12\">\n";
   s += "<title>" + xml_escape(title) + "</title>\n";
-  s += "<rect x=\"0\" y=\"0\" width=\"" + num(w) + "\" height=\"" + num(h) + "\" fill=\"white\"/>\n";
-  s += text(w / 2, 24, title, "text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\"");
-  if (!subtitle.empty()) s += text(w / 2, 42, subtitle, "text-anchor=\"middle\" fill=\"#555\"");
+  s += "<rect x=\"0\" y=\"0\" width=\"" + svg_num(w) + "\" height=\"" + svg_num(h) + "\" fill=\"white\"/>\n";
+  s += svg_text(w / 2, 24, title, "text-anchor=\"middle\" font-size=\"16\" font-weight=\"bold\"");
+  if (!subtitle.empty()) s += svg_text(w / 2, 42, subtitle, "text-anchor=\"middle\" fill=\"#555\"");
   return s;
 }
 
-// Room for a 16px bold title (about 10px a character) with margins.
-double title_width(const std::string& title) { return 10 * static_cast<double>(title.size()) + 40; }
+double svg_title_width(const std::string& title) { return 10 * static_cast<double>(title.size()) + 40; }
 
-// Tick values for an axis over [lo, hi]: 1-2-5 steps, or powers of ten on a log axis.
-std::vector<double> ticks(double lo, double hi, bool log) {
+std::vector<double> axis_ticks(double lo, double hi, bool log) {
   std::vector<double> t;
   if (log) {
     for (double e = std::floor(std::log10(lo)); e <= std::ceil(std::log10(hi)) + 1e-9; ++e) {
@@ -51,10 +48,11 @@ std::vector<double> ticks(double lo, double hi, bool log) {
   return t;
 }
 
-const char* const kPalette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
-
-}  // namespace
+const char* series_colour(int64_t k) {
+  static const char* const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                        "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+  return palette[k % static_cast<int64_t>(std::size(palette))];
+}
 
 std::string xml_escape(std::string_view s) {
   std::string out;
@@ -96,46 +94,48 @@ std::string heatmap_svg(const Heatmap& h) {
   const double cw = 64, ch = 26, left = 120, top = 64, bar_gap = 30, bar_w = 18;
   const double nx = static_cast<double>(h.x_labels.size()), ny = static_cast<double>(h.y_labels.size());
   const double w = left + nx * cw + bar_gap + bar_w + 90, hh = top + ny * ch + 64;
-  std::string s = header(std::max({w, 480.0, title_width(h.title)}), std::max(hh, 260.0), h.title, h.subtitle);
+  std::string s = svg_header(std::max({w, 480.0, svg_title_width(h.title)}), std::max(hh, 260.0), h.title, h.subtitle);
   for (size_t r = 0; r < h.y_labels.size(); ++r) {
     const double y = top + static_cast<double>(r) * ch;
-    s += text(left - 8, y + ch / 2 + 4, h.y_labels[r], "text-anchor=\"end\"");
+    s += svg_text(left - 8, y + ch / 2 + 4, h.y_labels[r], "text-anchor=\"end\"");
     for (size_t c = 0; c < h.x_labels.size(); ++c) {
       const double x = left + static_cast<double>(c) * cw;
       const double v = r < h.values.size() && c < h.values[r].size() ? h.values[r][c] : NAN;
       const bool have = std::isfinite(v);
-      s += "<rect x=\"" + num(x) + "\" y=\"" + num(y) + "\" width=\"" + num(cw) + "\" height=\"" + num(ch) +
+      s += "<rect x=\"" + svg_num(x) + "\" y=\"" + svg_num(y) + "\" width=\"" + svg_num(cw) + "\" height=\"" + svg_num(ch) +
            "\" fill=\"" + (have ? scale_colour(v) : std::string("#eeeeee")) + "\" stroke=\"white\"/>\n";
       char buf[16];
       std::snprintf(buf, sizeof buf, "%.2f", v);
-      s += text(x + cw / 2, y + ch / 2 + 4, have ? buf : "-", "text-anchor=\"middle\" font-size=\"11\"");
+      const bool labelled = r < h.labels.size() && c < h.labels[r].size();
+      s += svg_text(x + cw / 2, y + ch / 2 + 4, labelled ? h.labels[r][c] : have ? buf : "-",
+                    "text-anchor=\"middle\" font-size=\"11\"");
     }
   }
   for (size_t c = 0; c < h.x_labels.size(); ++c)
-    s += text(left + (static_cast<double>(c) + 0.5) * cw, top + ny * ch + 16, h.x_labels[c], "text-anchor=\"middle\"");
-  s += text(left + nx * cw / 2, top + ny * ch + 40, h.x_title, "text-anchor=\"middle\" font-weight=\"bold\"");
+    s += svg_text(left + (static_cast<double>(c) + 0.5) * cw, top + ny * ch + 16, h.x_labels[c], "text-anchor=\"middle\"");
+  s += svg_text(left + nx * cw / 2, top + ny * ch + 40, h.x_title, "text-anchor=\"middle\" font-weight=\"bold\"");
   const double ymid = top + ny * ch / 2;
-  s += "<text x=\"" + num(left - 70) + "\" y=\"" + num(ymid) + "\" text-anchor=\"middle\" font-weight=\"bold\" transform=\"rotate(-90 " +
-       num(left - 70) + " " + num(ymid) + ")\">" + xml_escape(h.y_title) + "</text>\n";
+  s += "<text x=\"" + svg_num(left - 70) + "\" y=\"" + svg_num(ymid) + "\" text-anchor=\"middle\" font-weight=\"bold\" transform=\"rotate(-90 " +
+       svg_num(left - 70) + " " + svg_num(ymid) + ")\">" + xml_escape(h.y_title) + "</text>\n";
   // Colour scale: a vertical gradient, 1 at the top.
   const double bx = left + nx * cw + bar_gap, bh = std::max(ny * ch, 120.0);
   s += "<defs><linearGradient id=\"scale\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">";
   for (double v : {0.0, 0.25, 0.5, 0.75, 1.0})
-    s += "<stop offset=\"" + num(v * 100) + "%\" stop-color=\"" + scale_colour(v) + "\"/>";
+    s += "<stop offset=\"" + svg_num(v * 100) + "%\" stop-color=\"" + scale_colour(v) + "\"/>";
   s += "</linearGradient></defs>\n";
-  s += "<rect x=\"" + num(bx) + "\" y=\"" + num(top) + "\" width=\"" + num(bar_w) + "\" height=\"" + num(bh) +
+  s += "<rect x=\"" + svg_num(bx) + "\" y=\"" + svg_num(top) + "\" width=\"" + svg_num(bar_w) + "\" height=\"" + svg_num(bh) +
        "\" fill=\"url(#scale)\" stroke=\"#333\"/>\n";
   for (double v : {0.0, 0.5, 1.0})
-    s += text(bx + bar_w + 5, top + (1 - v) * bh + 4, tick_label(v));
-  s += text(bx + bar_w / 2, top - 8, h.scale_title, "text-anchor=\"middle\"");
+    s += svg_text(bx + bar_w + 5, top + (1 - v) * bh + 4, tick_label(v));
+  s += svg_text(bx + bar_w / 2, top - 8, h.scale_title, "text-anchor=\"middle\"");
   s += "</svg>\n";
   return s;
 }
 
 std::string line_chart_svg(const LineChart& c) {
   const double left = 80, top = 60, pw = 640, ph = 360, legend_w = 260;
-  const double w = std::max(left + pw + 30 + legend_w, title_width(c.title)), h = top + ph + 60;
-  std::string s = header(w, h, c.title, c.subtitle);
+  const double w = std::max(left + pw + 30 + legend_w, svg_title_width(c.title)), h = top + ph + 60;
+  std::string s = svg_header(w, h, c.title, c.subtitle);
   auto usable = [](double v, bool log) { return std::isfinite(v) && (!log || v > 0); };
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (const Series& se : c.series)
@@ -156,40 +156,40 @@ std::string line_chart_svg(const LineChart& c) {
   auto fy = [&](double y) {
     return top + ph - ph * (c.log_y ? std::log(y / y0) / std::log(y1 / y0) : (y - y0) / (y1 - y0));
   };
-  s += "<rect x=\"" + num(left) + "\" y=\"" + num(top) + "\" width=\"" + num(pw) + "\" height=\"" + num(ph) +
+  s += "<rect x=\"" + svg_num(left) + "\" y=\"" + svg_num(top) + "\" width=\"" + svg_num(pw) + "\" height=\"" + svg_num(ph) +
        "\" fill=\"none\" stroke=\"#333\"/>\n";
-  for (double t : c.x_ticks.empty() ? ticks(x0, x1, c.log_x) : c.x_ticks) {
-    s += "<line x1=\"" + num(fx(t)) + "\" y1=\"" + num(top) + "\" x2=\"" + num(fx(t)) + "\" y2=\"" + num(top + ph) +
+  for (double t : c.x_ticks.empty() ? axis_ticks(x0, x1, c.log_x) : c.x_ticks) {
+    s += "<line x1=\"" + svg_num(fx(t)) + "\" y1=\"" + svg_num(top) + "\" x2=\"" + svg_num(fx(t)) + "\" y2=\"" + svg_num(top + ph) +
          "\" stroke=\"#ddd\"/>\n";
-    s += text(fx(t), top + ph + 16, tick_label(t), "text-anchor=\"middle\"");
+    s += svg_text(fx(t), top + ph + 16, tick_label(t), "text-anchor=\"middle\"");
   }
-  for (double t : ticks(y0, y1, c.log_y)) {
-    s += "<line x1=\"" + num(left) + "\" y1=\"" + num(fy(t)) + "\" x2=\"" + num(left + pw) + "\" y2=\"" + num(fy(t)) +
+  for (double t : axis_ticks(y0, y1, c.log_y)) {
+    s += "<line x1=\"" + svg_num(left) + "\" y1=\"" + svg_num(fy(t)) + "\" x2=\"" + svg_num(left + pw) + "\" y2=\"" + svg_num(fy(t)) +
          "\" stroke=\"#ddd\"/>\n";
-    s += text(left - 6, fy(t) + 4, tick_label(t), "text-anchor=\"end\"");
+    s += svg_text(left - 6, fy(t) + 4, tick_label(t), "text-anchor=\"end\"");
   }
-  s += text(left + pw / 2, top + ph + 40, c.x_title + (c.log_x ? " (log scale)" : ""),
+  s += svg_text(left + pw / 2, top + ph + 40, c.x_title + (c.log_x ? " (log scale)" : ""),
             "text-anchor=\"middle\" font-weight=\"bold\"");
   const double ymid = top + ph / 2;
-  s += "<text x=\"" + num(22) + "\" y=\"" + num(ymid) + "\" text-anchor=\"middle\" font-weight=\"bold\" transform=\"rotate(-90 22 " +
-       num(ymid) + ")\">" + xml_escape(c.y_title + (c.log_y ? " (log scale)" : "")) + "</text>\n";
+  s += "<text x=\"" + svg_num(22) + "\" y=\"" + svg_num(ymid) + "\" text-anchor=\"middle\" font-weight=\"bold\" transform=\"rotate(-90 22 " +
+       svg_num(ymid) + ")\">" + xml_escape(c.y_title + (c.log_y ? " (log scale)" : "")) + "</text>\n";
   for (size_t k = 0; k < c.series.size(); ++k) {
     const Series& se = c.series[k];
-    const char* colour = kPalette[k % std::size(kPalette)];
+    const char* colour = series_colour(static_cast<int64_t>(k));
     std::string pts;
     for (size_t i = 0; i < se.x.size() && i < se.y.size(); ++i)
-      if (usable(se.x[i], c.log_x) && usable(se.y[i], c.log_y)) pts += num(fx(se.x[i])) + "," + num(fy(se.y[i])) + " ";
+      if (usable(se.x[i], c.log_x) && usable(se.y[i], c.log_y)) pts += svg_num(fx(se.x[i])) + "," + svg_num(fy(se.y[i])) + " ";
     if (!pts.empty()) pts.pop_back();
     s += "<polyline fill=\"none\" stroke=\"" + std::string(colour) + "\" stroke-width=\"1.8\" points=\"" + pts + "\"/>\n";
     // Markers when the points are few enough to see (a single point has no line).
     if (se.x.size() <= 40)
       for (size_t i = 0; i < se.x.size() && i < se.y.size(); ++i)
         if (usable(se.x[i], c.log_x) && usable(se.y[i], c.log_y))
-          s += "<circle cx=\"" + num(fx(se.x[i])) + "\" cy=\"" + num(fy(se.y[i])) + "\" r=\"3\" fill=\"" + colour + "\"/>\n";
+          s += "<circle cx=\"" + svg_num(fx(se.x[i])) + "\" cy=\"" + svg_num(fy(se.y[i])) + "\" r=\"3\" fill=\"" + colour + "\"/>\n";
     const double ly = top + 10 + 20 * static_cast<double>(k);
-    s += "<line x1=\"" + num(left + pw + 30) + "\" y1=\"" + num(ly) + "\" x2=\"" + num(left + pw + 54) + "\" y2=\"" + num(ly) +
+    s += "<line x1=\"" + svg_num(left + pw + 30) + "\" y1=\"" + svg_num(ly) + "\" x2=\"" + svg_num(left + pw + 54) + "\" y2=\"" + svg_num(ly) +
          "\" stroke=\"" + colour + "\" stroke-width=\"3\"/>\n";
-    s += text(left + pw + 60, ly + 4, se.name);
+    s += svg_text(left + pw + 60, ly + 4, se.name);
   }
   s += "</svg>\n";
   return s;

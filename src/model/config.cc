@@ -56,11 +56,22 @@ void ModelConfig::validate(const std::string& source) const {
     bad("llama3 rope scaling needs 0 < low_freq_factor < high_freq_factor");
 }
 
+int64_t ModelConfig::attention_layers() const {
+  int64_t n = 0;
+  for (int64_t l = 0; l < n_layers; ++l) n += attention_kept(l);
+  return n;
+}
+
 std::string ModelConfig::summary() const {
+  std::string dropped;
+  for (int64_t l = 0; l < n_layers; ++l) {
+    if (!attention_kept(l)) dropped += (dropped.empty() ? "" : ",") + std::string("attn ") + std::to_string(l);
+    if (!mlp_kept(l)) dropped += (dropped.empty() ? "" : ",") + std::string("mlp ") + std::to_string(l);
+  }
   return arch + ": " + std::to_string(n_layers) + " layers, hidden " + std::to_string(hidden) + ", heads " +
          std::to_string(n_heads) + "/" + std::to_string(n_kv_heads) + " x " + std::to_string(head_dim) +
          ", ffn " + std::to_string(ffn_hidden) + ", vocab " + std::to_string(vocab_size) + ", context " +
-         std::to_string(max_context);
+         std::to_string(max_context) + (dropped.empty() ? "" : ", dropped: " + dropped);
 }
 
 ModelConfig config_from_gguf(const GgufFile& f) {

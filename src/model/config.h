@@ -3,6 +3,7 @@
 // Hugging Face config.json. One struct drives one transformer implementation.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sieve {
 
@@ -37,6 +38,18 @@ struct ModelConfig {
   bool qkv_bias = false;  // Qwen2
   bool qk_norm = false;   // Qwen3: RMSNorm over each head of Q and K before RoPE
   bool tied_embeddings = false;
+
+  // Blocks removed after loading (What Matters in Transformers' attention
+  // and joint layer drop; model/layer_drop.h): a dropped block passes the
+  // residual stream through unchanged, and a dropped attention block has no
+  // KV cache. Empty: nothing dropped.
+  std::vector<bool> attention_dropped, mlp_dropped;
+  bool attention_kept(int64_t layer) const {
+    return attention_dropped.empty() || !attention_dropped[static_cast<size_t>(layer)];
+  }
+  bool mlp_kept(int64_t layer) const { return mlp_dropped.empty() || !mlp_dropped[static_cast<size_t>(layer)]; }
+  // Layers whose attention is kept: the KV cache's layers, numbered in order.
+  int64_t attention_layers() const;
 
   // Checks the numbers are usable (positive, divisible, not absurd).
   void validate(const std::string& source) const;

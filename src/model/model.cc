@@ -213,9 +213,31 @@ void Model::load_hf(const std::string& dir) {
 
 size_t Model::weight_bytes_per_token() const {
   size_t n = weights_.token_embd->row_bytes() + weights_.output->nbytes;
-  for (const LayerWeights& L : weights_.layers)
-    for (const Tensor* t : {L.wq, L.wk, L.wv, L.wo, L.w_gate, L.w_up, L.w_down}) n += t->nbytes;
+  for (int64_t l = 0; l < config_.n_layers; ++l) {
+    const LayerWeights& L = weights_.layers[static_cast<size_t>(l)];
+    if (config_.attention_kept(l))
+      for (const Tensor* t : {L.wq, L.wk, L.wv, L.wo}) n += t->nbytes;
+    if (config_.mlp_kept(l))
+      for (const Tensor* t : {L.w_gate, L.w_up, L.w_down}) n += t->nbytes;
+  }
   return n;
+}
+
+void Model::drop_blocks(const std::vector<int64_t>& attention_layers, const std::vector<int64_t>& mlp_layers) {
+  ModelConfig c = config_;
+  const auto mark = [&](const std::vector<int64_t>& layers, std::vector<bool>& dropped, const char* what) {
+    if (dropped.empty()) dropped.assign(static_cast<size_t>(c.n_layers), false);
+    for (int64_t l : layers) {
+      if (l < 0 || l >= c.n_layers)
+        throw Error(std::string("cannot drop the ") + what + " of layer " + std::to_string(l) + ": the model has " +
+                    std::to_string(c.n_layers) + " layers (0-" + std::to_string(c.n_layers - 1) + ")");
+      dropped[static_cast<size_t>(l)] = true;
+    }
+  };
+  mark(attention_layers, c.attention_dropped, "attention");
+  mark(mlp_layers, c.mlp_dropped, "MLP");
+  if (c.attention_layers() == 0) throw Error("cannot drop every attention block: at least one must remain");
+  config_ = std::move(c);
 }
 
 }  // namespace sieve

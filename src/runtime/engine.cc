@@ -19,7 +19,7 @@ int64_t pages_for(int64_t tokens, int64_t page_size) { return (tokens + page_siz
 int64_t kv_page_bytes(const Model& model, const EngineOptions& options) {
   KvCacheShape shape;
   shape.type = options.kv_type;
-  shape.n_layers = model.config().n_layers;
+  shape.n_layers = model.config().attention_layers();
   shape.n_kv_heads = model.config().n_kv_heads;
   shape.head_dim = model.config().head_dim;
   shape.page_size = options.page_size;

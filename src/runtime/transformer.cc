@@ -26,6 +26,7 @@ Transformer::Transformer(const Model& model, ThreadPool& pool, int64_t max_batch
   gate_.resize(B * c.ffn_hidden);
   up_.resize(B * c.ffn_hidden);
   full_ = std::make_unique<FullPolicy>();
+  for (int64_t l = 0, kept = 0; l < c.n_layers; ++l) cache_layer_.push_back(c.attention_kept(l) ? kept++ : -1);
   // Weight layouts a kernel keeps (the AMX tiles') made at load, not in the first request.
   const ModelWeights& w = model.weights();
   for (const LayerWeights& l : w.layers)
@@ -81,7 +82,7 @@ void Transformer::matmul(const Tensor& w, const float* x, int64_t n, float* y) {
 KvCacheShape Transformer::cache_shape(KvType type) const {
   KvCacheShape s;
   s.type = type;
-  s.n_layers = config_.n_layers;
+  s.n_layers = config_.attention_layers();
   s.n_kv_heads = config_.n_kv_heads;
   s.head_dim = config_.head_dim;
   return s;
@@ -139,8 +140,12 @@ void Transformer::step(const SequenceChunk* chunks, int64_t n_chunks) {
 
   if (batch_invariant_) set_row_groups(chunks, n_chunks, false);
   for (int64_t layer = 0; layer < c.n_layers; ++layer) {
-    attention_block(layer, chunks, n_chunks, n);
-    mlp_block(layer, n);
+    if (observer_) observer_->block_input(layer, Block::Attention, x_.data(), n);
+    if (cache_layer_[layer] >= 0) attention_block(layer, chunks, n_chunks, n);
+    if (observer_) observer_->block_output(layer, Block::Attention, x_.data(), n);
+    if (observer_) observer_->block_input(layer, Block::Mlp, x_.data(), n);
+    if (c.mlp_kept(layer)) mlp_block(layer, n);
+    if (observer_) observer_->block_output(layer, Block::Mlp, x_.data(), n);
   }
   for (int64_t s = 0; s < n_chunks; ++s) (chunks[s].policy ? *chunks[s].policy : *full_).end_batch(*chunks[s].cache);
 
@@ -207,12 +212,12 @@ void Transformer::attention_block(int64_t layer, const SequenceChunk* chunks, in
       // extension's logit scale goes on the query, by its true position.
       const int64_t position = cache.positions()[first_slot_[s] + i];
       rope.rotate(k, c.n_kv_heads, static_cast<double>(position));
-      cache.write(layer, first_slot_[s] + i, k, v);
+      cache.write(cache_layer_[layer], first_slot_[s] + i, k, v);
       if (const float scale = rope.logit_scale(layer, position); scale != 1.0f)
         for (int64_t j = 0; j < q_dim; ++j) q[j] *= scale;
     }
     AttentionPolicy& policy = ch.policy ? *ch.policy : *full_;
-    policy.attend({cache, layer, q_.data() + row0 * q_dim, ch.n, first_slot_[s], c.n_heads, rope, pool_},
+    policy.attend({cache, cache_layer_[layer], q_.data() + row0 * q_dim, ch.n, first_slot_[s], c.n_heads, rope, pool_},
                   attn_.data() + row0 * q_dim);
   }
   matmul(*L.wo, attn_.data(), n, proj_.data());

@@ -17,6 +17,7 @@
 #include "kernels/thread_pool.h"
 #include "model/model.h"
 #include "model/rope.h"
+#include "runtime/block_observer.h"
 
 namespace sieve {
 
@@ -45,6 +46,8 @@ class Transformer {
 
   const Model& model() const { return model_; }
   ThreadPool& pool() const { return pool_; }
+  // The KV cache's shape: one cache layer per layer whose attention is kept
+  // (ModelConfig::attention_layers); policies see those layers numbered 0, 1, ...
   KvCacheShape cache_shape(KvType type = KvType::F32) const;
   int64_t max_batch_tokens() const { return max_batch_; }
 
@@ -67,6 +70,9 @@ class Transformer {
   void forward(const int32_t* tokens, int64_t n, KvCache& cache, float* logits, bool all_logits = false,
                AttentionPolicy* policy = nullptr, const Rope* rope = nullptr);
 
+  // Shows the residual stream around every block to `observer` (nullptr: none).
+  void set_observer(BlockObserver* observer) { observer_ = observer; }
+
   static constexpr int64_t kMaxBatch = 512;
 
  private:
@@ -82,6 +88,8 @@ class Transformer {
   int64_t max_batch_;
   bool batch_invariant_;
   Rope rope_;  // the model's own
+  std::vector<int64_t> cache_layer_;  // per model layer: its layer in the KV cache, -1 when its attention is dropped
+  BlockObserver* observer_ = nullptr;
   std::unique_ptr<AttentionPolicy> full_;  // for chunks without a policy
   // Scratch, sized for max_batch_ tokens.
   std::vector<float> x_, norm_, q_, k_, v_, attn_, proj_, gate_, up_, logits_;

@@ -117,6 +117,7 @@ void Server::bind() {
 
 void Server::load() {
   model_ = Model::load(options_.model_path);
+  if (options_.prepare_model) options_.prepare_model(*model_);
   pool_ = std::make_unique<ThreadPool>(options_.threads);
   engine_ = std::make_unique<Engine>(*model_, *pool_, options_.engine);
   limits_.vocab_size = static_cast<int32_t>(model_->config().vocab_size);

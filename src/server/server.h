@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -44,8 +45,11 @@ struct ServerOptions {
   int request_timeout = 30;     // seconds a client may take to send a request (slow clients get 408)
   double shutdown_timeout = 30; // seconds running requests get after SIGTERM
   double stream_heartbeat = 15; // seconds a stream may stay silent (queued, prefilling) before an SSE comment is sent
-  std::vector<std::string> pattern_files;  // files requests may name in attn config= (minference's patterns)
+  std::vector<std::string> pattern_files;  // files requests may name in attn config= (minference's patterns and ACT's heads)
   EngineOptions engine;
+  // Called on the model right after it loads, before the engine starts
+  // (the CLI's --drop-attn-layers).
+  std::function<void(Model&)> prepare_model;
 };
 
 class Server {

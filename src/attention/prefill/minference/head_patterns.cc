@@ -1,6 +1,7 @@
 #include "attention/prefill/minference/head_patterns.h"
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -9,6 +10,19 @@
 #include "util/text_file.h"
 
 namespace sieve {
+
+std::string HeadPatternChoice::describe() const {
+  char buf[96];
+  switch (pattern) {
+    case HeadPattern::kDense: return "dense";
+    case HeadPattern::kAShape: std::snprintf(buf, sizeof buf, "A(%lld,%lld)", (long long)vertical, (long long)slash); break;
+    case HeadPattern::kVerticalSlash:
+      std::snprintf(buf, sizeof buf, "VS(%lld,%lld)", (long long)vertical, (long long)slash);
+      break;
+    case HeadPattern::kBlockSparse: std::snprintf(buf, sizeof buf, "BS(%lld)", (long long)topk); break;
+  }
+  return buf;
+}
 namespace {
 
 using nlohmann::json;
@@ -118,7 +132,7 @@ PatternConfig PatternConfig::parse(const std::string& text, const std::string& n
     throw Error("MInference pattern file '" + name + "': not JSON (" + e.what() + ")");
   }
   PatternConfig cfg;
-  cfg.n_layers = model.n_layers;
+  cfg.n_layers = model.attention_layers();
   cfg.n_heads = model.n_heads;
   const bool reference = doc.is_array();
   const json* layers = &doc;
@@ -133,10 +147,10 @@ PatternConfig PatternConfig::parse(const std::string& text, const std::string& n
     layers = &doc.at("layers");
     if (doc.contains("search")) cfg.search_json = doc.at("search").dump();
   }
-  if (static_cast<int64_t>(layers->size()) != model.n_layers)
+  if (static_cast<int64_t>(layers->size()) != model.attention_layers())
     throw Error("MInference pattern file '" + name + "' has " + std::to_string(layers->size()) +
-                " layers; the model has " + std::to_string(model.n_layers));
-  for (int64_t l = 0; l < model.n_layers; ++l) {
+                " layers; the model has " + std::to_string(model.attention_layers()));
+  for (int64_t l = 0; l < model.attention_layers(); ++l) {
     const json& layer = (*layers)[static_cast<size_t>(l)];
     std::vector<HeadPatternChoice> heads;
     for (int64_t h = 0; h < model.n_heads; ++h) {

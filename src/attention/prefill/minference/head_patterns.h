@@ -44,6 +44,9 @@ struct HeadPatternChoice {
   double recall = std::numeric_limits<double>::quiet_NaN();
   double error = std::numeric_limits<double>::quiet_NaN();
 
+  // Short form for tables: "A(128,896)", "VS(50,970)", "BS(8)", "dense".
+  std::string describe() const;
+
   bool operator==(const HeadPatternChoice& o) const {
     return pattern == o.pattern && vertical == o.vertical && slash == o.slash && topk == o.topk;
   }
