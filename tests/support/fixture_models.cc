@@ -148,6 +148,8 @@ std::vector<HfTensor> hf_weights(const FixtureSpec& s) {
   }
   w.push_back(random_tensor(s, "model.norm.weight", {s.hidden}, 0.25f, 1.0f));
   if (!s.tied) w.push_back(random_tensor(s, "lm_head.weight", {s.vocab, s.hidden}, 2.0f * in_h, 0.0f));
+  if (s.edit)
+    for (HfTensor& t : w) s.edit(t.name, t.values);
   return w;
 }
 

@@ -11,6 +11,7 @@
 // computed once with llama.cpp on these files stay valid
 // (tests/data/fixtures/llamacpp-<name>.json, tools/fixtures/README.md).
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ struct FixtureSpec {
   // catch a missing permutation or a missing rope_freqs tensor.
   bool permute_qk = true;
   bool write_rope_freqs = true;
+  // Hand-built weights: called on every tensor after it is drawn, with its
+  // Hugging Face name and its values in torch's row-major layout.
+  std::function<void(const std::string& name, std::vector<float>& values)> edit;
 };
 
 const std::vector<FixtureSpec>& all_fixtures();
