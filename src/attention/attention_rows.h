@@ -12,8 +12,8 @@
 namespace sieve {
 
 // One KV head's keys and values of slots [0, n) as floats. Keys are kept in
-// blocks of 8 slots transposed (dimension-major), so one query's scores
-// against 8 keys are 8 independent sums the compiler vectorises.
+// blocks of 16 slots transposed (dimension-major), so one query's scores
+// against 16 keys are 16 independent sums in vector lanes.
 class HeadKv {
  public:
   // Holds slots [0, n) of (layer, kv_head) after the call. Slots read
@@ -33,10 +33,10 @@ class HeadKv {
   void weighted_values(const float* probs, int64_t n, float* out) const;
 
  private:
-  static constexpr int64_t kBlock = 8;
+  static constexpr int64_t kBlock = 16;
   int64_t n_ = 0, head_dim_ = 0, layer_ = -1, kv_head_ = -1;
   const KvCache* cache_ = nullptr;
-  std::vector<float> keys_t_;  // [block][dim][8]
+  std::vector<float> keys_t_;  // [block][dim][16]
   std::vector<float> values_;  // [slot][dim]
 };
 

@@ -12,5 +12,6 @@ int template_command(int argc, char** argv);
 int chat_command(int argc, char** argv);
 int minference_search_command(int argc, char** argv);
 int inspect_command(int argc, char** argv);
+int act_search_command(int argc, char** argv);
 
 }  // namespace sieve::cli

@@ -25,6 +25,8 @@ constexpr Command kCommands[] = {
     {"template", sieve::cli::template_command, "render a chat template with a JSON context"},
     {"inspect", sieve::cli::inspect_command,
      "show a model's attention: maps, sinks, dormant heads, head patterns, layer redundancy"},
+    {"act-search", sieve::cli::act_search_command,
+     "find the heads ACT calibrates (the file act:config= loads)"},
     {"minference-search", sieve::cli::minference_search_command,
      "find each head's sparse prefill pattern (the file minference:config= loads)"},
 };
