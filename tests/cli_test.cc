@@ -192,6 +192,46 @@ TEST_F(Cli, MInferenceSearchAndPatternFilesTellWhatIsWrong) {
                    {"'quest' is not a prefill method"});
 }
 
+TEST_F(Cli, InspectWritesItsPicturesAndFindings) {
+  const std::string out = (dir_ / "inspect").string(), json = (dir_ / "inspect.json").string();
+  CliResult r = run_cli({"inspect", "-m", model_, "--length", "600", "--calibration", "2x256", "--pattern-budget", "128",
+                         "-o", out, "--json-file", json, "--layers", "2,5", "--heads", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("600 tokens, 8 layers x 8 heads"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("drop order"), std::string::npos) << r.out;
+  for (const char* f : {"maps.svg", "sinks.svg", "dormant.svg", "head-patterns.svg", "redundancy.svg", "layer-similarity.svg",
+                        "extreme-tokens.svg"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / f)) << f;
+  EXPECT_NE(slurp(fs::path(out) / "maps.svg").find("layer 5"), std::string::npos);
+  EXPECT_EQ(slurp(fs::path(out) / "maps.svg").find("layer 3"), std::string::npos);
+  EXPECT_NE(slurp(json).find("\"drop_order\""), std::string::npos);
+
+  expect_cli_error({"inspect", "-m", model_, "--length", "300", "--layers", "9", "-o", out, "--calibration", "0x0"},
+                   {"--layers: the model has layers 0-7"});
+  expect_cli_error({"inspect", "-m", model_, "--calibration", "lots"}, {"--calibration must be SAMPLESxLENGTH"});
+  expect_cli_error({"inspect", "-m", model_, "--length", "9000"}, {"past the model's trained context of 8192"});
+  expect_cli_error({"act-search", "-m", model_}, {"no output: give -o FILE"});
+  expect_cli_error({"act-search", "-m", model_, "-o", (dir_ / "a.json").string(), "--tasks", "ppl"},
+                   {"--tasks: passkey, niah or niah-multikey"});
+}
+
+TEST_F(Cli, LayerDropSaysWhatItDropped) {
+  CliResult r = run_cli({"run", "-m", model_, "--prompt-tokens", "1,450,3000", "-n", "2", "--temp", "0",
+                         "--drop-attn-layers", "2,6", "--drop-layers", "mlp:3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("dropped attention blocks 2,6, MLP blocks 3"), std::string::npos) << r.err;
+  r = run_cli({"run", "-m", model_, "--prompt-tokens", "1,450,3000", "-n", "2", "--temp", "0", "--drop-attn-layers", "1",
+               "--drop-calibration", "2x128"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("the most redundant on the calibration set"), std::string::npos) << r.err;
+  expect_cli_error({"run", "-m", model_, "-p", "hi", "--drop-layers", "attn:8"}, {"the model has 8 layers (0-7)"});
+  expect_cli_error({"run", "-m", model_, "-p", "hi", "--drop-attn-layers", "9", "--drop-calibration", "1x64"},
+                   {"cannot drop 9 blocks: the model has 8 attention blocks"});
+  expect_cli_error({"run", "-m", model_, "-p", "hi", "--drop-layers", "ffn:2"}, {"neither a number nor attn:LIST"});
+  expect_cli_error({"run", "-m", model_, "-p", "hi", "--drop-attn-layers", "0,1,2,3,4,5,6,7"},
+                   {"cannot drop every attention block"});
+}
+
 TEST_F(Cli, RefusesWorkWhoseCacheCannotFitInMemory) {
   expect_cli_error({"bench", "-m", model_, "-p", "999999999", "-n", "0", "-r", "1"},
                    {"KV cache of the longest test (999999999 tokens", "MiB but the system has", "MiB available"});

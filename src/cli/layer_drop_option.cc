@@ -24,8 +24,9 @@ std::string joined(const std::vector<int64_t>& layers) {
 
 void LayerDropOption::add_to(Args& args) {
   args.option("--drop-attn-layers", "N|LIST",
-              "remove attention blocks (What Matters in Transformers): the N most redundant on a calibration set, "
-              "or the listed layers, e.g. 5,6; their KV cache is never allocated",
+              "remove attention blocks (What Matters in Transformers): a number N drops the N most redundant on a "
+              "calibration set; a list names the layers, e.g. 5,6 (one layer: --drop-layers attn:5); their KV cache "
+              "is never allocated",
               &attention);
   args.option("--drop-layers", "N|LIST",
               "joint layer drop: the N most redundant of all attention and MLP blocks, or attn:5,6 / mlp:7 "
