@@ -91,10 +91,16 @@ std::string report_summary(const InspectReport& r, const Redundancy* redundancy)
   const int64_t n_layers = static_cast<int64_t>(r.layers.size());
   const double heads = static_cast<double>(r.heads.size());
   double first = 0;
-  for (const HeadReport& h : r.heads) first += h.first_token;
+  const HeadReport* strongest = &r.heads[0];
+  for (const HeadReport& h : r.heads) {
+    first += h.first_token;
+    if (h.first_token > strongest->first_token) strongest = &h;
+  }
   s += printf_string("%zu tokens, %lld layers x %lld heads\n", r.tokens.size(), (long long)n_layers, (long long)r.n_heads);
-  s += printf_string("sinks: the first token draws %.0f%% of the attention on average over heads and queries\n",
-                     100 * first / heads);
+  s += printf_string("sinks: the first token draws %.1f%% of the attention on average over heads and queries; most in "
+                     "L%lldH%lld (%.1f%%)\n",
+                     100 * first / heads, (long long)strongest->layer, (long long)strongest->head,
+                     100 * strongest->first_token);
   // Later sinks: each token with the heads where it is one.
   std::map<int64_t, std::pair<std::string, std::vector<std::string>>> later;
   for (const HeadReport& h : r.heads)
