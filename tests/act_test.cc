@@ -196,6 +196,14 @@ TEST(Act, SpecsHeadFilesAndRefusals) {
     EXPECT_NE(std::string(e.what()).find("[2,9] is outside the model"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_act_heads((dir / "missing.json").string(), c), Error);
+  EXPECT_THROW(parse_act_heads(R"({"version": 1, "heads": [[2, 1], "x"]})", "h.json", c), Error);
+  try {
+    parse_act_heads(R"({"version": 1, "heads": [], "search": )" + std::string(1000, '[') + std::string(1000, ']') + "}",
+                    "h.json", c);
+    FAIL() << "a file nested 1000 deep accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nests deeper than 64"), std::string::npos) << e.what();
+  }
   std::filesystem::remove_all(dir);
 }
 

@@ -90,5 +90,13 @@ TEST(HeadPatterns, BadFilesNameTheLayerHeadAndProblem) {
   EXPECT_EQ(parse_error(file("[" + ok + "," + ok + "]"), m), "no error");
 }
 
+TEST(HeadPatterns, DeepNestingIsRefusedBeforeParsing) {
+  // The "search" object is kept as text by dump(), which recurses once per level.
+  const std::string deep = R"({"format": "sieve-minference-patterns", "version": 1, "layers": [], "search": )" +
+                           std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_NE(parse_error(deep, shape(0, 1)).find("p.json': nests deeper than 64 levels"), std::string::npos)
+      << parse_error(deep, shape(0, 1));
+}
+
 }  // namespace
 }  // namespace sieve

@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "util/json_depth.h"
+
 namespace sieve::server {
 namespace {
 
@@ -15,28 +17,11 @@ using nlohmann::json;
   throw RequestError(message, param, code);
 }
 
-// Deep nesting costs the parser memory per level; nothing here needs more
-// than a few levels, so refuse it before parsing.
-void check_depth(std::string_view body, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) refuse("the JSON body nests deeper than " + std::to_string(max_depth) + " levels", "", "invalid_json");
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-}
-
 json parse_object(std::string_view body, int max_depth) {
-  check_depth(body, max_depth);
+  // Deep nesting costs the parser memory per level; nothing here needs more
+  // than a few levels, so refuse it before parsing.
+  if (json_nesting(body) > max_depth)
+    refuse("the JSON body nests deeper than " + std::to_string(max_depth) + " levels", "", "invalid_json");
   json j;
   try {
     j = json::parse(body.begin(), body.end());

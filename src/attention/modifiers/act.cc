@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "model/config.h"
 #include "util/error.h"
+#include "util/json_depth.h"
 #include "util/spec.h"
 
 namespace sieve {
@@ -15,21 +17,27 @@ using json = nlohmann::json;
 
 bool act_layer_eligible(int64_t layer, int64_t n_layers) { return layer >= 2 && layer < n_layers - 1; }
 
-std::set<std::pair<int64_t, int64_t>> load_act_heads(const std::string& path, const ModelConfig& config) {
-  std::ifstream f(path);
-  if (!f) throw Error("ACT head file '" + path + "': cannot open");
+std::set<std::pair<int64_t, int64_t>> parse_act_heads(const std::string& text, const std::string& path,
+                                                      const ModelConfig& config) {
+  if (json_nesting(text) > kMaxFileJsonDepth)
+    throw Error("ACT head file '" + path + "': nests deeper than " + std::to_string(kMaxFileJsonDepth) + " levels");
   json doc;
   try {
-    doc = json::parse(f);
+    doc = json::parse(text);
   } catch (const json::exception& e) {
     throw Error("ACT head file '" + path + "': " + e.what());
   }
-  if (!doc.is_object() || doc.value("version", 0) != 1 || !doc.contains("heads") || !doc.at("heads").is_array())
+  const json* version = doc.is_object() && doc.contains("version") ? &doc.at("version") : nullptr;
+  if (!version || !version->is_number_integer() || version->get<int64_t>() != 1 || !doc.contains("heads") ||
+      !doc.at("heads").is_array())
     throw Error("ACT head file '" + path + "': expected {\"version\": 1, \"heads\": [[layer, head], ...]}");
   std::set<std::pair<int64_t, int64_t>> heads;
-  for (const json& h : doc.at("heads")) {
+  const json& list = doc.at("heads");
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& h = list[i];
+    // Named by its index: dumping an arbitrary value could recurse as deep as the file nests.
     if (!h.is_array() || h.size() != 2 || !h[0].is_number_integer() || !h[1].is_number_integer())
-      throw Error("ACT head file '" + path + "': each head is [layer, head], got " + h.dump());
+      throw Error("ACT head file '" + path + "': heads[" + std::to_string(i) + "] is not [layer, head]");
     const int64_t layer = h[0].get<int64_t>(), head = h[1].get<int64_t>();
     if (layer < 0 || layer >= config.attention_layers() || head < 0 || head >= config.n_heads)
       throw Error("ACT head file '" + path + "': head " + h.dump() + " is outside the model (" +
@@ -38,6 +46,14 @@ std::set<std::pair<int64_t, int64_t>> load_act_heads(const std::string& path, co
     heads.insert({layer, head});
   }
   return heads;
+}
+
+std::set<std::pair<int64_t, int64_t>> load_act_heads(const std::string& path, const ModelConfig& config) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error("ACT head file '" + path + "': cannot open");
+  std::ostringstream text;
+  text << f.rdbuf();
+  return parse_act_heads(text.str(), path, config);
 }
 
 void save_act_heads(const std::string& path, const std::set<std::pair<int64_t, int64_t>>& heads,

@@ -40,7 +40,9 @@ struct ActOptions {
 };
 
 // ACT's head file: {"version": 1, "heads": [[layer, head], ...], ...}, as
-// sieve act-search writes it.
+// sieve act-search writes it. Errors name the file (`name`) and the head.
+std::set<std::pair<int64_t, int64_t>> parse_act_heads(const std::string& text, const std::string& name,
+                                                      const ModelConfig& config);
 std::set<std::pair<int64_t, int64_t>> load_act_heads(const std::string& path, const ModelConfig& config);
 void save_act_heads(const std::string& path, const std::set<std::pair<int64_t, int64_t>>& heads,
                     const std::string& search_json);

@@ -7,6 +7,7 @@
 
 #include "model/config.h"
 #include "util/error.h"
+#include "util/json_depth.h"
 #include "util/text_file.h"
 
 namespace sieve {
@@ -125,6 +126,9 @@ HeadPatternChoice default_vertical_slash() {
 }
 
 PatternConfig PatternConfig::parse(const std::string& text, const std::string& name, const ModelConfig& model) {
+  if (json_nesting(text) > kMaxFileJsonDepth)  // the "search" object is kept as dump(), which recurses
+    throw Error("MInference pattern file '" + name + "': nests deeper than " + std::to_string(kMaxFileJsonDepth) +
+                " levels");
   json doc;
   try {
     doc = json::parse(text);
