@@ -146,6 +146,7 @@ std::string ActPolicy::spec() const {
 std::unique_ptr<AttentionPolicy> ActPolicy::clone() const {
   auto copy = std::make_unique<ActPolicy>(inner_->clone(), options_);
   copy->heads_ = heads_;
+  copy->kv_ = kv_;
   copy->stats_ = stats_;
   copy->own_bytes_ = own_bytes_;
   copy->own_slots_ = own_slots_;
@@ -186,7 +187,8 @@ void ActPolicy::calibrate_head(const AttentionInput& in, HeadState& st, float* o
   }
   st.mass.resize(static_cast<size_t>(end), 0.0);
   st.rows_at.resize(static_cast<size_t>(end), 0);
-  kv_.read(in.cache, in.layer, st.head / group, in.first_slot, end);
+  HeadKv& kv = kv_[{in.layer, st.head / group}];
+  kv.read(in.cache, in.layer, st.head / group, in.first_slot, end);
 
   // The batch's rows of this head, rotated at their true positions; then
   // their exact distributions.
@@ -198,7 +200,7 @@ void ActPolicy::calibrate_head(const AttentionInput& in, HeadState& st, float* o
   }
   probs_.resize(static_cast<size_t>(n_q * end));
   in.pool.parallel_for(n_q, 4, [&](int, int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) kv_.probabilities(rotated_.data() + i * hd, in.first_slot + i + 1, probs_.data() + i * end);
+    for (int64_t i = b; i < e; ++i) kv.probabilities(rotated_.data() + i * hd, in.first_slot + i + 1, probs_.data() + i * end);
   });
   // Column statistics, this batch's rows included, then the sinks.
   in.pool.parallel_for(end, 256, [&](int, int64_t b, int64_t e) {
@@ -217,7 +219,7 @@ void ActPolicy::calibrate_head(const AttentionInput& in, HeadState& st, float* o
     for (int64_t i = b; i < e; ++i) {
       float* p = probs_.data() + i * end;
       act_calibrate_row(p, in.first_slot + i + 1, st.sinks, options_.beta);
-      kv_.weighted_values(p, in.first_slot + i + 1, out + (i * in.n_heads + st.head) * hd);
+      kv.weighted_values(p, in.first_slot + i + 1, out + (i * in.n_heads + st.head) * hd);
     }
   });
   if (n_q == 1) {

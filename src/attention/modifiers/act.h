@@ -19,6 +19,7 @@
 // Calibrated heads read every cached key exactly (the method needs each
 // row's full distribution); the other heads are the wrapped policy's.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -91,9 +92,10 @@ class ActPolicy : public AttentionPolicy {
   std::unique_ptr<AttentionPolicy> inner_;
   ActOptions options_;
   std::vector<HeadState> heads_;
-  // Scratch.
-  HeadKv kv_;
-  std::vector<float> rotated_, probs_, row_out_;
+  // Keys and values of each (layer, KV head) a calibrated head reads, kept
+  // so each step reads only the new slots.
+  std::map<std::pair<int64_t, int64_t>, HeadKv> kv_;
+  std::vector<float> rotated_, probs_;  // scratch
   double own_bytes_ = 0, own_slots_ = 0;  // decoded tokens' reads of the calibrated heads
 };
 
