@@ -42,7 +42,7 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
   if (o.repetitions < 1) throw Error("-r must be at least 1");
   const Model& model = tf.model();
   const ModelConfig& c = model.config();
-  // Dropped blocks (model/layer_drop.h) cost nothing.
+  // Dropped blocks (--drop-attn-layers, --drop-layers) cost nothing.
   int64_t mlp_layers = 0;
   for (int64_t l = 0; l < c.n_layers; ++l) mlp_layers += c.mlp_kept(l);
   const int64_t attn_layers = c.attention_layers();

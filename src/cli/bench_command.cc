@@ -8,8 +8,8 @@
 #include "bench/bench.h"
 #include "attention/policy.h"
 #include "cli/args.h"
-#include "cli/layer_drop_option.h"
 #include "cli/commands.h"
+#include "cli/layer_drop_option.h"
 #include "runtime/memory_budget.h"
 #include "util/error.h"
 

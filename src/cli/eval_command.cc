@@ -15,9 +15,9 @@
 
 #include "attention/policy.h"
 #include "cli/args.h"
-#include "cli/layer_drop_option.h"
 #include "cli/commands.h"
 #include "cli/haystack.h"
+#include "cli/layer_drop_option.h"
 #include "cli/prompt_input.h"
 #include "eval/perplexity.h"
 #include "eval/progress.h"

@@ -6,8 +6,8 @@
 
 #include "attention/policy.h"
 #include "cli/args.h"
-#include "cli/layer_drop_option.h"
 #include "cli/commands.h"
+#include "cli/layer_drop_option.h"
 #include "cli/prompt_input.h"
 #include "runtime/generator.h"
 #include "util/error.h"

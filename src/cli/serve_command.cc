@@ -5,10 +5,10 @@
 #include <cstdio>
 #include <thread>
 
-#include "cli/layer_drop_option.h"
 #include "cli/args.h"
 #include "chat/template.h"
 #include "cli/commands.h"
+#include "cli/layer_drop_option.h"
 #include "cli/prompt_input.h"
 #include "server/server.h"
 #include "util/error.h"

@@ -40,7 +40,7 @@ struct ModelConfig {
   bool tied_embeddings = false;
 
   // Blocks removed after loading (What Matters in Transformers' attention
-  // and joint layer drop; model/layer_drop.h): a dropped block passes the
+  // and joint layer drop; docs/inspect.md): a dropped block passes the
   // residual stream through unchanged, and a dropped attention block has no
   // KV cache. Empty: nothing dropped.
   std::vector<bool> attention_dropped, mlp_dropped;

@@ -52,7 +52,7 @@ class Model {
   const std::string& path() const { return path_; }
   // Bytes of weight data read per decoded token (every matrix once, plus one embedding row).
   size_t weight_bytes_per_token() const;
-  // Removes blocks (model/layer_drop.h): the forward pass skips them from
+  // Removes blocks (--drop-attn-layers; docs/inspect.md): the forward pass skips them from
   // now on. Throws on a layer out of range or when no attention would remain.
   void drop_blocks(const std::vector<int64_t>& attention_layers, const std::vector<int64_t>& mlp_layers);
 
