@@ -20,39 +20,42 @@ AttentionProbe::AttentionProbe(const Model& model, ProbeOptions options)
     h.map_rows.assign(static_cast<size_t>(blocks_), 0);
     h.mass.assign(static_cast<size_t>(options_.prompt_length), 0.0);
   }
-  slices_.resize(heads_.size());
+  grams_.resize(heads_.size());
 }
 
 std::unique_ptr<AttentionPolicy> AttentionProbe::clone() const { throw Error("internal: the probe is not cloned"); }
 
-const std::vector<float>& AttentionProbe::output_slice(int64_t layer, int64_t head) const {
-  std::vector<float>& slice = slices_[layer * n_heads_ + head];
-  if (!slice.empty()) return slice;
+void AttentionProbe::make_grams(int64_t layer) const {
+  if (!grams_[layer * n_heads_].empty()) return;
   const ModelConfig& c = model_.config();
   int64_t model_layer = -1;  // the cache's layer `layer` is the layer-th whose attention is kept
   for (int64_t l = 0, kept = 0; l < c.n_layers && model_layer < 0; ++l)
     if (c.attention_kept(l) && kept++ == layer) model_layer = l;
   const Tensor& wo = *model_.weights().layers[model_layer].wo;  // hidden rows of n_heads * head_dim
-  const int64_t hd = c.head_dim, hidden = c.hidden;
+  const int64_t hd = c.head_dim;
+  for (int64_t h = 0; h < n_heads_; ++h) grams_[layer * n_heads_ + h].assign(static_cast<size_t>(hd * hd), 0.0);
   std::vector<float> row(static_cast<size_t>(wo.row_length()));
-  slice.assign(static_cast<size_t>(hd * hidden), 0.0f);
-  for (int64_t r = 0; r < hidden; ++r) {
+  for (int64_t r = 0; r < wo.rows(); ++r) {
     kernels::dequantize_row(wo.type, wo.row(r), row.data(), wo.row_length());
-    for (int64_t d = 0; d < hd; ++d) slice[d * hidden + r] = row[head * hd + d];
+    for (int64_t h = 0; h < n_heads_; ++h) {
+      double* g = grams_[layer * n_heads_ + h].data();
+      const float* w = row.data() + h * hd;
+      for (int64_t a = 0; a < hd; ++a)
+        for (int64_t b = 0; b < hd; ++b) g[a * hd + b] += static_cast<double>(w[a]) * w[b];
+    }
   }
-  return slice;
 }
 
-double AttentionProbe::project_norm(const std::vector<float>& slice, const float* v) const {
-  const int64_t hidden = model_.config().hidden, hd = model_.config().head_dim;
-  std::vector<float> y(static_cast<size_t>(hidden), 0.0f);
-  for (int64_t d = 0; d < hd; ++d) {
-    const float* w = slice.data() + d * hidden;
-    for (int64_t r = 0; r < hidden; ++r) y[r] += v[d] * w[r];
-  }
+double AttentionProbe::output_norm(int64_t layer, int64_t head, const float* x) const {
+  const int64_t hd = model_.config().head_dim;
+  const double* g = grams_[layer * n_heads_ + head].data();
   double sum = 0;
-  for (float x : y) sum += static_cast<double>(x) * x;
-  return std::sqrt(sum);
+  for (int64_t a = 0; a < hd; ++a) {
+    double row = 0;
+    for (int64_t b = 0; b < hd; ++b) row += g[a * hd + b] * x[b];
+    sum += x[a] * row;
+  }
+  return std::sqrt(std::max(sum, 0.0));  // rounding may leave a zero vector's square a hair below 0
 }
 
 void AttentionProbe::attend(const AttentionInput& in, float* out) {
@@ -61,7 +64,7 @@ void AttentionProbe::attend(const AttentionInput& in, float* out) {
   if (end > options_.prompt_length) throw Error("internal: the probe saw more tokens than its prompt");
   kv_.resize(static_cast<size_t>(n_kv));
   for (int64_t k = 0; k < n_kv; ++k) kv_[k].read(in.cache, in.layer, k, in.first_slot, end);
-  for (int64_t h = 0; h < in.n_heads; ++h) output_slice(in.layer, h);
+  make_grams(in.layer);
   rotated_.assign(in.q, in.q + n_q * in.n_heads * hd);
   for (int64_t i = 0; i < n_q; ++i)
     in.rope.rotate(rotated_.data() + i * in.n_heads * hd, in.n_heads,
@@ -72,7 +75,6 @@ void AttentionProbe::attend(const AttentionInput& in, float* out) {
     for (int64_t h = h_begin; h < h_end; ++h) {
       HeadProbe& hp = heads_[in.layer * n_heads_ + h];
       const HeadKv& kv = kv_[h / group];
-      const std::vector<float>& slice = slices_[in.layer * n_heads_ + h];
       for (int64_t i = 0; i < n_q; ++i) {
         const int64_t own = in.first_slot + i, n = own + 1;
         float* o = out + (i * in.n_heads + h) * hd;
@@ -87,7 +89,7 @@ void AttentionProbe::attend(const AttentionInput& in, float* out) {
         ++hp.map_rows[qb];
         hp.first_token += probs[0];
         for (int64_t j = 0; j < std::min(options_.first_tokens, n); ++j) hp.first_tokens += probs[j];
-        hp.output_norm += project_norm(slice, o);
+        hp.output_norm += output_norm(in.layer, h, o);
         ++hp.rows;
       }
     }
@@ -108,12 +110,12 @@ void AttentionProbe::attend(const AttentionInput& in, float* out) {
 
 std::vector<double> AttentionProbe::value_norms(const KvCache& cache, int64_t layer, int64_t head) const {
   const int64_t hd = cache.shape().head_dim, group = n_heads_ / cache.shape().n_kv_heads;
-  const std::vector<float>& slice = output_slice(layer, head);
+  make_grams(layer);
   std::vector<double> norms(static_cast<size_t>(cache.size()));
   std::vector<float> v(static_cast<size_t>(hd));
   for (int64_t j = 0; j < cache.size(); ++j) {
     cache.read_value(layer, head / group, j, v.data());
-    norms[j] = project_norm(slice, v.data());
+    norms[j] = output_norm(layer, head, v.data());
   }
   return norms;
 }

@@ -59,15 +59,17 @@ class AttentionProbe : public AttentionPolicy {
   std::vector<double> value_norms(const KvCache& cache, int64_t layer, int64_t head) const;
 
  private:
-  // W_O^h transposed, [dim][hidden] per query head, as floats.
-  const std::vector<float>& output_slice(int64_t layer, int64_t head) const;
-  double project_norm(const std::vector<float>& slice, const float* v) const;
+  // ||W_O^h x|| through the Gram matrix G_h = W_O^h^T W_O^h (head_dim x
+  // head_dim per head, a layer's made at once on first use): sqrt(x^T G_h x),
+  // without the hidden-sized product, and small enough to keep for every head.
+  void make_grams(int64_t layer) const;
+  double output_norm(int64_t layer, int64_t head, const float* x) const;
 
   const Model& model_;
   ProbeOptions options_;
   int64_t n_heads_, blocks_;
   std::vector<HeadProbe> heads_;
-  mutable std::vector<std::vector<float>> slices_;  // [layer * n_heads + head], made on first use
+  mutable std::vector<std::vector<double>> grams_;  // [layer * n_heads + head]
   std::vector<HeadKv> kv_;  // per KV head of the current layer
   std::vector<float> rotated_;
 };
