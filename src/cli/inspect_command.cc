@@ -74,9 +74,13 @@ int inspect_command(int argc, char** argv) {
 
   auto model = Model::load(model_path);
   const ModelConfig& c = model->config();
-  const std::string haystack = read_text_file(haystack_path.empty() ? default_haystack() : haystack_path);
+  // The haystack is read only when a sample or the calibration set needs it.
+  const bool own_prompt = !input.text.empty() || !input.file.empty();
+  const std::string haystack = own_prompt && cal_samples == 0
+                                   ? std::string()
+                                   : read_text_file(haystack_path.empty() ? default_haystack() : haystack_path);
   std::vector<int32_t> tokens;
-  if (!input.text.empty() || !input.file.empty()) {
+  if (own_prompt) {
     tokens = input.tokens(model->tokenizer(), c.vocab_size);
   } else if (task == "haystack") {
     if (length < 16) throw Error("--length must be at least 16 tokens");
