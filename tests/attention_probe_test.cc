@@ -9,29 +9,12 @@
 #include "attention/policies/full_policy.h"
 #include "inspect/attention_probe.h"
 #include "runtime/transformer.h"
-#include "test_paths.h"
+#include "support/engine_fixture.h"
 
 namespace sieve::inspect {
 namespace {
 
-class AttentionProbeTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
-    model_ = Model::load(test_model_dir() + "/model-q8_0.gguf").release();
-    pool_ = new ThreadPool(2);
-  }
-  static void TearDownTestSuite() {
-    delete pool_;
-    delete model_;
-  }
-  static std::vector<int32_t> prompt(int64_t n) {
-    std::vector<int32_t> p = {model_->tokenizer().bos_id()};
-    for (int64_t i = 1; i < n; ++i) p.push_back(static_cast<int32_t>(300 + (i * 37) % 4000));
-    return p;
-  }
-  inline static Model* model_ = nullptr;
-  inline static ThreadPool* pool_ = nullptr;
-};
+using AttentionProbeTest = testing_support::TestModelEngine;  // the q8_0 test model and two threads
 
 TEST_F(AttentionProbeTest, OutputsAreFullAttentions) {
   // A cache shaped as the model's, random in layer 3, two batches of queries.
