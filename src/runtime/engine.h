@@ -41,7 +41,7 @@
 
 namespace sieve {
 
-class Sequence;
+struct Sequence;
 
 struct EngineOptions {
   KvType kv_type = KvType::F16;
