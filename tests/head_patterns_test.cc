@@ -90,6 +90,13 @@ TEST(HeadPatterns, BadFilesNameTheLayerHeadAndProblem) {
   EXPECT_EQ(parse_error(file("[" + ok + "," + ok + "]"), m), "no error");
 }
 
+TEST(HeadPatterns, FieldsOfTheWrongTypeAreErrorsNamingTheFile) {
+  // Found by minference_patterns_fuzz: both escaped as nlohmann exceptions.
+  EXPECT_NE(parse_error(R"([0, 1e800])", shape(2, 1)).find("p.json': not JSON"), std::string::npos);
+  EXPECT_NE(parse_error(R"({"format": ["x"], "version": 1, "layers": []})", shape(0, 1)).find("p.json': "),
+            std::string::npos);
+}
+
 TEST(HeadPatterns, DeepNestingIsRefusedBeforeParsing) {
   // The "search" object is kept as text by dump(), which recurses once per level.
   const std::string deep = R"({"format": "sieve-minference-patterns", "version": 1, "layers": [], "search": )" +

@@ -125,16 +125,11 @@ HeadPatternChoice default_vertical_slash() {
   return c;
 }
 
-PatternConfig PatternConfig::parse(const std::string& text, const std::string& name, const ModelConfig& model) {
-  if (json_nesting(text) > kMaxFileJsonDepth)  // the "search" object is kept as dump(), which recurses
-    throw Error("MInference pattern file '" + name + "': nests deeper than " + std::to_string(kMaxFileJsonDepth) +
-                " levels");
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error("MInference pattern file '" + name + "': not JSON (" + e.what() + ")");
-  }
+namespace {
+
+// The parsed document as a config; throws sieve::Error naming the layer and
+// head, or json::exception on a field of the wrong type.
+PatternConfig interpret(const json& doc, const std::string& name, const ModelConfig& model) {
   PatternConfig cfg;
   cfg.n_layers = model.attention_layers();
   cfg.n_heads = model.n_heads;
@@ -172,6 +167,25 @@ PatternConfig PatternConfig::parse(const std::string& text, const std::string& n
     cfg.layers.push_back(std::move(heads));
   }
   return cfg;
+}
+
+}  // namespace
+
+PatternConfig PatternConfig::parse(const std::string& text, const std::string& name, const ModelConfig& model) {
+  if (json_nesting(text) > kMaxFileJsonDepth)  // the "search" object is kept as dump(), which recurses
+    throw Error("MInference pattern file '" + name + "': nests deeper than " + std::to_string(kMaxFileJsonDepth) +
+                " levels");
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::exception& e) {  // parse errors, and numbers past double's range (out_of_range)
+    throw Error("MInference pattern file '" + name + "': not JSON (" + e.what() + ")");
+  }
+  try {
+    return interpret(doc, name, model);
+  } catch (const json::exception& e) {  // a field of the wrong type where the checks below do not look
+    throw Error("MInference pattern file '" + name + "': " + e.what());
+  }
 }
 
 PatternConfig PatternConfig::load(const std::string& path, const ModelConfig& model) {
