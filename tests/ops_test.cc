@@ -63,5 +63,16 @@ TEST(Ops, HalfConversionsMatchScalarBitForBitOnEveryTarget) {
   });
 }
 
+TEST(Ops, CosineSimilarity) {
+  const float a[3] = {1, 0, 0}, b[3] = {0, 2, 0}, c[3] = {-3, 0, 0}, d[3] = {1, 1, 0}, zero[3] = {0, 0, 0};
+  EXPECT_DOUBLE_EQ(cosine_similarity(a, a, 3), 1.0);
+  EXPECT_DOUBLE_EQ(cosine_similarity(a, b, 3), 0.0);
+  EXPECT_DOUBLE_EQ(cosine_similarity(a, c, 3), -1.0);
+  EXPECT_NEAR(cosine_similarity(a, d, 3), 1 / std::sqrt(2.0), 1e-12);
+  EXPECT_DOUBLE_EQ(cosine_similarity(a, zero, 3), 0.0);
+  const double e[2] = {3, 4}, f[2] = {6, 8};
+  EXPECT_DOUBLE_EQ(cosine_similarity(e, f, 2), 1.0);
+}
+
 }  // namespace
 }  // namespace sieve::kernels

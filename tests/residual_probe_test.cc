@@ -2,21 +2,10 @@
 // every token it sees; norms after each layer.
 #include <gtest/gtest.h>
 
-#include <cmath>
-
 #include "inspect/residual_probe.h"
 
 namespace sieve::inspect {
 namespace {
-
-TEST(ResidualProbe, Cosine) {
-  const float a[3] = {1, 0, 0}, b[3] = {0, 2, 0}, c[3] = {-3, 0, 0}, d[3] = {1, 1, 0}, zero[3] = {0, 0, 0};
-  EXPECT_DOUBLE_EQ(cosine(a, a, 3), 1.0);
-  EXPECT_DOUBLE_EQ(cosine(a, b, 3), 0.0);
-  EXPECT_DOUBLE_EQ(cosine(a, c, 3), -1.0);
-  EXPECT_NEAR(cosine(a, d, 3), 1 / std::sqrt(2.0), 1e-12);
-  EXPECT_DOUBLE_EQ(cosine(a, zero, 3), 0.0);
-}
 
 TEST(ResidualProbe, AveragesOverEveryTokenOfEveryStep) {
   ResidualProbe p(1, 2, true);

@@ -79,12 +79,13 @@ int inspect_command(int argc, char** argv) {
   const std::string haystack = own_prompt && cal_samples == 0
                                    ? std::string()
                                    : read_text_file(haystack_path.empty() ? default_haystack() : haystack_path);
-  std::vector<int32_t> tokens;
+  std::vector<int32_t> tokens, hay;  // hay: the tokenized haystack, once, when a sample or the calibration reads it
   if (own_prompt) {
     tokens = input.tokens(model->tokenizer(), c.vocab_size);
   } else if (task == "haystack") {
     if (length < 16) throw Error("--length must be at least 16 tokens");
-    tokens = calibration_windows(*model, haystack, 1, length)[0];
+    hay = model->tokenizer().encode(haystack, false);
+    tokens = inspect::haystack_windows(hay, model->tokenizer().bos_id(), 1, length)[0];
   } else {
     const eval::Task t = eval::parse_task(task);
     if (!eval::is_retrieval(t)) throw Error("--task must be haystack, passkey, niah or niah-multikey");
@@ -107,8 +108,9 @@ int inspect_command(int argc, char** argv) {
   const inspect::InspectReport report = inspect::inspect_prompt(tf, tokens, o);
   std::unique_ptr<inspect::Redundancy> redundancy;
   if (cal_samples > 0) {
-    redundancy = std::make_unique<inspect::Redundancy>(
-        inspect::measure_redundancy(tf, calibration_windows(*model, haystack, cal_samples, cal_length)));
+    if (hay.empty()) hay = model->tokenizer().encode(haystack, false);
+    redundancy = std::make_unique<inspect::Redundancy>(inspect::measure_redundancy(
+        tf, inspect::haystack_windows(hay, model->tokenizer().bos_id(), cal_samples, cal_length)));
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

@@ -46,22 +46,6 @@ nlohmann::json dropped_blocks_json(const ModelConfig& c) {
   return {{"attention", attention}, {"mlp", mlp}};
 }
 
-std::vector<std::vector<int32_t>> calibration_windows(const Model& model, const std::string& haystack_text,
-                                                      int64_t samples, int64_t length) {
-  if (samples < 1 || length < 2) throw Error("the calibration set needs at least one window of 2 tokens");
-  const std::vector<int32_t> hay = model.tokenizer().encode(haystack_text, false);
-  const int64_t n = static_cast<int64_t>(hay.size());
-  if (n < length) throw Error("the haystack holds " + std::to_string(n) + " tokens, fewer than one calibration window");
-  std::vector<std::vector<int32_t>> windows;
-  for (int64_t s = 0; s < samples; ++s) {
-    const int64_t start = samples == 1 ? 0 : s * (n - length) / (samples - 1);
-    std::vector<int32_t> w = {model.tokenizer().bos_id()};
-    w.insert(w.end(), hay.begin() + start, hay.begin() + start + length - 1);
-    windows.push_back(std::move(w));
-  }
-  return windows;
-}
-
 void LayerDropOption::apply(Model& model, int64_t threads) const {
   if (!given()) return;
   std::vector<int64_t> attention_layers, mlp_layers;
@@ -75,7 +59,8 @@ void LayerDropOption::apply(Model& model, int64_t threads) const {
     int64_t n_samples = 0, length = 0;
     if (std::sscanf(calibration.c_str(), "%ldx%ld", &n_samples, &length) != 2 || n_samples < 1 || length < 16)
       throw Error("--drop-calibration must be SAMPLESxLENGTH, e.g. 8x2048 (got '" + calibration + "')");
-    const auto samples = calibration_windows(model, text, n_samples, length);
+    const auto samples =
+        inspect::haystack_windows(model.tokenizer().encode(text, false), model.tokenizer().bos_id(), n_samples, length);
     const inspect::Redundancy r = inspect::measure_redundancy(tf, samples);
     const bool is_joint = is_count(joint);
     const inspect::DropChoice d = inspect::choose_drop(r, std::stoll(is_joint ? joint : attention), is_joint);

@@ -30,9 +30,4 @@ struct LayerDropOption {
 // The blocks a model runs without, for reports: {"attention": [..], "mlp": [..]}.
 nlohmann::json dropped_blocks_json(const ModelConfig& config);
 
-// Calibration samples: `samples` windows of [BOS] + length - 1 haystack
-// tokens, spread evenly over the haystack.
-std::vector<std::vector<int32_t>> calibration_windows(const Model& model, const std::string& haystack_text,
-                                                      int64_t samples, int64_t length);
-
 }  // namespace sieve::cli

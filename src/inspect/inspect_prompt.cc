@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/ops.h"
 #include "util/error.h"
 
 namespace sieve::inspect {
@@ -12,12 +13,6 @@ double median(std::vector<double> v) {
   if (v.empty()) return 0;
   std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
   return v[v.size() / 2];
-}
-
-double map_cosine(const std::vector<double>& a, const std::vector<double>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) ab += a[i] * b[i], aa += a[i] * a[i], bb += b[i] * b[i];
-  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
 }
 
 std::vector<PatternRecall> best_per_pattern(const std::vector<PatternCandidate>& candidates) {
@@ -109,7 +104,10 @@ InspectReport inspect_prompt(Transformer& tf, const std::vector<int32_t>& tokens
   for (int64_t a = 0; a < c.n_layers; ++a)
     for (int64_t b = 0; b < c.n_layers; ++b) {
       double sum = 0;
-      for (int64_t h = 0; h < c.n_heads; ++h) sum += map_cosine(r.maps[a * c.n_heads + h], r.maps[b * c.n_heads + h]);
+      for (int64_t h = 0; h < c.n_heads; ++h) {
+        const std::vector<double>& ma = r.maps[a * c.n_heads + h];
+        sum += kernels::cosine_similarity(ma.data(), r.maps[b * c.n_heads + h].data(), static_cast<int64_t>(ma.size()));
+      }
       r.layer_similarity[a][b] = sum / static_cast<double>(c.n_heads);
     }
   return r;

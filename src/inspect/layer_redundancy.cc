@@ -6,6 +6,21 @@
 
 namespace sieve::inspect {
 
+std::vector<std::vector<int32_t>> haystack_windows(const std::vector<int32_t>& hay, int32_t bos, int64_t samples,
+                                                   int64_t length) {
+  if (samples < 1 || length < 2) throw Error("the calibration set needs at least one window of 2 tokens");
+  const int64_t n = static_cast<int64_t>(hay.size());
+  if (n < length) throw Error("the haystack holds " + std::to_string(n) + " tokens, fewer than one calibration window");
+  std::vector<std::vector<int32_t>> windows;
+  for (int64_t s = 0; s < samples; ++s) {
+    const int64_t start = samples == 1 ? 0 : s * (n - length) / (samples - 1);
+    std::vector<int32_t> w = {bos};
+    w.insert(w.end(), hay.begin() + start, hay.begin() + start + length - 1);
+    windows.push_back(std::move(w));
+  }
+  return windows;
+}
+
 Redundancy measure_redundancy(Transformer& tf, const std::vector<std::vector<int32_t>>& samples, KvType kv_type) {
   const ModelConfig& c = tf.model().config();
   if (c.attention_layers() != c.n_layers || samples.empty())

@@ -20,6 +20,11 @@ struct Redundancy {
   int64_t samples = 0, tokens = 0;
 };
 
+// A calibration set: `samples` windows of [BOS] + length - 1 tokens of
+// `hay` (a tokenized text, no BOS), spread evenly over it.
+std::vector<std::vector<int32_t>> haystack_windows(const std::vector<int32_t>& hay, int32_t bos, int64_t samples,
+                                                   int64_t length);
+
 // Runs each sample (token ids, BOS first) through the model with exact
 // attention and averages the cosines over every token.
 Redundancy measure_redundancy(Transformer& tf, const std::vector<std::vector<int32_t>>& samples,

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "eval/svg.h"
 #include "inspect/png.h"
@@ -35,7 +36,7 @@ std::string colour_hex(double v) {
 
 // A layer x head table as a heatmap (colour: the value in [0, 1]).
 eval::Heatmap layer_head_table(const InspectReport& r, const std::string& title, const std::string& subtitle,
-                               const std::string& scale, double (*value)(const HeadReport&)) {
+                               const std::string& scale, const std::function<double(const HeadReport&)>& value) {
   eval::Heatmap h;
   h.title = title;
   h.subtitle = subtitle;
@@ -242,22 +243,15 @@ std::vector<std::string> write_pictures(const InspectReport& r, const Redundancy
   if (!r.heads.empty() && !r.heads[0].patterns.empty()) {
     std::vector<std::string> panels;
     for (const PatternRecall& p : r.heads[0].patterns) {
-      eval::Heatmap t;
-      t.title = "Recall of " + p.pattern;
-      t.subtitle = "best candidate at " + std::to_string(r.options.pattern_budget) + " keys per query, last batch";
-      t.x_title = "head";
-      t.y_title = "layer";
-      t.scale_title = "recall";
-      t.x_labels = {};
-      for (int64_t h = 0; h < r.n_heads; ++h) t.x_labels.push_back(std::to_string(h));
-      for (int64_t l = 0; l < n_layers; ++l) {
-        t.y_labels.push_back(std::to_string(l));
-        t.values.emplace_back();
-        for (int64_t h = 0; h < r.n_heads; ++h)
-          for (const PatternRecall& q : r.heads[l * r.n_heads + h].patterns)
-            if (q.pattern == p.pattern) t.values.back().push_back(q.recall);
-      }
-      panels.push_back(eval::heatmap_svg(t));
+      const std::string& name = p.pattern;
+      panels.push_back(eval::heatmap_svg(layer_head_table(
+          r, "Recall of " + name,
+          "best candidate at " + std::to_string(r.options.pattern_budget) + " keys per query, last batch", "recall",
+          [&](const HeadReport& h) -> double {
+            for (const PatternRecall& q : h.patterns)
+              if (q.pattern == name) return q.recall;
+            return NAN;
+          })));
     }
     files.push_back(write_file(dir, "head-patterns.svg", side_by_side_svg(panels)));
   }

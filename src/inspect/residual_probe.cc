@@ -2,39 +2,29 @@
 
 #include <cmath>
 
-namespace sieve::inspect {
+#include "kernels/ops.h"
 
-double cosine(const float* a, const float* b, int64_t n) {
-  double ab = 0, aa = 0, bb = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-  }
-  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
-}
+namespace sieve::inspect {
 
 ResidualProbe::ResidualProbe(int64_t n_layers, int64_t hidden, bool keep_norms)
     : hidden_(hidden), keep_norms_(keep_norms), sums_(static_cast<size_t>(n_layers)),
       norms_(static_cast<size_t>(n_layers)) {}
 
 void ResidualProbe::block_input(int64_t layer, Block block, const float* x, int64_t n) {
-  std::vector<float>& keep = block == Block::Attention ? layer_in_ : block_in_;
-  keep.assign(x, x + n * hidden_);
-  if (block == Block::Attention) block_in_ = layer_in_;
+  (block == Block::Attention ? layer_in_ : mlp_in_).assign(x, x + n * hidden_);
 }
 
 void ResidualProbe::block_output(int64_t layer, Block block, const float* x, int64_t n) {
   BlockSimilarity& s = sums_[layer];
   for (int64_t i = 0; i < n; ++i) {
     const float* out = x + i * hidden_;
-    const double c = cosine(block_in_.data() + i * hidden_, out, hidden_);
+    const double from_layer_input = kernels::cosine_similarity(layer_in_.data() + i * hidden_, out, hidden_);
     if (block == Block::Attention) {
-      s.attention += c;
+      s.attention += from_layer_input;
       continue;
     }
-    s.mlp += c;
-    s.layer += cosine(layer_in_.data() + i * hidden_, out, hidden_);
+    s.mlp += kernels::cosine_similarity(mlp_in_.data() + i * hidden_, out, hidden_);
+    s.layer += from_layer_input;
     if (keep_norms_) {
       double sq = 0;
       for (int64_t d = 0; d < hidden_; ++d) sq += static_cast<double>(out[d]) * out[d];

@@ -36,10 +36,7 @@ class ResidualProbe : public BlockObserver {
   int64_t tokens_ = 0;
   std::vector<BlockSimilarity> sums_;
   std::vector<std::vector<double>> norms_;
-  std::vector<float> layer_in_, block_in_;
+  std::vector<float> layer_in_, mlp_in_;  // the step's rows going into the layer (its attention) and its MLP
 };
-
-// Cosine similarity of two vectors of n floats, in double (0 when either is zero).
-double cosine(const float* a, const float* b, int64_t n);
 
 }  // namespace sieve::inspect

@@ -133,6 +133,24 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
+namespace {
+
+template <typename T>
+double cosine_of(const T* a, const T* b, int64_t n) {
+  double ab = 0, aa = 0, bb = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ab += static_cast<double>(a[i]) * b[i];
+    aa += static_cast<double>(a[i]) * a[i];
+    bb += static_cast<double>(b[i]) * b[i];
+  }
+  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
+}
+
+}  // namespace
+
+double cosine_similarity(const float* a, const float* b, int64_t n) { return cosine_of(a, b, n); }
+double cosine_similarity(const double* a, const double* b, int64_t n) { return cosine_of(a, b, n); }
+
 void rope_apply(float* head, const float* cos, const float* sin, int64_t head_dim, bool interleaved) {
   const int64_t half = head_dim / 2;
   for (int64_t i = 0; i < half; ++i) {

@@ -21,4 +21,9 @@ void softmax(float* x, int64_t n);
 // (2i, 2i+1); otherwise (i, i + head_dim/2).
 void rope_apply(float* head, const float* cos, const float* sin, int64_t head_dim, bool interleaved);
 
+// Cosine similarity of two vectors of n values, accumulated in double; 0
+// when either is all zeros.
+double cosine_similarity(const float* a, const float* b, int64_t n);
+double cosine_similarity(const double* a, const double* b, int64_t n);
+
 }  // namespace sieve::kernels

@@ -177,16 +177,6 @@ std::string format_number(double x) {
   return buf;
 }
 
-double cosine(const std::vector<float>& a, const std::vector<float>& b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-  }
-  return aa > 0 && bb > 0 ? ab / std::sqrt(aa * bb) : 0.0;
-}
-
 // Query rows of one KV head for tokens [t0, t1) of the input, head-major (row
 // g * nt + i is query head g of the group for token t0 + i), each rotated to
 // position(t) and scaled by 1/sqrt(head_dim), with the slot window [begin, limit).
@@ -404,7 +394,9 @@ void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1,
   }
 
   ++reuse_.selections;
-  if (o_.reuse && L.has_selection && cosine(fingerprint_, L.fingerprint) >= o_.threshold) {
+  if (o_.reuse && L.has_selection && kernels::cosine_similarity(fingerprint_.data(), L.fingerprint.data(),
+                                                                    static_cast<int64_t>(fingerprint_.size())) >=
+                                             o_.threshold) {
     ++reuse_.reused;
     return;
   }

@@ -45,7 +45,7 @@ std::string hip_options_spec(const HipOptions& o);
 // ascending cache slots `row_slots`; each row scores only the keys before
 // its own window) over KV head kv_head's keys in `keys`: the prefill's rows
 // are a block's q[1::2], the decode policy's the tokens since its last
-// search. `visible`: slots the last row sees.
+// search. The candidates are those the last row sees.
 HipSelection hip_search(const KeyRows& keys, const HipShape& s, int64_t layer, int64_t kv_head, const float* q,
                         const std::vector<int64_t>& row_slots, int64_t hd);
 
