@@ -1,0 +1,79 @@
+#pragma once
+// A compact copy of the keys, for scoring only: policies that rank cached
+// tokens by q.k (TokenSelect's votes, and any other that scores every key
+// each step) read this instead of the full-precision keys, and then read the
+// exact keys and values of what they chose from the KV cache.
+//
+// Form: int8, one float scale per key (symmetric absmax, as KIVI and
+// llama.cpp's q8 quantise a row): each key costs head_dim + 4 bytes against
+// 2 * head_dim for an f16 cache. Queries are quantised the same way when they
+// score, so a score is an exact integer dot product times two scales (the
+// same on every instruction set: VNNI, AVX2 or plain C++).
+//
+// Layout, per layer and KV head: tiles of 16 slots; within a tile, for each
+// group of 4 dimensions, the 16 slots' 4 bytes in a row (64 bytes: one
+// vpdpbusd operand), then the 16 scales. Tiles live in chunks of 64 so that
+// growing the copy never moves what is already there.
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace sieve {
+
+class CompactKeys {
+ public:
+  static constexpr int64_t kTile = 16;          // slots per tile
+  static constexpr int64_t kChunkTiles = 64;    // tiles per allocation
+  static constexpr int64_t kMaxHeadDim = 1024;
+
+  CompactKeys(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim);
+  CompactKeys(const CompactKeys& other);
+  CompactKeys& operator=(const CompactKeys& other);
+  CompactKeys(CompactKeys&&) noexcept = default;
+  CompactKeys& operator=(CompactKeys&&) noexcept = default;
+
+  int64_t n_layers() const { return n_layers_; }
+  int64_t n_kv_heads() const { return n_kv_heads_; }
+  int64_t head_dim() const { return head_dim_; }
+  // Slots [0, size(layer)) of a layer hold keys.
+  int64_t size(int64_t layer) const { return size_[layer]; }
+  // Drops a layer's slots from n on.
+  void truncate(int64_t layer, int64_t n);
+  // Makes room for slots [0, n) of a layer (not thread-safe; write() is,
+  // for different slots, within the room).
+  void reserve(int64_t layer, int64_t n);
+  // Writes the key of one slot of one KV head (head_dim floats).
+  void write(int64_t layer, int64_t kv_head, int64_t slot, const float* key);
+  // Marks slots [0, n) of a layer written (after write() for every KV head).
+  void set_size(int64_t layer, int64_t n);
+
+  // scores[g * (end - begin) + (j - begin)] = q_g . k_j for n_q queries
+  // (head_dim floats each, consecutive) against slots [begin, end) of one
+  // layer and KV head, through the int8 forms of both.
+  void score(int64_t layer, int64_t kv_head, int64_t begin, int64_t end, const float* q, int64_t n_q,
+             float* scores) const;
+
+  // Bytes read to score one slot of one KV head (its key and scale).
+  int64_t bytes_per_slot() const { return head_dim_ + static_cast<int64_t>(sizeof(float)); }
+  // Bytes held.
+  size_t bytes_allocated() const;
+
+  // The int8 key and scale of one slot, as stored (tests).
+  void read(int64_t layer, int64_t kv_head, int64_t slot, int8_t* key, float* scale) const;
+
+ private:
+  int64_t tile_bytes() const { return head_dim_ * kTile + kTile * static_cast<int64_t>(sizeof(float)); }
+  int8_t* tile(int64_t layer, int64_t kv_head, int64_t t);
+  const int8_t* tile(int64_t layer, int64_t kv_head, int64_t t) const;
+
+  int64_t n_layers_, n_kv_heads_, head_dim_;
+  std::vector<int64_t> size_;  // per layer
+  // Per layer and KV head: chunks of kChunkTiles tiles.
+  std::vector<std::vector<std::unique_ptr<int8_t[]>>> chunks_;
+};
+
+// Quantises n floats to int8 with one scale (absmax / 127); returns the scale
+// (0 for an all-zero vector, whose levels are then 0).
+float quantize_int8(const float* x, int64_t n, int8_t* levels);
+
+}  // namespace sieve
