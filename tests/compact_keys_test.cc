@@ -1,6 +1,7 @@
 // The compact (int8) key copy: its scores against a scalar reference on the
-// same int8 levels on every SIMD target, against float32 dot products within
-// the quantisation error, and a planted key ranked first among random ones.
+// same int8 levels on every SIMD target (and across chunks), against float32
+// dot products within the quantisation error, and a planted key ranked first
+// among random ones.
 #include "attention/selection/compact_keys.h"
 
 #include <gtest/gtest.h>
@@ -36,9 +37,9 @@ CompactKeys filled(int64_t n, int64_t n_kv, int64_t hd, const std::vector<std::v
 // The score the int8 forms define, in double: sum of levels times both scales.
 double reference_score(const CompactKeys& c, int64_t layer, int64_t h, int64_t j, const float* q) {
   const int64_t hd = c.head_dim();
-  std::vector<int8_t> k(hd), q8(hd);
-  float ks = 0;
-  c.read(layer, h, j, k.data(), &ks);
+  const int8_t* k = c.levels(layer, h, j);
+  const float ks = c.scale(layer, h, j);
+  std::vector<int8_t> q8(hd);
   const float qs = quantize_int8(q, hd, q8.data());
   int64_t dot = 0;
   for (int64_t d = 0; d < hd; ++d) dot += int64_t{q8[d]} * k[d];
@@ -63,7 +64,7 @@ TEST(CompactKeys, QuantizeKeepsEveryValueWithinHalfAStep) {
 }
 
 TEST(CompactKeys, ScoresMatchTheScalarReferenceOnEveryTarget) {
-  for (const int64_t hd : {64, 128, 4, 12}) {
+  for (const int64_t hd : {64, 128, 4, 12, 80, 1}) {
     const int64_t n = 83, n_kv = 2;
     std::vector<std::vector<float>> keys = {random_vectors(n, hd, 2), random_vectors(n, hd, 3, 5.0f)};
     // Extreme keys: all-zero, one huge dimension, every level at +-127.
@@ -75,6 +76,7 @@ TEST(CompactKeys, ScoresMatchTheScalarReferenceOnEveryTarget) {
     for (const int64_t n_q : {1, 4, 5, 9}) {
       auto q = random_vectors(n_q, hd, 7 + static_cast<uint32_t>(n_q));
       for (int64_t d = 0; d < hd; ++d) q[d] = d % 3 ? 2.0f : -2.0f;  // levels at +-127
+      if (hd == 1) q[0] = 2.0f;
       for (const auto& [b, e] : std::vector<std::pair<int64_t, int64_t>>{{0, n}, {3, 80}, {16, 64}, {17, 30}, {20, 21}}) {
         SCOPED_TRACE(::testing::Message() << "hd " << hd << " n_q " << n_q << " [" << b << ", " << e << ")");
         testing::for_each_simd_target([&](int64_t) {
@@ -141,20 +143,32 @@ TEST(CompactKeys, TruncateAndRewrite) {
   for (int64_t j = 10; j < n; ++j) c.write(1, 0, j, b.data() + j * hd);
   c.set_size(1, n);
   const CompactKeys fresh = filled(n, 1, hd, {b});
-  std::vector<int8_t> k1(hd), k2(hd);
-  float s1, s2;
+  std::vector<float> k1(hd), k2(hd);
   for (int64_t j = 10; j < n; ++j) {
-    c.read(1, 0, j, k1.data(), &s1);
-    fresh.read(1, 0, j, k2.data(), &s2);
+    c.dequantize(1, 0, j, k1.data());
+    fresh.dequantize(1, 0, j, k2.data());
     EXPECT_EQ(k1, k2);
-    EXPECT_EQ(s1, s2);
+    for (int64_t d = 0; d < hd; ++d) EXPECT_NEAR(k1[d], b[j * hd + d], c.scale(1, 0, j) * 0.5001f);
   }
-  EXPECT_THROW(c.write(1, 0, 64 * 16, a.data()), std::exception);  // past the reservation
+  EXPECT_THROW(c.write(1, 0, CompactKeys::kChunkSlots, a.data()), std::exception);  // past the reservation
   EXPECT_GT(c.bytes_allocated(), static_cast<size_t>(n * c.bytes_per_slot()));
 }
 
-TEST(CompactKeys, RejectsHeadDimsItCannotTile) {
-  EXPECT_THROW(CompactKeys(1, 1, 6), std::exception);
+TEST(CompactKeys, ScoresSpanChunks) {
+  const int64_t n = CompactKeys::kChunkSlots * 2 + 40, hd = 64;
+  const auto keys = random_vectors(n, hd, 41);
+  const auto q = random_vectors(3, hd, 42);
+  const CompactKeys c = filled(n, 1, hd, {keys});
+  const int64_t b = CompactKeys::kChunkSlots - 5, e = 2 * CompactKeys::kChunkSlots + 7;
+  std::vector<float> s(3 * (e - b));
+  c.score(1, 0, b, e, q.data(), 3, s.data());
+  for (int64_t g = 0; g < 3; ++g)
+    for (int64_t j = b; j < e; ++j)
+      ASSERT_NEAR(s[g * (e - b) + j - b], reference_score(c, 1, 0, j, q.data() + g * hd), 1e-4) << j;
+}
+
+TEST(CompactKeys, RejectsHeadDimsOutOfRange) {
+  EXPECT_THROW(CompactKeys(1, 1, 0), std::exception);
   EXPECT_THROW(CompactKeys(1, 1, 2048), std::exception);
 }
 

@@ -31,14 +31,15 @@ std::string error_of(const std::string& spec) { return testing::policy_spec_erro
 TEST(TokenSelectPolicy, SpecDefaultsAndErrors) {
   const ModelConfig c = small_config();
   EXPECT_EQ(make_policy("tokenselect", c)->spec(),
-            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1");
-  EXPECT_EQ(make_policy("tokenselect:k=64,n_init=4,n_local=32,chunk=16,threshold=0.75,reuse=0", c)->spec(),
-            "tokenselect:k=64,n_init=4,n_local=32,chunk=16,threshold=0.75,reuse=0");
+            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1,score=int8");
+  EXPECT_EQ(make_policy("tokenselect:k=64,n_init=4,n_local=32,chunk=16,threshold=0.75,reuse=0,score=exact", c)->spec(),
+            "tokenselect:k=64,n_init=4,n_local=32,chunk=16,threshold=0.75,reuse=0,score=exact");
   EXPECT_EQ(make_policy("tokenselect:reuse=off", c)->spec(),
-            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=0");
-  EXPECT_NE(
-      error_of("tokenselect:topk=3").find("no parameter 'topk' (valid: k, n_init, n_local, chunk, threshold, reuse)"),
-      std::string::npos);
+            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=0,score=int8");
+  EXPECT_NE(error_of("tokenselect:topk=3")
+                .find("no parameter 'topk' (valid: k, n_init, n_local, chunk, threshold, reuse, score)"),
+            std::string::npos);
+  EXPECT_NE(error_of("tokenselect:score=int4").find("score must be int8 or exact (got 'int4')"), std::string::npos);
   EXPECT_NE(error_of("tokenselect:k=0").find("k must be >= 1"), std::string::npos);
   EXPECT_NE(error_of("tokenselect:n_local=0").find("n_local must be >= 1"), std::string::npos);
   EXPECT_NE(error_of("tokenselect:n_init=-1").find("n_init must be >= 0"), std::string::npos);
@@ -156,8 +157,11 @@ std::vector<double> expected_output(const HandCache& h, const float* q_t, int64_
   return out;
 }
 
+// Scores as exact as the cache (score=exact): the selections are the float64
+// rule's exactly.
 TokenSelectPolicy::Options small_options(bool reuse) {
   TokenSelectPolicy::Options o;
+  o.scores = TokenSelectPolicy::Scores::Exact;
   o.k = 24;
   o.n_init = 4;
   o.n_local = 32;
@@ -292,6 +296,66 @@ TEST(TokenSelectPolicy, SelectionCacheReusesForSimilarQueries) {
     h.raw_k.resize(300);
     h.raw_v.resize(300);
     h.cache.truncate(300);
+  }
+}
+
+// score=int8: the selection is the float64 rule's but for candidates whose
+// votes are within the int8 rounding of the k-th (a few at most), and the
+// output is the exact attention over what it selected.
+TEST(TokenSelectPolicy, Int8ScoresSelectAlmostTheSameTokens) {
+  TokenSelectPolicy::Options o = small_options(false);
+  o.scores = TokenSelectPolicy::Scores::Int8;
+  for (KvType type : {KvType::F32, KvType::F16}) {
+    HandCache h(type);
+    ThreadPool pool(2);
+    TokenSelectPolicy policy(o);
+    h.append(300);
+    std::vector<float> q = h.queries(1), out(kHeads * kHd);
+    policy.attend({h.cache, 0, q.data(), 1, 299, kHeads, h.rope, pool}, out.data());
+    const std::vector<int64_t> want = expected_selection(h, q, 1, 300, o), got = policy.selected(0);
+    std::vector<int64_t> common;
+    std::set_intersection(want.begin(), want.end(), got.begin(), got.end(), std::back_inserter(common));
+    EXPECT_GE(common.size(), want.size() - 2) << kv_type_name(type);
+    for (int64_t head = 0; head < kHeads; ++head)
+      EXPECT_LT(max_error(out, 0, head, expected_output(h, q.data(), 299, got, 300, head, o)),
+                type == KvType::F32 ? 2e-4 : 5e-3);
+    // The scoring pass read 68 bytes per candidate and KV head (64 levels and a scale).
+    const double slots = kKv * (o.n_init + o.k + o.n_local);
+    EXPECT_GE(policy.stats().bytes_read, slots * 2 * h.cache.row_bytes() + kKv * (300 - o.n_init - o.n_local) * 68.0);
+  }
+}
+
+// A planted key (along the decoded token's queries, every head) is selected
+// among thousands of random ones with int8 scores, wherever it sits.
+TEST(TokenSelectPolicy, Int8ScoresFindAPlantedKey) {
+  TokenSelectPolicy::Options o = small_options(false);
+  o.scores = TokenSelectPolicy::Scores::Int8;
+  o.k = 8;
+  for (const int64_t planted : {int64_t{5}, int64_t{1234}, int64_t{3000}}) {
+    HandCache h(KvType::F16);
+    ThreadPool pool(2);
+    h.append(4096);
+    std::vector<float> q = h.queries(1);
+    // The planted key, un-rotated, is the head-mean of its group's queries
+    // rotated to n_local (what the fingerprint scores), scaled to |k| ~ 8.
+    for (int64_t kvh = 0; kvh < kKv; ++kvh) {
+      std::vector<double> dir(kHd, 0.0);
+      for (int64_t g = 0; g < kGroup; ++g) {
+        const auto r = h.rotated(q.data() + (kvh * kGroup + g) * kHd, static_cast<double>(o.n_local));
+        for (int64_t d = 0; d < kHd; ++d) dir[d] += r[d];
+      }
+      const double norm = std::sqrt(dot(dir, dir));
+      for (int64_t d = 0; d < kHd; ++d) h.raw_k[planted][kvh * kHd + d] = static_cast<float>(dir[d] / norm * 8.0);
+    }
+    std::vector<float> k = h.raw_k[planted];
+    h.rope.rotate(k.data(), kKv, static_cast<double>(planted));
+    h.cache.write(0, planted, k.data(), h.raw_v[planted].data());
+    TokenSelectPolicy policy(o);
+    std::vector<float> out(kHeads * kHd);
+    policy.attend({h.cache, 0, q.data(), 1, 4095, kHeads, h.rope, pool}, out.data());
+    const auto& sel = policy.selected(0);
+    EXPECT_NE(std::find(sel.begin(), sel.end(), planted), sel.end()) << planted;
+    EXPECT_EQ(expected_selection(h, q, 1, 4096, o), sel);
   }
 }
 

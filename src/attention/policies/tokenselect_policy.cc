@@ -100,6 +100,7 @@ void rotate_expanded(float* x, const float* c, const float* s, int64_t hd, bool 
 
 constexpr int64_t kQueryBlock = 16;          // query tokens per work item
 constexpr int64_t kParallelVotes = 1 << 20;  // score entries from which the votes are summed in parallel
+constexpr int64_t kScorePiece = 2048;         // fewest candidates per scoring work item
 
 struct Scratch {
   std::vector<float> q, m, l, acc, kernel, cos, sin, key, value, scores, row;
@@ -245,14 +246,22 @@ std::unique_ptr<AttentionPolicy> TokenSelectPolicy::from_spec(Spec& spec) {
   o.chunk = spec.take_int("chunk", kDefaultChunk, 1);
   o.threshold = spec.take_double("threshold", kDefaultThreshold, -1.0, 1.0);
   o.reuse = spec.take_bool("reuse", kDefaultReuse);
-  spec.finish({"k", "n_init", "n_local", "chunk", "threshold", "reuse"});
+  const std::string scores = spec.take_string("score", "int8");
+  if (scores == "int8")
+    o.scores = Scores::Int8;
+  else if (scores == "exact")
+    o.scores = Scores::Exact;
+  else
+    throw Error("attention policy 'tokenselect': score must be int8 or exact (got '" + scores + "')");
+  spec.finish({"k", "n_init", "n_local", "chunk", "threshold", "reuse", "score"});
   return std::make_unique<TokenSelectPolicy>(o);
 }
 
 std::string TokenSelectPolicy::spec() const {
   return "tokenselect:k=" + std::to_string(o_.k) + ",n_init=" + std::to_string(o_.n_init) +
          ",n_local=" + std::to_string(o_.n_local) + ",chunk=" + std::to_string(o_.chunk) +
-         ",threshold=" + format_number(o_.threshold) + ",reuse=" + (o_.reuse ? "1" : "0");
+         ",threshold=" + format_number(o_.threshold) + ",reuse=" + (o_.reuse ? "1" : "0") +
+         ",score=" + (o_.scores == Scores::Int8 ? "int8" : "exact");
 }
 
 const std::vector<int64_t>& TokenSelectPolicy::selected(int64_t layer) const {
@@ -288,19 +297,32 @@ void TokenSelectPolicy::observe_prefill(const AttentionInput& in) {
 // (re)written, so anything kept about them is stale (a truncated cache).
 void TokenSelectPolicy::prepare(const AttentionInput& in) {
   const KvCacheShape& s = in.cache.shape();
-  if (static_cast<int64_t>(layers_.size()) != s.n_layers) layers_.assign(s.n_layers, LayerState{});
-  const KvCacheShape u{s.n_layers, s.n_kv_heads, s.head_dim, s.page_size, s.type};
-  if (!unrotated_ || unrotated_->shape().n_kv_heads != u.n_kv_heads || unrotated_->shape().head_dim != u.head_dim ||
-      unrotated_->shape().type != u.type || unrotated_->shape().page_size != u.page_size) {
-    unrotated_.emplace(u);
-    for (LayerState& L : layers_) L.unrotated = 0;
+  if (static_cast<int64_t>(layers_.size()) != s.n_layers) {
+    layers_.assign(s.n_layers, LayerState{});
+    compact_.reset();
+    unrotated_.reset();
   }
-  const int64_t end = in.cache.size();
-  if (unrotated_->size() > end) unrotated_->truncate(end);
-  if (unrotated_->size() < end)
-    unrotated_->append_slots(in.cache.positions().data() + unrotated_->size(), end - unrotated_->size());
+  if (o_.scores == Scores::Int8) {
+    if (!compact_ || compact_->n_kv_heads() != s.n_kv_heads || compact_->head_dim() != s.head_dim) {
+      compact_.emplace(s.n_layers, s.n_kv_heads, s.head_dim);
+      for (LayerState& L : layers_) L.unrotated = 0;
+    }
+  } else {
+    const KvCacheShape u{s.n_layers, s.n_kv_heads, s.head_dim, s.page_size, s.type};
+    if (!unrotated_ || unrotated_->shape().n_kv_heads != u.n_kv_heads || unrotated_->shape().head_dim != u.head_dim ||
+        unrotated_->shape().type != u.type || unrotated_->shape().page_size != u.page_size) {
+      unrotated_.emplace(u);
+      for (LayerState& L : layers_) L.unrotated = 0;
+    }
+    const int64_t end = in.cache.size();
+    if (unrotated_->size() > end) unrotated_->truncate(end);
+    if (unrotated_->size() < end)
+      unrotated_->append_slots(in.cache.positions().data() + unrotated_->size(), end - unrotated_->size());
+  }
+  extend_unrotations(in);
   LayerState& L = layers_[in.layer];
   L.unrotated = std::min(L.unrotated, in.first_slot);
+  if (compact_) compact_->truncate(in.layer, L.unrotated);
   if (L.has_selection && L.selected_at > in.first_slot) {
     L.has_selection = false;
     L.gathered_valid = false;
@@ -327,21 +349,34 @@ void TokenSelectPolicy::prepare(const AttentionInput& in) {
   }
 }
 
-// The un-rotated copy of the keys: each new key rotated back by its position.
+// The rotations back from each slot's position, for the slots the cache
+// gained (or rewrote: a truncated cache) since the last call.
+void TokenSelectPolicy::extend_unrotations(const AttentionInput& in) {
+  const int64_t hd = in.cache.shape().head_dim, half = hd / 2, end = in.cache.size();
+  unrotations_valid_ = std::min(unrotations_valid_, in.first_slot);
+  if (unrotations_valid_ >= end) return;
+  unrotations_.resize(end * hd);
+  const auto& positions = in.cache.positions();
+  for (int64_t j = unrotations_valid_; j < end; ++j) {
+    float* r = unrotations_.data() + j * hd;
+    in.rope.angles(-static_cast<double>(positions[j]), r, r + half);
+  }
+  unrotations_valid_ = end;
+}
+
+// The scoring copy of the keys: each new key rotated back by its position.
 void TokenSelectPolicy::unrotate_new_keys(const AttentionInput& in) {
   LayerState& L = layers_[in.layer];
   const int64_t end = in.cache.size(), begin = L.unrotated;
   if (begin >= end) return;
   const KvCacheShape& s = in.cache.shape();
   const int64_t hd = s.head_dim, ps = s.page_size, n_kv = s.n_kv_heads;
-  const auto& positions = in.cache.positions();
   const int64_t first_page = begin / ps, n_pages = (end - 1) / ps + 1 - first_page;
+  if (compact_) compact_->reserve(in.layer, end);
   auto unrotate_pages = [&](int, int64_t pb, int64_t pe) {
     Scratch& sc = thread_scratch();
     sc.key.resize(n_kv * ps * hd);
     sc.value.resize(n_kv * hd);
-    sc.cos.resize(hd / 2);
-    sc.sin.resize(hd / 2);
     sc.begin.resize(ps);
     for (int64_t page = first_page + pb; page < first_page + pe; ++page) {
       const int64_t s0 = std::max(begin, page * ps), s1 = std::min(end, (page + 1) * ps), count = s1 - s0;
@@ -349,15 +384,14 @@ void TokenSelectPolicy::unrotate_new_keys(const AttentionInput& in) {
       for (int64_t h = 0; h < n_kv; ++h)
         read_page_rows(in.cache, in.layer, h, page, sc.begin.data(), count, true, sc.key.data() + h * ps * hd, sc.row);
       for (int64_t i = 0; i < count; ++i) {
-        in.rope.angles(-static_cast<double>(positions[s0 + i]), sc.cos.data(), sc.sin.data());
+        const float* r = unrotations_.data() + (s0 + i) * hd;
         for (int64_t h = 0; h < n_kv; ++h) {
           float* k = sc.value.data() + h * hd;
           std::copy(sc.key.data() + (h * ps + i) * hd, sc.key.data() + (h * ps + i + 1) * hd, k);
-          rotate(k, sc.cos.data(), sc.sin.data(), hd, in.rope.interleaved());
+          rotate(k, r, r + hd / 2, hd, in.rope.interleaved());
+          if (compact_) compact_->write(in.layer, h, s0 + i, k);
         }
-        // The value slot holds the same key by row, for gather(): a key
-        // read from the dimension-major key block touches every row of it.
-        unrotated_->write(in.layer, s0 + i, sc.value.data(), sc.value.data());
+        if (unrotated_) unrotated_->write(in.layer, s0 + i, sc.value.data(), sc.value.data());
       }
     }
   };
@@ -365,7 +399,21 @@ void TokenSelectPolicy::unrotate_new_keys(const AttentionInput& in) {
     in.pool.parallel_for(n_pages, 1, unrotate_pages);
   else
     unrotate_pages(0, 0, 1);  // a decoded token: not worth waking the pool
+  if (compact_) compact_->set_size(in.layer, end);
   L.unrotated = end;
+}
+
+void TokenSelectPolicy::score(const AttentionInput& in, int64_t kv_head, int64_t lo, int64_t hi, float* scores) {
+  const int64_t hd = in.cache.shape().head_dim, group = in.n_heads / in.cache.shape().n_kv_heads;
+  const float* q = fingerprint_.data() + kv_head * group * hd;
+  if (compact_) {
+    compact_->score(in.layer, kv_head, lo, hi, q, group, scores);
+    return;
+  }
+  Scratch& sc = thread_scratch();
+  sc.kernel.resize(attention_scratch_floats(unrotated_->shape(), group));
+  const SlotSpan span{lo, hi};
+  score_spans(*unrotated_, in.layer, kv_head, &span, 1, q, group, scores, sc.kernel.data());
 }
 
 void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1, int64_t num_tokens) {
@@ -404,24 +452,44 @@ void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1,
 
   // Raw scores of every candidate for every query head, against the keys at
   // position 0, then a softmax within each head (exponentials in place, the
-  // inverse sums kept): one work item per KV head.
+  // inverse sums kept). Work items are pieces of the candidates of one KV
+  // head, so that every thread has work whatever the number of KV heads.
   const int64_t lo = o_.n_init, hi = num_tokens - o_.n_local, n_cand = hi - lo;
+  const int64_t piece = std::max<int64_t>(kScorePiece, (n_cand + 4 * in.pool.size() - 1) / (4 * in.pool.size()));
+  const int64_t n_pieces = (n_cand + piece - 1) / piece;
   scores_.resize(nh * n_cand);
   head_sum_.resize(nh);
-  in.pool.parallel_for(n_kv, 1, [&](int, int64_t hb, int64_t he) {
+  piece_max_.assign(nh * n_pieces, -std::numeric_limits<float>::infinity());
+  piece_sum_.resize(nh * n_pieces);
+  in.pool.parallel_for(n_kv * n_pieces, 1, [&](int, int64_t ib, int64_t ie) {
     Scratch& sc = thread_scratch();
-    sc.kernel.resize(attention_scratch_floats(unrotated_->shape(), group));
-    for (int64_t kvh = hb; kvh < he; ++kvh) {
-      const SlotSpan span{lo, hi};
-      score_spans(*unrotated_, in.layer, kvh, &span, 1, fingerprint_.data() + kvh * group * hd, group,
-                  scores_.data() + kvh * group * n_cand, sc.kernel.data());
-      for (int64_t h = kvh * group; h < (kvh + 1) * group; ++h) {
-        float* row = scores_.data() + h * n_cand;
-        const float m = *std::max_element(row, row + n_cand);
-        head_sum_[h] = static_cast<float>(1.0 / exp_shifted(row, n_cand, m));
+    for (int64_t item = ib; item < ie; ++item) {
+      const int64_t kvh = item / n_pieces, p = item % n_pieces;
+      const int64_t j0 = p * piece, j1 = std::min(n_cand, j0 + piece);
+      sc.scores.resize(group * (j1 - j0));
+      score(in, kvh, lo + j0, lo + j1, sc.scores.data());
+      for (int64_t g = 0; g < group; ++g) {
+        const int64_t h = kvh * group + g;
+        const float* src = sc.scores.data() + g * (j1 - j0);
+        std::copy(src, src + (j1 - j0), scores_.data() + h * n_cand + j0);
+        piece_max_[h * n_pieces + p] = row_max(src, j1 - j0);
       }
     }
   });
+  in.pool.parallel_for(nh * n_pieces, 1, [&](int, int64_t ib, int64_t ie) {
+    for (int64_t item = ib; item < ie; ++item) {
+      const int64_t h = item / n_pieces, p = item % n_pieces;
+      const int64_t j0 = p * piece, j1 = std::min(n_cand, j0 + piece);
+      const float* maxima = piece_max_.data() + h * n_pieces;
+      const float m = *std::max_element(maxima, maxima + n_pieces);
+      piece_sum_[item] = (exp_shifted(scores_.data() + h * n_cand + j0, j1 - j0, m));
+    }
+  });
+  for (int64_t h = 0; h < nh; ++h) {
+    double z = 0;
+    for (int64_t p = 0; p < n_pieces; ++p) z += piece_sum_[h * n_pieces + p];
+    head_sum_[h] = static_cast<float>(1.0 / z);
+  }
   // Summed over every head of the layer: the votes.
   votes_.resize(n_cand);
   auto vote = [&](int, int64_t jb, int64_t je) {
@@ -453,7 +521,9 @@ void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1,
   L.has_selection = true;
   L.gathered_valid = false;
   // The scoring pass read every candidate's key.
-  count_extra_bytes(in, static_cast<double>(n_cand * n_kv) * static_cast<double>(unrotated_->row_bytes()));
+  const double key_bytes = compact_ ? static_cast<double>(compact_->bytes_per_slot())
+                                    : static_cast<double>(unrotated_->row_bytes());
+  count_extra_bytes(in, static_cast<double>(n_cand * n_kv) * key_bytes);
 }
 
 // Copies the initial and selected tokens of each KV head into a float32
@@ -466,7 +536,9 @@ void TokenSelectPolicy::gather(const AttentionInput& in) {
     L.gathered.assign(n_kv, KvCache(KvCacheShape{1, 1, hd, ps, KvType::F32}));
   const float* table = table_->data();
   auto slot_of = [&](int64_t i) { return i < o_.n_init ? i : L.selected[i - o_.n_init]; };
-  in.pool.parallel_for(n_kv, 1, [&](int, int64_t hb, int64_t he) {
+  std::vector<int64_t> over_read(in.pool.size(), 0);  // key slots read beyond the selected, per KV head
+  in.pool.parallel_for(n_kv, 1, [&](int thread, int64_t hb, int64_t he) {
+    int64_t& span_slots = over_read[thread];
     Scratch& sc = thread_scratch();
     sc.key.resize(ps * hd);
     sc.value.resize(ps * hd);
@@ -483,10 +555,15 @@ void TokenSelectPolicy::gather(const AttentionInput& in) {
         const int64_t page = slot_of(a) / ps;
         int64_t b = a;
         for (; b < n && slot_of(b) / ps == page; ++b) sc.begin[b - a] = slot_of(b) % ps;
-        read_page_rows(*unrotated_, in.layer, kvh, page, sc.begin.data(), b - a, false, sc.key.data(), sc.row);
+        read_page_rows(in.cache, in.layer, kvh, page, sc.begin.data(), b - a, true, sc.key.data(), sc.row);
         read_page_rows(in.cache, in.layer, kvh, page, sc.begin.data(), b - a, false, sc.value.data(), sc.row);
+        // Keys are stored dimension-major: the columns from the first slot
+        // read to the last were read, not just the slots'.
+        if (kvh == 0) span_slots += (sc.begin[b - a - 1] - sc.begin[0] + 1) - (b - a);
         for (int64_t i = a; i < b; ++i) {
           float* key = sc.key.data() + (i - a) * hd;
+          const float* back = unrotations_.data() + slot_of(i) * hd;
+          rotate(key, back, back + hd / 2, hd, in.rope.interleaved());
           rotate_expanded(key, table + i * 2 * hd, table + i * 2 * hd + hd, hd, in.rope.interleaved());
           // The scratch cache is this policy's own float32 cache: its pages
           // are written in place (keys dimension-major, values by row).
@@ -501,6 +578,11 @@ void TokenSelectPolicy::gather(const AttentionInput& in) {
     }
   });
   L.gathered_valid = true;
+  // A decoded token's gather: the key columns read past the selected slots
+  // (the same span for every KV head).
+  int64_t over = 0;
+  for (int64_t x : over_read) over += x;
+  count_extra_bytes(in, static_cast<double>(over * n_kv) * static_cast<double>(in.cache.row_bytes()));
 }
 
 // Query tokens [c0, c1) read the gathered list at positions 0..G-1 and the

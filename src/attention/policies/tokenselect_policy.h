@@ -11,12 +11,17 @@
 //     to position n_local + i, against keys at position 0 (un-rotated): every
 //     candidate is scored at the same distance, whatever its true position;
 //     this policy keeps an un-rotated copy of the keys for that (the cache
-//     holds them rotated);
+//     holds them rotated): int8 with a scale per key by default
+//     (`score=int8`, attention/selection/compact_keys.h: 68 bytes per key of
+//     64 dimensions, against 128 for an f16 copy), or in the cache's own
+//     type (`score=exact`, the reference's scores);
 //   - scores are raw q.k (no 1/sqrt(d)) before the per-head softmax;
 //   - the read tokens sit at contiguous positions, in slot order: the initial
 //     tokens at 0..n_init-1, the selected ones next, the local window after
 //     them, the query at its own key's position;
 //   - while n_init + k + n_local covers the sequence, attention is full.
+// The selected keys are read from the cache and rotated from their true
+// positions to their places in the list (no second copy of the keys).
 // The Selection Cache: a chunk whose query fingerprint (the mean rotated
 // query of all heads) has cosine similarity >= `threshold` with the one the
 // current selection was made for reuses that selection (`reuse=1`).
@@ -27,6 +32,7 @@
 #include <vector>
 
 #include "attention/policy.h"
+#include "attention/selection/compact_keys.h"
 
 namespace sieve {
 
@@ -43,11 +49,15 @@ class TokenSelectPolicy : public AttentionPolicy {
   static constexpr int64_t kDefaultChunk = 512;
   static constexpr double kDefaultThreshold = 0.9;
   static constexpr bool kDefaultReuse = true;
+  // What the scoring pass reads: the int8 copy, or keys as exact as the cache's.
+  enum class Scores { Int8, Exact };
+  static constexpr Scores kDefaultScores = Scores::Int8;
 
   struct Options {
     int64_t k = kDefaultK, n_init = kDefaultInit, n_local = kDefaultLocal, chunk = kDefaultChunk;
     double threshold = kDefaultThreshold;
     bool reuse = kDefaultReuse;
+    Scores scores = kDefaultScores;
   };
   // How often the Selection Cache answered: chunks (decode steps or prefill
   // chunks, per layer) that needed a selection, and how many reused one.
@@ -77,7 +87,7 @@ class TokenSelectPolicy : public AttentionPolicy {
 
  private:
   struct LayerState {
-    int64_t unrotated = 0;  // slots [0, unrotated) of the un-rotated key copy are valid
+    int64_t unrotated = 0;  // slots [0, unrotated) of the scoring copy are valid
     bool has_selection = false;
     int64_t selected_at = 0;         // sequence length the selection was made at
     std::vector<int64_t> selected;   // sorted slots
@@ -87,7 +97,10 @@ class TokenSelectPolicy : public AttentionPolicy {
   };
 
   void prepare(const AttentionInput& in);
+  void extend_unrotations(const AttentionInput& in);
   void unrotate_new_keys(const AttentionInput& in);
+  // Raw scores of the candidates [lo, hi) of one KV head's query heads.
+  void score(const AttentionInput& in, int64_t kv_head, int64_t lo, int64_t hi, float* scores);
   // Chooses (or reuses) the selection of query tokens [c0, c1); the sequence is num_tokens long.
   void select(const AttentionInput& in, int64_t c0, int64_t c1, int64_t num_tokens);
   void gather(const AttentionInput& in);
@@ -97,13 +110,20 @@ class TokenSelectPolicy : public AttentionPolicy {
   Options o_;
   ReuseStats reuse_;
   std::vector<LayerState> layers_;
-  // Keys at position 0: in the key blocks for scoring, and again by row in
-  // the value blocks, for gathering the selected ones.
+  // The scoring copy of the keys, at position 0: int8, or (score=exact) a
+  // cache of the cache's type whose key blocks hold them.
+  std::optional<CompactKeys> compact_;
   std::optional<KvCache> unrotated_;
+  // Per slot, the rotation back from its position (head_dim / 2 cosines,
+  // then sines): slots [0, unrotations_valid_) are current. Shared by the
+  // layers: un-rotating a key for scoring and re-rotating a selected one.
+  std::vector<float> unrotations_;
+  int64_t unrotations_valid_ = 0;
   // Rotations to positions 0..n_init+k-1 (2 x head_dim floats each), for the gathered keys.
   std::shared_ptr<const std::vector<float>> table_;
   // Selection scratch.
-  std::vector<float> fingerprint_, scores_, votes_, head_sum_, kth_;
+  std::vector<float> fingerprint_, scores_, votes_, head_sum_, kth_, piece_max_;
+  std::vector<double> piece_sum_;
 };
 
 }  // namespace sieve

@@ -10,10 +10,12 @@
 // score, so a score is an exact integer dot product times two scales (the
 // same on every instruction set: VNNI, AVX2 or plain C++).
 //
-// Layout, per layer and KV head: tiles of 16 slots; within a tile, for each
-// group of 4 dimensions, the 16 slots' 4 bytes in a row (64 bytes: one
-// vpdpbusd operand), then the 16 scales. Tiles live in chunks of 64 so that
-// growing the copy never moves what is already there.
+// Layout, per layer and KV head: one row of int8 levels per slot (head_dim
+// rounded up to 32 bytes, zero-padded) and a float scale per slot, in chunks
+// of slots so that growing the copy never moves what is already there. A key
+// is one contiguous row, so a policy can also read the selected keys back
+// from here (dequantised) at one cache line per key, where the KV cache's
+// dimension-major key blocks would cost a line per dimension.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -22,8 +24,7 @@ namespace sieve {
 
 class CompactKeys {
  public:
-  static constexpr int64_t kTile = 16;          // slots per tile
-  static constexpr int64_t kChunkTiles = 64;    // tiles per allocation
+  static constexpr int64_t kChunkSlots = 1024;  // slots per allocation
   static constexpr int64_t kMaxHeadDim = 1024;
 
   CompactKeys(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim);
@@ -54,21 +55,31 @@ class CompactKeys {
              float* scores) const;
 
   // Bytes read to score one slot of one KV head (its key and scale).
-  int64_t bytes_per_slot() const { return head_dim_ + static_cast<int64_t>(sizeof(float)); }
+  int64_t bytes_per_slot() const { return row_ + static_cast<int64_t>(sizeof(float)); }
   // Bytes held.
   size_t bytes_allocated() const;
 
-  // The int8 key and scale of one slot, as stored (tests).
-  void read(int64_t layer, int64_t kv_head, int64_t slot, int8_t* key, float* scale) const;
+  // The int8 key and scale of one slot, as stored.
+  const int8_t* levels(int64_t layer, int64_t kv_head, int64_t slot) const {
+    return chunk(layer, kv_head, slot) + (slot % kChunkSlots) * row_;
+  }
+  float scale(int64_t layer, int64_t kv_head, int64_t slot) const {
+    return reinterpret_cast<const float*>(chunk(layer, kv_head, slot) + kChunkSlots * row_)[slot % kChunkSlots];
+  }
+  // The key as floats (levels times scale).
+  void dequantize(int64_t layer, int64_t kv_head, int64_t slot, float* key) const;
 
  private:
-  int64_t tile_bytes() const { return head_dim_ * kTile + kTile * static_cast<int64_t>(sizeof(float)); }
-  int8_t* tile(int64_t layer, int64_t kv_head, int64_t t);
-  const int8_t* tile(int64_t layer, int64_t kv_head, int64_t t) const;
+  // A chunk: kChunkSlots rows of row_ bytes, then kChunkSlots float scales.
+  int64_t chunk_bytes() const { return kChunkSlots * (row_ + static_cast<int64_t>(sizeof(float))); }
+  const int8_t* chunk(int64_t layer, int64_t kv_head, int64_t slot) const {
+    return chunks_[layer * n_kv_heads_ + kv_head][slot / kChunkSlots].get();
+  }
 
   int64_t n_layers_, n_kv_heads_, head_dim_;
+  int64_t row_;                // bytes per row: head_dim rounded up to 32
   std::vector<int64_t> size_;  // per layer
-  // Per layer and KV head: chunks of kChunkTiles tiles.
+  // Per layer and KV head: chunks of kChunkSlots slots.
   std::vector<std::vector<std::unique_ptr<int8_t[]>>> chunks_;
 };
 
