@@ -31,13 +31,17 @@ std::string error_of(const std::string& spec) { return testing::policy_spec_erro
 TEST(TokenSelectPolicy, SpecDefaultsAndErrors) {
   const ModelConfig c = small_config();
   EXPECT_EQ(make_policy("tokenselect", c)->spec(),
-            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1,score=int8");
+            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1,score=int8,keys=exact");
   EXPECT_EQ(make_policy("tokenselect:k=64,n_init=4,n_local=32,chunk=16,threshold=0.75,reuse=0,score=exact", c)->spec(),
-            "tokenselect:k=64,n_init=4,n_local=32,chunk=16,threshold=0.75,reuse=0,score=exact");
+            "tokenselect:k=64,n_init=4,n_local=32,chunk=16,threshold=0.75,reuse=0,score=exact,keys=exact");
+  EXPECT_EQ(make_policy("tokenselect:keys=int8", c)->spec(),
+            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1,score=int8,keys=int8");
+  EXPECT_NE(error_of("tokenselect:keys=fp8").find("keys must be exact or int8 (got 'fp8')"), std::string::npos);
+  EXPECT_NE(error_of("tokenselect:score=exact,keys=int8").find("score=exact does not keep"), std::string::npos);
   EXPECT_EQ(make_policy("tokenselect:reuse=off", c)->spec(),
-            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=0,score=int8");
+            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=0,score=int8,keys=exact");
   EXPECT_NE(error_of("tokenselect:topk=3")
-                .find("no parameter 'topk' (valid: k, n_init, n_local, chunk, threshold, reuse, score)"),
+                .find("no parameter 'topk' (valid: k, n_init, n_local, chunk, threshold, reuse, score, keys)"),
             std::string::npos);
   EXPECT_NE(error_of("tokenselect:score=int4").find("score must be int8 or exact (got 'int4')"), std::string::npos);
   EXPECT_NE(error_of("tokenselect:k=0").find("k must be >= 1"), std::string::npos);
@@ -322,6 +326,22 @@ TEST(TokenSelectPolicy, Int8ScoresSelectAlmostTheSameTokens) {
     // The scoring pass read 68 bytes per candidate and KV head (64 levels and a scale).
     const double slots = kKv * (o.n_init + o.k + o.n_local);
     EXPECT_GE(policy.stats().bytes_read, slots * 2 * h.cache.row_bytes() + kKv * (300 - o.n_init - o.n_local) * 68.0);
+
+    // keys=int8: the same selection, attended with the int8 keys (the local
+    // window still from the cache): within the keys' rounding of the exact output.
+    TokenSelectPolicy::Options oi = o;
+    oi.keys = TokenSelectPolicy::Keys::Int8;
+    TokenSelectPolicy int8_keys(oi);
+    std::vector<float> out8(kHeads * kHd);
+    int8_keys.attend({h.cache, 0, q.data(), 1, 299, kHeads, h.rope, pool}, out8.data());
+    EXPECT_EQ(int8_keys.selected(0), got);
+    double diff = 0;
+    for (int64_t head = 0; head < kHeads; ++head) {
+      const double err = max_error(out8, 0, head, expected_output(h, q.data(), 299, got, 300, head, o));
+      EXPECT_LT(err, 2e-2) << kv_type_name(type);
+      diff = std::max(diff, err);
+    }
+    EXPECT_GT(diff, 1e-6);  // it did read the int8 keys
   }
 }
 

@@ -253,7 +253,16 @@ std::unique_ptr<AttentionPolicy> TokenSelectPolicy::from_spec(Spec& spec) {
     o.scores = Scores::Exact;
   else
     throw Error("attention policy 'tokenselect': score must be int8 or exact (got '" + scores + "')");
-  spec.finish({"k", "n_init", "n_local", "chunk", "threshold", "reuse", "score"});
+  const std::string keys = spec.take_string("keys", "exact");
+  if (keys == "exact")
+    o.keys = Keys::Exact;
+  else if (keys == "int8")
+    o.keys = Keys::Int8;
+  else
+    throw Error("attention policy 'tokenselect': keys must be exact or int8 (got '" + keys + "')");
+  if (o.keys == Keys::Int8 && o.scores != Scores::Int8)
+    throw Error("attention policy 'tokenselect': keys=int8 reads the int8 copy, which score=exact does not keep");
+  spec.finish({"k", "n_init", "n_local", "chunk", "threshold", "reuse", "score", "keys"});
   return std::make_unique<TokenSelectPolicy>(o);
 }
 
@@ -261,7 +270,7 @@ std::string TokenSelectPolicy::spec() const {
   return "tokenselect:k=" + std::to_string(o_.k) + ",n_init=" + std::to_string(o_.n_init) +
          ",n_local=" + std::to_string(o_.n_local) + ",chunk=" + std::to_string(o_.chunk) +
          ",threshold=" + format_number(o_.threshold) + ",reuse=" + (o_.reuse ? "1" : "0") +
-         ",score=" + (o_.scores == Scores::Int8 ? "int8" : "exact");
+         ",score=" + (o_.scores == Scores::Int8 ? "int8" : "exact") + ",keys=" + (o_.keys == Keys::Int8 ? "int8" : "exact");
 }
 
 const std::vector<int64_t>& TokenSelectPolicy::selected(int64_t layer) const {
@@ -536,6 +545,7 @@ void TokenSelectPolicy::gather(const AttentionInput& in) {
     L.gathered.assign(n_kv, KvCache(KvCacheShape{1, 1, hd, ps, KvType::F32}));
   const float* table = table_->data();
   auto slot_of = [&](int64_t i) { return i < o_.n_init ? i : L.selected[i - o_.n_init]; };
+  const bool int8_keys = o_.keys == Keys::Int8;
   std::vector<int64_t> over_read(in.pool.size(), 0);  // key slots read beyond the selected, per KV head
   in.pool.parallel_for(n_kv, 1, [&](int thread, int64_t hb, int64_t he) {
     int64_t& span_slots = over_read[thread];
@@ -555,15 +565,21 @@ void TokenSelectPolicy::gather(const AttentionInput& in) {
         const int64_t page = slot_of(a) / ps;
         int64_t b = a;
         for (; b < n && slot_of(b) / ps == page; ++b) sc.begin[b - a] = slot_of(b) % ps;
-        read_page_rows(in.cache, in.layer, kvh, page, sc.begin.data(), b - a, true, sc.key.data(), sc.row);
         read_page_rows(in.cache, in.layer, kvh, page, sc.begin.data(), b - a, false, sc.value.data(), sc.row);
-        // Keys are stored dimension-major: the columns from the first slot
-        // read to the last were read, not just the slots'.
-        if (kvh == 0) span_slots += (sc.begin[b - a - 1] - sc.begin[0] + 1) - (b - a);
+        if (int8_keys) {
+          for (int64_t i = a; i < b; ++i) compact_->dequantize(in.layer, kvh, slot_of(i), sc.key.data() + (i - a) * hd);
+        } else {
+          read_page_rows(in.cache, in.layer, kvh, page, sc.begin.data(), b - a, true, sc.key.data(), sc.row);
+          // Keys are stored dimension-major: the columns from the first slot
+          // read to the last were read, not just the slots'.
+          if (kvh == 0) span_slots += (sc.begin[b - a - 1] - sc.begin[0] + 1) - (b - a);
+        }
         for (int64_t i = a; i < b; ++i) {
           float* key = sc.key.data() + (i - a) * hd;
-          const float* back = unrotations_.data() + slot_of(i) * hd;
-          rotate(key, back, back + hd / 2, hd, in.rope.interleaved());
+          if (!int8_keys) {  // from its true position back to 0 (the int8 copy is at 0)
+            const float* back = unrotations_.data() + slot_of(i) * hd;
+            rotate(key, back, back + hd / 2, hd, in.rope.interleaved());
+          }
           rotate_expanded(key, table + i * 2 * hd, table + i * 2 * hd + hd, hd, in.rope.interleaved());
           // The scratch cache is this policy's own float32 cache: its pages
           // are written in place (keys dimension-major, values by row).

@@ -52,12 +52,18 @@ class TokenSelectPolicy : public AttentionPolicy {
   // What the scoring pass reads: the int8 copy, or keys as exact as the cache's.
   enum class Scores { Int8, Exact };
   static constexpr Scores kDefaultScores = Scores::Int8;
+  // Where the attention reads the selected keys from: the cache (exact), or
+  // the int8 copy (keys=int8: one row per key where the cache's
+  // dimension-major blocks cost a cache line per dimension; the keys are then
+  // as precise as a q8 cache's).
+  enum class Keys { Exact, Int8 };
 
   struct Options {
     int64_t k = kDefaultK, n_init = kDefaultInit, n_local = kDefaultLocal, chunk = kDefaultChunk;
     double threshold = kDefaultThreshold;
     bool reuse = kDefaultReuse;
     Scores scores = kDefaultScores;
+    Keys keys = Keys::Exact;
   };
   // How often the Selection Cache answered: chunks (decode steps or prefill
   // chunks, per layer) that needed a selection, and how many reused one.
