@@ -7,11 +7,15 @@
 #include <new>
 
 #include "util/error.h"
+#include "util/huge_alloc.h"
 
 namespace sieve {
 namespace {
 
 constexpr size_t kAlign = 64;
+// Pages of at least this size come from huge-page slabs (util/huge_alloc.h);
+// smaller ones (policies' scratch caches, tests) each from the heap.
+constexpr size_t kSlabPageBytes = 64 << 10;
 
 uint64_t mix(uint64_t h, uint64_t v) {
   // splitmix64 finaliser over the running value: cheap and well spread.
@@ -32,7 +36,31 @@ PagePool::PagePool(size_t page_bytes, int64_t capacity_pages)
 }
 
 PagePool::~PagePool() {
-  for (auto& p : all_) std::free(p->data);
+  for (auto& p : all_)
+    if (!p->in_slab) std::free(p->data);
+  for (void* slab : slabs_) std::free(slab);
+}
+
+// A page's memory: the next one of the current slab (a new slab of as many
+// pages as fill whole huge pages when it is spent), or its own allocation.
+uint8_t* PagePool::page_memory(bool& in_slab) {
+  in_slab = page_bytes_ >= kSlabPageBytes;
+  if (!in_slab) {
+    auto* data = static_cast<uint8_t*>(std::aligned_alloc(kAlign, page_bytes_));
+    if (!data) throw std::bad_alloc();
+    return data;
+  }
+  if (slab_left_ == 0) {
+    int64_t pages = static_cast<int64_t>(std::max<size_t>(1, kHugePage / page_bytes_));
+    if (bounded()) pages = std::min<int64_t>(pages, std::max<int64_t>(1, capacity_ - static_cast<int64_t>(all_.size())));
+    slab_next_ = static_cast<uint8_t*>(huge_alloc(static_cast<size_t>(pages) * page_bytes_));
+    slabs_.push_back(slab_next_);
+    slab_left_ = pages;
+  }
+  uint8_t* data = slab_next_;
+  slab_next_ += page_bytes_;
+  --slab_left_;
+  return data;
 }
 
 int64_t PagePool::available() const {
@@ -47,8 +75,7 @@ KvPage* PagePool::allocate() {
     free_.pop_back();
   } else if (!bounded() || static_cast<int64_t>(all_.size()) < capacity_) {
     auto p = std::make_unique<KvPage>();
-    p->data = static_cast<uint8_t*>(std::aligned_alloc(kAlign, page_bytes_));
-    if (!p->data) throw std::bad_alloc();
+    p->data = page_memory(p->in_slab);
     page = p.get();
     all_.push_back(std::move(p));
   } else if (!lru_.empty()) {

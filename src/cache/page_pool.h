@@ -5,7 +5,8 @@
 // shared by several sequences through the prefix index, where each page is
 // named by a hash chained over the tokens of the prefix it ends. A page no
 // sequence holds any more, but that is in the index, stays cached until an
-// allocation needs its memory (least recently used first).
+// allocation needs its memory (least recently used first). Large pages are
+// carved from slabs the OS may back with 2 MiB pages (util/huge_alloc.h).
 //
 // Not thread-safe: one engine thread owns the pool and its caches.
 #include <cstddef>
@@ -19,6 +20,7 @@ namespace sieve {
 
 struct KvPage {
   uint8_t* data = nullptr;
+  bool in_slab = false;  // data lies in one of the pool's slabs (not freed by itself)
   int32_t refs = 0;
   bool indexed = false;  // in the prefix index under `hash`
   uint64_t hash = 0;
@@ -60,8 +62,13 @@ class PagePool {
  private:
   void drop_from_index(KvPage* page);
 
+  uint8_t* page_memory(bool& in_slab);
+
   size_t page_bytes_;
   int64_t capacity_;
+  std::vector<void*> slabs_;  // huge-page slabs holding large pages
+  uint8_t* slab_next_ = nullptr;
+  int64_t slab_left_ = 0;     // pages still free in the newest slab
   int64_t used_ = 0;
   std::vector<std::unique_ptr<KvPage>> all_;  // every page ever made
   std::vector<KvPage*> free_;

@@ -18,6 +18,8 @@
 
 #include "attention/attention_kernel.h"
 #include "attention/exp_row.h"
+#include "attention/selection/top_k.h"
+#include "kernels/prefetch.h"
 #include "util/spec.h"
 #include "kernels/ops.h"
 #include "util/error.h"
@@ -514,13 +516,10 @@ void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1,
   else
     vote(0, 0, n_cand);
   // The k most voted (ties to the earlier slot), in slot order: the k-th
-  // largest vote by a selection on a copy of the votes (plain float
-  // comparisons, far cheaper than ordering slot indices by their votes), then
-  // one pass in slot order taking every vote above it and the earliest of
-  // those equal to it.
-  kth_.assign(votes_.begin(), votes_.end());
-  std::nth_element(kth_.begin(), kth_.begin() + (o_.k - 1), kth_.end(), std::greater<float>());
-  const float kth = kth_[o_.k - 1];
+  // largest vote (a radix pass, attention/selection/top_k.h: far cheaper than
+  // ordering slot indices by their votes), then one pass in slot order taking
+  // every vote above it and the earliest of those equal to it.
+  const float kth = kth_largest(votes_.data(), n_cand, o_.k, kth_);
   int64_t ties = o_.k;
   for (float v : votes_) ties -= v > kth;
   L.selected.clear();
@@ -560,26 +559,24 @@ void TokenSelectPolicy::gather(const AttentionInput& in) {
         g.clear();
         g.append_slots(sc.no_positions.data(), n);
       }
+      if (int8_keys) {
+        gather_int8(in, kvh, g, &sc);
+        continue;
+      }
       // The list is in slot order: take it one source page at a time.
       for (int64_t a = 0; a < n;) {
         const int64_t page = slot_of(a) / ps;
         int64_t b = a;
         for (; b < n && slot_of(b) / ps == page; ++b) sc.begin[b - a] = slot_of(b) % ps;
         read_page_rows(in.cache, in.layer, kvh, page, sc.begin.data(), b - a, false, sc.value.data(), sc.row);
-        if (int8_keys) {
-          for (int64_t i = a; i < b; ++i) compact_->dequantize(in.layer, kvh, slot_of(i), sc.key.data() + (i - a) * hd);
-        } else {
-          read_page_rows(in.cache, in.layer, kvh, page, sc.begin.data(), b - a, true, sc.key.data(), sc.row);
-          // Keys are stored dimension-major: the columns from the first slot
-          // read to the last were read, not just the slots'.
-          if (kvh == 0) span_slots += (sc.begin[b - a - 1] - sc.begin[0] + 1) - (b - a);
-        }
+        read_page_rows(in.cache, in.layer, kvh, page, sc.begin.data(), b - a, true, sc.key.data(), sc.row);
+        // Keys are stored dimension-major: the columns from the first slot
+        // read to the last were read, not just the slots'.
+        if (kvh == 0) span_slots += (sc.begin[b - a - 1] - sc.begin[0] + 1) - (b - a);
         for (int64_t i = a; i < b; ++i) {
           float* key = sc.key.data() + (i - a) * hd;
-          if (!int8_keys) {  // from its true position back to 0 (the int8 copy is at 0)
-            const float* back = unrotations_.data() + slot_of(i) * hd;
-            rotate(key, back, back + hd / 2, hd, in.rope.interleaved());
-          }
+          const float* back = unrotations_.data() + slot_of(i) * hd;  // from its true position back to 0
+          rotate(key, back, back + hd / 2, hd, in.rope.interleaved());
           rotate_expanded(key, table + i * 2 * hd, table + i * 2 * hd + hd, hd, in.rope.interleaved());
           // The scratch cache is this policy's own float32 cache: its pages
           // are written in place (keys dimension-major, values by row).
@@ -599,6 +596,43 @@ void TokenSelectPolicy::gather(const AttentionInput& in) {
   int64_t over = 0;
   for (int64_t x : over_read) over += x;
   count_extra_bytes(in, static_cast<double>(over * n_kv) * static_cast<double>(in.cache.row_bytes()));
+}
+
+// gather() for one KV head with keys=int8: each key from its row of the int8
+// copy (at position 0), its value from the cache's value row; the rows are
+// scattered, so they are prefetched a few entries ahead.
+void TokenSelectPolicy::gather_int8(const AttentionInput& in, int64_t kv_head, KvCache& gathered, void* scratch) {
+  const LayerState& L = layers_[in.layer];
+  Scratch& sc = *static_cast<Scratch*>(scratch);
+  const KvCacheShape& s = in.cache.shape();
+  const int64_t hd = s.head_dim, ps = s.page_size, n = o_.n_init + o_.k;
+  const size_t es = s.type == KvType::F32 ? 4 : 2;
+  const float* table = table_->data();
+  auto slot_of = [&](int64_t i) { return i < o_.n_init ? i : L.selected[i - o_.n_init]; };
+  constexpr int64_t kAhead = 16;
+  for (int64_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) {
+      const int64_t ahead = slot_of(i + kAhead);
+      kernels::prefetch_l2(compact_->levels(in.layer, kv_head, ahead));
+      kernels::prefetch_l2(compact_->scale_address(in.layer, kv_head, ahead));
+      const uint8_t* value = in.cache.value_block(in.layer, kv_head, ahead / ps) + (ahead % ps) * in.cache.row_bytes();
+      for (size_t b = 0; b < in.cache.row_bytes(); b += 64) kernels::prefetch_l2(value + b);
+    }
+    const int64_t slot = slot_of(i), dst_page = i / ps, col = i % ps;
+    float* key = sc.key.data();
+    compact_->dequantize(in.layer, kv_head, slot, key);
+    rotate_expanded(key, table + i * 2 * hd, table + i * 2 * hd + hd, hd, in.rope.interleaved());
+    // The scratch cache is this policy's own float32 cache: its pages are
+    // written in place (keys dimension-major, values by row).
+    float* kt = const_cast<float*>(reinterpret_cast<const float*>(gathered.key_block(0, 0, dst_page)));
+    float* v = const_cast<float*>(reinterpret_cast<const float*>(gathered.value_block(0, 0, dst_page))) + col * hd;
+    for (int64_t d = 0; d < hd; ++d) kt[d * ps + col] = key[d];
+    if (s.type == KvType::Q8_0)
+      in.cache.read_value(in.layer, kv_head, slot, v);
+    else
+      to_float(s.type, in.cache.value_block(in.layer, kv_head, slot / ps) + static_cast<size_t>((slot % ps) * hd) * es,
+               hd, v);
+  }
 }
 
 // Query tokens [c0, c1) read the gathered list at positions 0..G-1 and the

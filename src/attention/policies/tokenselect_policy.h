@@ -110,6 +110,8 @@ class TokenSelectPolicy : public AttentionPolicy {
   // Chooses (or reuses) the selection of query tokens [c0, c1); the sequence is num_tokens long.
   void select(const AttentionInput& in, int64_t c0, int64_t c1, int64_t num_tokens);
   void gather(const AttentionInput& in);
+  // gather() of one KV head's list from the int8 copy (scratch: the thread's).
+  void gather_int8(const AttentionInput& in, int64_t kv_head, KvCache& gathered, void* scratch);
   void attend_selected(const AttentionInput& in, int64_t c0, int64_t c1, int64_t num_tokens, float* out);
   void attend_all(const AttentionInput& in, int64_t c0, int64_t c1, float* out);
 

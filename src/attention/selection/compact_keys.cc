@@ -79,6 +79,20 @@ void ScoreRows(const int8_t* rows, const float* scales, int64_t n, int64_t row, 
     }
 }
 
+// out[d] = levels[d] * scale for d < n.
+void DequantizeRow(const int8_t* levels, float scale, int64_t n, float* out) {
+  namespace hn = hwy::HWY_NAMESPACE;
+  const hn::ScalableTag<float> df;
+  const hn::RebindToSigned<decltype(df)> di;
+  const hn::Rebind<int8_t, decltype(di)> d8;
+  const int64_t N = static_cast<int64_t>(hn::Lanes(df));
+  const auto s = hn::Set(df, scale);
+  int64_t d = 0;
+  for (; d + N <= n; d += N)
+    hn::StoreU(hn::Mul(hn::ConvertTo(df, hn::PromoteTo(di, hn::LoadU(d8, levels + d))), s), df, out + d);
+  for (; d < n; ++d) out[d] = static_cast<float>(levels[d]) * scale;
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace sieve
 HWY_AFTER_NAMESPACE();
@@ -87,6 +101,7 @@ HWY_AFTER_NAMESPACE();
 namespace sieve {
 
 HWY_EXPORT(ScoreRows);
+HWY_EXPORT(DequantizeRow);
 
 namespace {
 
@@ -165,9 +180,7 @@ void CompactKeys::write(int64_t layer, int64_t kv_head, int64_t slot, const floa
 }
 
 void CompactKeys::dequantize(int64_t layer, int64_t kv_head, int64_t slot, float* key) const {
-  const int8_t* l = levels(layer, kv_head, slot);
-  const float s = scale(layer, kv_head, slot);
-  for (int64_t d = 0; d < head_dim_; ++d) key[d] = static_cast<float>(l[d]) * s;
+  HWY_DYNAMIC_DISPATCH(DequantizeRow)(levels(layer, kv_head, slot), scale(layer, kv_head, slot), head_dim_, key);
 }
 
 void CompactKeys::score(int64_t layer, int64_t kv_head, int64_t begin, int64_t end, const float* q, int64_t n_q,

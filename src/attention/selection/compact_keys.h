@@ -63,8 +63,9 @@ class CompactKeys {
   const int8_t* levels(int64_t layer, int64_t kv_head, int64_t slot) const {
     return chunk(layer, kv_head, slot) + (slot % kChunkSlots) * row_;
   }
-  float scale(int64_t layer, int64_t kv_head, int64_t slot) const {
-    return reinterpret_cast<const float*>(chunk(layer, kv_head, slot) + kChunkSlots * row_)[slot % kChunkSlots];
+  float scale(int64_t layer, int64_t kv_head, int64_t slot) const { return *scale_address(layer, kv_head, slot); }
+  const float* scale_address(int64_t layer, int64_t kv_head, int64_t slot) const {
+    return reinterpret_cast<const float*>(chunk(layer, kv_head, slot) + kChunkSlots * row_) + slot % kChunkSlots;
   }
   // The key as floats (levels times scale).
   void dequantize(int64_t layer, int64_t kv_head, int64_t slot, float* key) const;
