@@ -37,7 +37,8 @@ CompactKeys filled(int64_t n, int64_t n_kv, int64_t hd, const std::vector<std::v
 // The score the int8 forms define, in double: sum of levels times both scales.
 double reference_score(const CompactKeys& c, int64_t layer, int64_t h, int64_t j, const float* q) {
   const int64_t hd = c.head_dim();
-  const int8_t* k = c.levels(layer, h, j);
+  std::vector<int8_t> k(c.head_dim());
+  c.read_levels(layer, h, j, k.data());
   const float ks = c.scale(layer, h, j);
   std::vector<int8_t> q8(hd);
   const float qs = quantize_int8(q, hd, q8.data());

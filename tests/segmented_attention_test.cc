@@ -1,6 +1,6 @@
 // attend_segments, the runner every selecting policy uses, against a float64
 // softmax computed from the un-rotated keys: segments read by all heads of a
-// group or by one head, at shifted query positions, and gathered segments
+// group, by one head or by a set of them, at shifted query positions, and gathered segments
 // whose keys are re-rotated to new positions one by one.
 #include <gtest/gtest.h>
 
@@ -111,7 +111,7 @@ TEST(SegmentedAttention, PerHeadSegmentsWithShiftedQueries) {
       for (int64_t g = 0; g < kGroup; ++g) {
         const int64_t h = kvh * kGroup + g;
         Segment s;
-        s.head = g;
+        s.heads = Segment::only(g);
         s.spans = spans_of(h);
         for (int64_t t = t0; t < t1; ++t) {
           const int64_t slot = kTokens - n_q + t;
@@ -133,6 +133,42 @@ TEST(SegmentedAttention, PerHeadSegmentsWithShiftedQueries) {
     const double tol = type == KvType::F32 ? 2e-5 : 5e-3;
     EXPECT_LT(run_and_compare(f, n_q, plan, expected), tol) << kv_type_name(type);
   }
+}
+
+// Segments read by a set of heads that is not contiguous within the group
+// (heads 0 and 2 of 3), by one head, and by all: each head's softmax covers
+// exactly the segments that name it.
+TEST(SegmentedAttention, SegmentsReadBySetsOfHeads) {
+  const int64_t n_q = 5;
+  Fixture f(KvType::F32, n_q);
+  const std::vector<SlotSpan> outer = {{10, 40}}, middle = {{60, 90}}, shared = {{120, kTokens}};
+  auto plan = [&](int64_t, int64_t t0, int64_t t1, std::vector<Segment>& out) {
+    const std::vector<std::pair<uint64_t, std::vector<SlotSpan>>> parts = {
+        {Segment::only(0) | Segment::only(2), outer}, {Segment::only(1), middle}, {Segment::kAllHeads, shared}};
+    for (const auto& [heads, spans] : parts) {
+      Segment s;
+      s.heads = heads;
+      s.spans = spans;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t slot = kTokens - n_q + t;
+        s.q_position.push_back(true_position(slot));
+        s.begin.push_back(0);
+        s.limit.push_back(slot + 1);
+      }
+      out.push_back(std::move(s));
+    }
+  };
+  auto expected = [&](int64_t t, int64_t h) {
+    RowRead r;
+    const int64_t slot = kTokens - n_q + t;
+    r.q_position = true_position(slot);
+    std::vector<SlotSpan> spans = shared;
+    spans.push_back(h % kGroup == 1 ? middle[0] : outer[0]);
+    for (const SlotSpan& sp : spans)
+      for (int64_t j = sp.begin; j < std::min(sp.end, slot + 1); ++j) r.keys.push_back({j, true_position(j)});
+    return r;
+  };
+  EXPECT_LT(run_and_compare(f, n_q, plan, expected), 2e-5);
 }
 
 // A gathered segment puts each selected key at its own new position (here

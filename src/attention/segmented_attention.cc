@@ -17,6 +17,9 @@ struct Scratch {
   // head g of the group for token t0 + i, so one head's rows are contiguous.
   std::vector<float> q, m, l, acc, kernel, cos, sin, key, value;
   std::vector<int64_t> begin, limit, no_positions;
+  // The rows of a segment whose heads are not contiguous, copied together.
+  std::vector<float> sub_q, sub_m, sub_l, sub_acc;
+  std::vector<int64_t> sub_begin, sub_limit, sub_rows;
   // Rotation angles of each query row's last position (q_cos/q_sin, hd/2 per
   // token of the block) and of the last key delta: segments usually repeat a
   // query's position and a span shares one delta, and the sin/cos behind the
@@ -79,6 +82,43 @@ void gather(const AttentionInput& in, int64_t kv_head, const Segment& seg, Scrat
     }
 }
 
+// The rows of the heads in `mask` (each head's nt rows), copied together so
+// that the kernel reads the segment's slots once for all of them.
+AttentionRows copy_rows(Scratch& sc, uint64_t mask, int64_t nt, int64_t hd) {
+  sc.sub_rows.clear();
+  for (int64_t g = 0; g < 64; ++g)
+    if (mask >> g & 1)
+      for (int64_t i = 0; i < nt; ++i) sc.sub_rows.push_back(g * nt + i);
+  const int64_t n = static_cast<int64_t>(sc.sub_rows.size());
+  sc.sub_q.resize(n * hd);
+  sc.sub_acc.resize(n * hd);
+  sc.sub_m.resize(n);
+  sc.sub_l.resize(n);
+  sc.sub_begin.resize(n);
+  sc.sub_limit.resize(n);
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t r = sc.sub_rows[k];
+    std::copy(sc.q.data() + r * hd, sc.q.data() + (r + 1) * hd, sc.sub_q.data() + k * hd);
+    std::copy(sc.acc.data() + r * hd, sc.acc.data() + (r + 1) * hd, sc.sub_acc.data() + k * hd);
+    sc.sub_m[k] = sc.m[r];
+    sc.sub_l[k] = sc.l[r];
+    sc.sub_begin[k] = sc.begin[r];
+    sc.sub_limit[k] = sc.limit[r];
+  }
+  return AttentionRows{sc.sub_q.data(), n, sc.sub_limit.data(), sc.sub_begin.data(),
+                       sc.sub_m.data(), sc.sub_l.data(), sc.sub_acc.data()};
+}
+
+// The softmax state of copy_rows' rows back in place.
+void copy_rows_back(Scratch& sc, int64_t hd) {
+  for (size_t k = 0; k < sc.sub_rows.size(); ++k) {
+    const int64_t r = sc.sub_rows[k];
+    std::copy(sc.sub_acc.data() + k * hd, sc.sub_acc.data() + (k + 1) * hd, sc.acc.data() + r * hd);
+    sc.m[r] = sc.sub_m[k];
+    sc.l[r] = sc.sub_l[k];
+  }
+}
+
 }  // namespace
 
 double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, float* out) {
@@ -86,6 +126,8 @@ double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, flo
   const int64_t hd = shape.head_dim, n_kv = shape.n_kv_heads, group = in.n_heads / n_kv;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t n_blocks = (in.n_q + kSegmentQueryBlock - 1) / kSegmentQueryBlock;
+  if (group > 64) throw Error("segmented attention reads groups of up to 64 query heads per KV head");
+  const uint64_t group_mask = group == 64 ? Segment::kAllHeads : (uint64_t{1} << group) - 1;
   std::atomic<int64_t> slots_read{0};
 
   in.pool.parallel_for(n_kv * n_blocks, 1, [&](int, int64_t item_begin, int64_t item_end) {
@@ -110,7 +152,11 @@ double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, flo
       sc.q_angle_position.assign(nt, std::numeric_limits<double>::quiet_NaN());
       int64_t read = 0;
       for (const Segment& seg : sc.segments) {
-        const int64_t g0 = seg.head < 0 ? 0 : seg.head, g1 = seg.head < 0 ? group : seg.head + 1;
+        const uint64_t mask = seg.heads & group_mask;
+        if (mask == 0) continue;
+        // Heads g0..g1-1 hold the mask's bits; contiguous when it has no gaps.
+        const int64_t g0 = __builtin_ctzll(mask), g1 = 64 - __builtin_clzll(mask);
+        const bool contiguous = __builtin_popcountll(mask) == g1 - g0;
         const bool gathered = !seg.key_positions.empty();
         for (int64_t i = 0; i < nt; ++i) {
           float* q_cos = sc.q_cos.data() + i * hd / 2;
@@ -120,6 +166,7 @@ double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, flo
             sc.q_angle_position[i] = seg.q_position[i];
           }
           for (int64_t g = g0; g < g1; ++g) {
+            if (!(mask >> g & 1)) continue;
             const int64_t r = g * nt + i;
             float* qr = sc.q.data() + r * hd;
             const float* src = in.q + ((t0 + i) * in.n_heads + kvh * group + g) * hd;
@@ -134,6 +181,7 @@ double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, flo
         const int64_t r0 = g0 * nt, rows_here = (g1 - g0) * nt;
         AttentionRows rows{sc.q.data() + r0 * hd, rows_here, sc.limit.data() + r0, sc.begin.data() + r0,
                            sc.m.data() + r0, sc.l.data() + r0, sc.acc.data() + r0 * hd};
+        if (!contiguous) rows = copy_rows(sc, mask, nt, hd);
         if (gathered) {
           gather(in, kvh, seg, sc);
           const int64_t n = sc.gathered.size();
@@ -144,6 +192,7 @@ double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, flo
           attend_spans(in.cache, in.layer, kvh, seg.spans.data(), static_cast<int64_t>(seg.spans.size()), rows,
                        sc.kernel.data());
         }
+        if (!contiguous) copy_rows_back(sc, hd);
       }
       for (int64_t g = 0; g < group; ++g)
         for (int64_t i = 0; i < nt; ++i) {

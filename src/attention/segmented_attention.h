@@ -6,9 +6,10 @@
 // calling the kernel per segment on one running softmax state per query row,
 // normalising, counting what was read).
 //
-// A segment is read by every query head of the KV head's group, or by one of
-// them (`head`): per-head selection (Quest, LongHeads) reads different slots
-// per query head.
+// A segment is read by every query head of the KV head's group, or by some
+// of them (`heads`): per-head selection (Quest, LongHeads) reads different
+// slots per query head, and a page several heads chose is read once for all
+// of them when they share a segment.
 //
 // A segment normally reads keys where they are cached, rotated at their true
 // positions; to move a span of them by a constant, rotate the query
@@ -31,9 +32,11 @@ struct Segment {
   // these slots, and the slot window [begin, limit) it may read within them.
   std::vector<double> q_position;
   std::vector<int64_t> begin, limit;
-  // -1: every query head of the group reads the segment; g: only head g of
-  // the group (query head kv_head * group + g).
-  int64_t head = -1;
+  // The query heads of the group that read the segment: bit g for head g
+  // (query head kv_head * group + g); groups of up to 64 heads.
+  static constexpr uint64_t kAllHeads = ~uint64_t{0};
+  static uint64_t only(int64_t g) { return uint64_t{1} << g; }
+  uint64_t heads = kAllHeads;
   // Empty: keys are read as cached. Otherwise one position per slot of the
   // spans, in span order: the slots are gathered and each key re-rotated to
   // its position here.

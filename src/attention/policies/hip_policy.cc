@@ -126,7 +126,7 @@ void HipPolicy::decode(const AttentionInput& in, float* out) {
     for (int64_t g = 0; g < group; ++g) {
       const int64_t h = kvh * group + g;
       Segment seg;
-      seg.head = g;
+      seg.heads = Segment::only(g);
       seg.q_position = {position};
       seg.begin = {0};
       seg.limit = {t + 1};

@@ -56,7 +56,7 @@ void merge_shared_chunks(std::vector<Segment>& segments, size_t from, int64_t gr
         same = sk.q_position == s0.q_position && sk.begin == s0.begin && sk.limit == s0.limit;
       }
       if (same) {
-        segments[ps.by_chunk[a].second].head = -1;
+        segments[ps.by_chunk[a].second].heads = Segment::kAllHeads;
         for (size_t k = a + 1; k < b; ++k) segments[ps.by_chunk[k].second].spans.clear();
         merged = true;
       }
@@ -313,7 +313,7 @@ void LongHeadsPolicy::attend(const AttentionInput& in, float* out) {
           if (idx < 0) {
             idx = static_cast<int64_t>(segments.size());
             Segment seg;
-            seg.head = g;
+            seg.heads = Segment::only(g);
             seg.spans.push_back({c * w, (c + 1) * w});
             seg.q_position.assign(nt, 0.0);
             seg.begin.assign(nt, c * w);
@@ -335,7 +335,7 @@ void LongHeadsPolicy::attend(const AttentionInput& in, float* out) {
     }
     // Reset the chunk-to-segment map for the next call.
     for (size_t k = per_head_start; k < segments.size(); ++k)
-      ps.segment_of[segments[k].head * stride + segments[k].spans[0].begin / w] = -1;
+      ps.segment_of[__builtin_ctzll(segments[k].heads) * stride + segments[k].spans[0].begin / w] = -1;
     merge_shared_chunks(segments, per_head_start, group, ps);
     local.spans.push_back({lo, hi});
     segments[1] = std::move(local);

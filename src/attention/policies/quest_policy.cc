@@ -15,7 +15,7 @@ namespace {
 struct Scratch {
   std::vector<float> q, rows, scores, kernel;
   std::vector<int64_t> order;
-  std::vector<uint8_t> count;  // per page: how many heads of the group selected it
+  std::vector<uint64_t> heads;  // per page: the heads of the group that selected it
 };
 Scratch& thread_scratch() {
   thread_local Scratch s;
@@ -152,7 +152,6 @@ void QuestPolicy::attend(const AttentionInput& in, float* out) {
       for (int64_t g = 1; g < group; ++g)
         for (int64_t p = 0; p < last; ++p) sc.scores[p] = std::max(sc.scores[p], sc.scores[g * last + p]);
     // Top k pages per query head (ties to the earlier page).
-    sc.count.assign(last, 0);
     for (int64_t g = 0; g < group; ++g) {
       const float* score = sc.scores.data() + (group_select_ ? 0 : g * last);
       sc.order.resize(last);
@@ -163,30 +162,30 @@ void QuestPolicy::attend(const AttentionInput& in, float* out) {
       std::vector<int64_t>& sel = selected_[kvh * group + g];
       sel.assign(sc.order.begin(), sc.order.begin() + k);
       std::sort(sel.begin(), sel.end());
-      for (int64_t p : sel) ++sc.count[p];
     }
-    // Pages every head selected, and the last page, are read once for the
-    // group; the rest by the heads that selected them. All at true positions.
-    auto rows_of = [&](Segment& seg) {
+    // Each selected page is read once, by the heads that selected it: one
+    // segment per set of heads (the last page by all of them). All at true
+    // positions.
+    sc.heads.assign(last, 0);
+    for (int64_t g = 0; g < group; ++g)
+      for (int64_t p : selected_[kvh * group + g]) sc.heads[p] |= Segment::only(g);
+    const size_t first = segments.size();
+    auto segment_for = [&](uint64_t heads) -> Segment& {
+      for (size_t i = first; i < segments.size(); ++i)
+        if (segments[i].heads == heads) return segments[i];
+      Segment seg;
+      seg.heads = heads;
       seg.q_position.assign(1, q_position);
       seg.begin.assign(1, 0);
       seg.limit.assign(1, s + 1);
+      segments.push_back(std::move(seg));
+      return segments.back();
     };
-    Segment shared;
+    const uint64_t all = group == 64 ? Segment::kAllHeads : (uint64_t{1} << group) - 1;
     for (int64_t p = 0; p < last; ++p)
-      if (sc.count[p] == group) add_span(shared, p * page_, (p + 1) * page_);
-    add_span(shared, last * page_, s + 1);
-    rows_of(shared);
-    segments.push_back(std::move(shared));
-    for (int64_t g = 0; g < group; ++g) {
-      Segment own;
-      own.head = g;
-      for (int64_t p : selected_[kvh * group + g])
-        if (sc.count[p] < group) add_span(own, p * page_, (p + 1) * page_);
-      if (own.spans.empty()) continue;
-      rows_of(own);
-      segments.push_back(std::move(own));
-    }
+      if (sc.heads[p])
+        add_span(segment_for(sc.heads[p] == all ? Segment::kAllHeads : sc.heads[p]), p * page_, (p + 1) * page_);
+    add_span(segment_for(Segment::kAllHeads), last * page_, s + 1);
   };
   const double read = attend_segments(in, plan, out);
   count_read(in, read);

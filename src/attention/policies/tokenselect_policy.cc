@@ -613,7 +613,8 @@ void TokenSelectPolicy::gather_int8(const AttentionInput& in, int64_t kv_head, K
   for (int64_t i = 0; i < n; ++i) {
     if (i + kAhead < n) {
       const int64_t ahead = slot_of(i + kAhead);
-      kernels::prefetch_l2(compact_->levels(in.layer, kv_head, ahead));
+      const int8_t* tile = compact_->tile_address(in.layer, kv_head, ahead);
+      for (int64_t b = 0; b < compact_->tile_bytes(); b += 64) kernels::prefetch_l2(tile + b);
       kernels::prefetch_l2(compact_->scale_address(in.layer, kv_head, ahead));
       const uint8_t* value = in.cache.value_block(in.layer, kv_head, ahead / ps) + (ahead % ps) * in.cache.row_bytes();
       for (size_t b = 0; b < in.cache.row_bytes(); b += 64) kernels::prefetch_l2(value + b);

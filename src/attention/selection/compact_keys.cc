@@ -2,6 +2,13 @@
 // (foreach_target) and chosen at run time; the rest once (HWY_ONCE).
 #include "kernels/hwy_config.h"
 
+// GCC 12 reports the AVX-512 intrinsics' own _mm512_undefined_* idiom (a
+// self-initialized variable) as uninitialized once they are inlined here.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "attention/selection/compact_keys.cc"
 #include "hwy/foreach_target.h"  // IWYU pragma: keep
@@ -22,61 +29,99 @@ HWY_BEFORE_NAMESPACE();
 namespace sieve {
 namespace HWY_NAMESPACE {
 
-#if SIEVE_Q256
-// Lane i of the result: the sum of the 8 int32 lanes of a[i].
-HWY_INLINE __m256i SumLanes8(const __m256i* a) {
-  const __m256i t0 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[3]));
-  const __m256i t1 = _mm256_hadd_epi32(_mm256_hadd_epi32(a[4], a[5]), _mm256_hadd_epi32(a[6], a[7]));
-  return _mm256_add_epi32(_mm256_permute2x128_si256(t0, t1, 0x20), _mm256_permute2x128_si256(t0, t1, 0x31));
-}
-#endif
-
 // Scores of n_q int8 queries (q8: n_q rows of `row` levels, zero-padded;
 // q_scale: their scales; q_sum: each query's level sum, for VNNI's unsigned
-// operand) against n consecutive key rows: out[g * stride + j].
-void ScoreRows(const int8_t* rows, const float* scales, int64_t n, int64_t row, const int8_t* q8,
-               const float* q_scale, const int32_t* q_sum, int64_t n_q, float* out, int64_t stride) {
-  int64_t j = 0;
-#if SIEVE_Q256
-  for (; j + 8 <= n; j += 8) {
-    const int8_t* keys = rows + j * row;
-    const __m256 ks = _mm256_loadu_ps(scales + j);
-    for (int64_t g = 0; g < n_q; ++g) {
-      const int8_t* q = q8 + g * row;
-      __m256i acc[8];
-      for (int i = 0; i < 8; ++i) acc[i] = _mm256_setzero_si256();
-      for (int64_t c = 0; c < row; c += 32) {
-        const __m256i qc = kernels::HWY_NAMESPACE::LoadU256(q + c);
-        for (int i = 0; i < 8; ++i) {
-          const __m256i k = kernels::HWY_NAMESPACE::LoadU256(keys + i * row + c);
+// operand) against the 16-slot blocks [0, n_blocks) of a chunk's tiles
+// (layout in compact_keys.h) with their scales: out[g * stride + j].
+void ScoreBlocks(const int8_t* tiles, const float* scales, int64_t n_blocks, int64_t row, const int8_t* q8,
+                 const float* q_scale, const int32_t* q_sum, int64_t n_q, float* out, int64_t stride) {
+  const int64_t tile_bytes = 4 * row, groups = row / 4;
 #if SIEVE_VNNI
-          // u8 = k + 128 against s8 queries; 128 * sum(q) is taken off below.
-          acc[i] = kernels::HWY_NAMESPACE::Dpbusd(acc[i], _mm256_xor_si256(k, _mm256_set1_epi8(-128)), qc);
-#else
-          // |k| (<= 127) against q with k's sign: pmaddubsw's pair sums stay
-          // within int16 (2 * 127 * 127), as in llama.cpp's q8 dot products.
-          acc[i] = _mm256_add_epi32(acc[i], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(k),
-                                                                                   _mm256_sign_epi8(qc, k)),
-                                                              _mm256_set1_epi16(1)));
-#endif
+  // 64 bytes = 4 groups x 4 slots: lane (block b, slot s) of a tile's
+  // accumulator sums group 4c + b of slot s; the query vector repeats group
+  // 4c + b's 4 bytes across block b.
+  constexpr int kHeads = 4;
+  for (int64_t g0 = 0; g0 < n_q; g0 += kHeads) {
+    const int nh = static_cast<int>(std::min<int64_t>(kHeads, n_q - g0));
+    for (int64_t blk = 0; blk < n_blocks; ++blk) {
+      const int8_t* base = tiles + blk * 4 * tile_bytes;
+      __m512i acc[kHeads][4];
+      for (int h = 0; h < kHeads; ++h)
+        for (int t = 0; t < 4; ++t) acc[h][t] = _mm512_setzero_si512();
+      for (int64_t c = 0; c < groups; c += 4) {
+        __m512i qv[kHeads];
+        for (int h = 0; h < nh; ++h) {
+          const int8_t* q = q8 + (g0 + h) * row + 4 * c;
+          int32_t w[4];
+          std::memcpy(w, q, 16);
+          qv[h] = _mm512_set_epi32(w[3], w[3], w[3], w[3], w[2], w[2], w[2], w[2], w[1], w[1], w[1], w[1], w[0], w[0],
+                                   w[0], w[0]);
+        }
+        for (int t = 0; t < 4; ++t) {
+          const __m512i k = _mm512_xor_si512(_mm512_loadu_si512(base + t * tile_bytes + c * 16), _mm512_set1_epi8(-128));
+          for (int h = 0; h < nh; ++h)
+            asm("vpdpbusd %[b], %[a], %[acc]" : [acc] "+v"(acc[h][t]) : [a] "v"(k), [b] "v"(qv[h]));
         }
       }
-      __m256i sums = SumLanes8(acc);
-#if SIEVE_VNNI
-      sums = _mm256_sub_epi32(sums, _mm256_set1_epi32(128 * q_sum[g]));
-#endif
-      _mm256_storeu_ps(out + g * stride + j,
-                       _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sums), ks), _mm256_set1_ps(q_scale[g])));
+      const __m512 ks = _mm512_loadu_ps(scales + blk * 16);
+      for (int h = 0; h < nh; ++h) {
+        // Sum the 4 blocks of each tile: lane 4t + s of r is slot 4t + s.
+        const __m512i u01 = _mm512_add_epi32(_mm512_shuffle_i32x4(acc[h][0], acc[h][1], 0x88),
+                                             _mm512_shuffle_i32x4(acc[h][0], acc[h][1], 0xDD));
+        const __m512i u23 = _mm512_add_epi32(_mm512_shuffle_i32x4(acc[h][2], acc[h][3], 0x88),
+                                             _mm512_shuffle_i32x4(acc[h][2], acc[h][3], 0xDD));
+        __m512i r = _mm512_add_epi32(_mm512_shuffle_i32x4(u01, u23, 0x88), _mm512_shuffle_i32x4(u01, u23, 0xDD));
+        r = _mm512_sub_epi32(r, _mm512_set1_epi32(128 * q_sum[g0 + h]));
+        _mm512_storeu_ps(out + (g0 + h) * stride + blk * 16,
+                         _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(r), ks), _mm512_set1_ps(q_scale[g0 + h])));
+      }
     }
   }
-#endif
+#elif SIEVE_Q256
+  // 32 bytes = 2 groups x 4 slots; |k| against q with k's sign keeps
+  // pmaddubsw's pair sums within int16 (2 * 127 * 127), as in llama.cpp's q8
+  // dot products.
   (void)q_sum;
-  for (; j < n; ++j)
+  const __m256i ones = _mm256_set1_epi16(1);
+  for (int64_t blk = 0; blk < n_blocks; ++blk) {
+    const int8_t* base = tiles + blk * 4 * tile_bytes;
     for (int64_t g = 0; g < n_q; ++g) {
-      int32_t acc = 0;
-      for (int64_t d = 0; d < row; ++d) acc += int32_t{q8[g * row + d]} * rows[j * row + d];
-      out[g * stride + j] = static_cast<float>(acc) * scales[j] * q_scale[g];
+      __m256i acc[4];
+      for (int t = 0; t < 4; ++t) acc[t] = _mm256_setzero_si256();
+      for (int64_t c = 0; c < groups; c += 2) {
+        int32_t w[2];
+        std::memcpy(w, q8 + g * row + 4 * c, 8);
+        const __m256i qv = _mm256_set_epi32(w[1], w[1], w[1], w[1], w[0], w[0], w[0], w[0]);
+        for (int t = 0; t < 4; ++t) {
+          const __m256i k = kernels::HWY_NAMESPACE::LoadU256(base + t * tile_bytes + c * 16);
+          acc[t] = _mm256_add_epi32(
+              acc[t], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(k), _mm256_sign_epi8(qv, k)), ones));
+        }
+      }
+      // Lane 4b + s holds group-block b of slot s: add the two halves.
+      const __m256i r01 = _mm256_add_epi32(_mm256_permute2x128_si256(acc[0], acc[1], 0x20),
+                                           _mm256_permute2x128_si256(acc[0], acc[1], 0x31));
+      const __m256i r23 = _mm256_add_epi32(_mm256_permute2x128_si256(acc[2], acc[3], 0x20),
+                                           _mm256_permute2x128_si256(acc[2], acc[3], 0x31));
+      const __m256 qs = _mm256_set1_ps(q_scale[g]);
+      float* o = out + g * stride + blk * 16;
+      _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(r01), _mm256_loadu_ps(scales + blk * 16)), qs));
+      _mm256_storeu_ps(o + 8,
+                       _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(r23), _mm256_loadu_ps(scales + blk * 16 + 8)), qs));
     }
+  }
+#else
+  (void)q_sum;
+  for (int64_t blk = 0; blk < n_blocks; ++blk)
+    for (int64_t g = 0; g < n_q; ++g)
+      for (int64_t j = 0; j < 16; ++j) {
+        const int8_t* tile = tiles + (blk * 4 + j / 4) * tile_bytes;
+        int32_t acc = 0;
+        for (int64_t c = 0; c < groups; ++c)
+          for (int64_t i = 0; i < 4; ++i) acc += int32_t{q8[g * row + 4 * c + i]} * tile[c * 16 + (j % 4) * 4 + i];
+        out[g * stride + blk * 16 + j] = static_cast<float>(acc) * scales[blk * 16 + j] * q_scale[g];
+      }
+#endif
 }
 
 // out[d] = levels[d] * scale for d < n.
@@ -100,7 +145,7 @@ HWY_AFTER_NAMESPACE();
 #if HWY_ONCE
 namespace sieve {
 
-HWY_EXPORT(ScoreRows);
+HWY_EXPORT(ScoreBlocks);
 HWY_EXPORT(DequantizeRow);
 
 namespace {
@@ -108,7 +153,7 @@ namespace {
 // Scratch of the scoring call: the quantised queries.
 struct ScoreScratch {
   std::vector<int8_t> q8;
-  std::vector<float> q_scale;
+  std::vector<float> q_scale, edge;
   std::vector<int32_t> q_sum;
 };
 
@@ -133,7 +178,7 @@ float quantize_int8(const float* x, int64_t n, int8_t* levels) {
 }
 
 CompactKeys::CompactKeys(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim)
-    : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), row_((head_dim + 31) / 32 * 32),
+    : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), row_((head_dim + 15) / 16 * 16),
       size_(n_layers, 0), chunks_(n_layers * n_kv_heads) {
   if (n_layers < 1 || n_kv_heads < 1 || head_dim < 1 || head_dim > kMaxHeadDim)
     throw Error("compact keys need a head_dim from 1 to " + std::to_string(kMaxHeadDim) + " (got " +
@@ -175,12 +220,24 @@ void CompactKeys::write(int64_t layer, int64_t kv_head, int64_t slot, const floa
   if (static_cast<int64_t>(chunks.size()) * kChunkSlots <= slot)
     throw Error("internal: compact keys written past their reservation");
   int8_t* c = chunks[slot / kChunkSlots].get();
-  const float scale = quantize_int8(key, head_dim_, c + (slot % kChunkSlots) * row_);
+  int8_t levels[kMaxHeadDim];
+  const float scale = quantize_int8(key, head_dim_, levels);
+  int8_t* tile = c + (slot % kChunkSlots) / kTileSlots * (kTileSlots * row_);
+  const int64_t s = slot % kTileSlots;
+  for (int64_t d = 0; d < head_dim_; ++d) tile[(d / 4) * 16 + s * 4 + d % 4] = levels[d];
   reinterpret_cast<float*>(c + kChunkSlots * row_)[slot % kChunkSlots] = scale;
 }
 
+void CompactKeys::read_levels(int64_t layer, int64_t kv_head, int64_t slot, int8_t* levels) const {
+  const int8_t* tile = tile_address(layer, kv_head, slot);
+  const int64_t s = slot % kTileSlots;
+  for (int64_t g = 0; g < row_ / 4; ++g) std::memcpy(levels + 4 * g, tile + g * 16 + s * 4, 4);
+}
+
 void CompactKeys::dequantize(int64_t layer, int64_t kv_head, int64_t slot, float* key) const {
-  HWY_DYNAMIC_DISPATCH(DequantizeRow)(levels(layer, kv_head, slot), scale(layer, kv_head, slot), head_dim_, key);
+  int8_t levels[kMaxHeadDim];
+  read_levels(layer, kv_head, slot, levels);
+  HWY_DYNAMIC_DISPATCH(DequantizeRow)(levels, scale(layer, kv_head, slot), head_dim_, key);
 }
 
 void CompactKeys::score(int64_t layer, int64_t kv_head, int64_t begin, int64_t end, const float* q, int64_t n_q,
@@ -198,16 +255,37 @@ void CompactKeys::score(int64_t layer, int64_t kv_head, int64_t begin, int64_t e
     for (int64_t d = 0; d < hd; ++d) sum += sc.q8[g * row_ + d];
     sc.q_sum[g] = sum;
   }
-  // One call per chunk the span touches.
-  for (int64_t j0 = begin; j0 < end;) {
-    const int64_t j1 = std::min(end, (j0 / kChunkSlots + 1) * kChunkSlots);
-    const int8_t* c = chunk(layer, kv_head, j0);
-    const int64_t off = j0 % kChunkSlots;
-    HWY_DYNAMIC_DISPATCH(ScoreRows)(c + off * row_, reinterpret_cast<const float*>(c + kChunkSlots * row_) + off,
-                                    j1 - j0, row_, sc.q8.data(), sc.q_scale.data(), sc.q_sum.data(), n_q,
-                                    scores + (j0 - begin), n);
-    j0 = j1;
+  // Whole 16-slot blocks straight into scores, one call per chunk; a partial
+  // block at either end through a scratch row.
+  auto run = [&](int64_t b0, int64_t b1, float* out, int64_t stride) {  // blocks [b0, b1) of one chunk
+    const int64_t first = b0 * 16;
+    const int8_t* c = chunk(layer, kv_head, first);
+    const int64_t off = first % kChunkSlots;
+    HWY_DYNAMIC_DISPATCH(ScoreBlocks)(c + off / kTileSlots * (kTileSlots * row_),
+                                      reinterpret_cast<const float*>(c + kChunkSlots * row_) + off, b1 - b0, row_,
+                                      sc.q8.data(), sc.q_scale.data(), sc.q_sum.data(), n_q, out, stride);
+  };
+  auto edge = [&](int64_t blk) {
+    sc.edge.resize(n_q * 16);
+    run(blk, blk + 1, sc.edge.data(), 16);
+    const int64_t s0 = std::max(begin, blk * 16), s1 = std::min(end, (blk + 1) * 16);
+    for (int64_t g = 0; g < n_q; ++g)
+      std::copy(sc.edge.data() + g * 16 + (s0 - blk * 16), sc.edge.data() + g * 16 + (s1 - blk * 16),
+                scores + g * n + (s0 - begin));
+  };
+  const int64_t first_full = (begin + 15) / 16, last_full = end / 16;  // whole blocks [first_full, last_full)
+  if (first_full >= last_full) {
+    for (int64_t blk = begin / 16; blk * 16 < end; ++blk) edge(blk);
+    return;
   }
+  if (begin % 16) edge(begin / 16);
+  constexpr int64_t kChunkBlocks = kChunkSlots / 16;
+  for (int64_t b0 = first_full; b0 < last_full;) {
+    const int64_t b1 = std::min(last_full, (b0 / kChunkBlocks + 1) * kChunkBlocks);
+    run(b0, b1, scores + (b0 * 16 - begin), n);
+    b0 = b1;
+  }
+  if (end % 16) edge(last_full);
 }
 
 size_t CompactKeys::bytes_allocated() const {

@@ -10,12 +10,15 @@
 // score, so a score is an exact integer dot product times two scales (the
 // same on every instruction set: VNNI, AVX2 or plain C++).
 //
-// Layout, per layer and KV head: one row of int8 levels per slot (head_dim
-// rounded up to 32 bytes, zero-padded) and a float scale per slot, in chunks
-// of slots so that growing the copy never moves what is already there. A key
-// is one contiguous row, so a policy can also read the selected keys back
-// from here (dequantised) at one cache line per key, where the KV cache's
-// dimension-major key blocks would cost a line per dimension.
+// Layout, per layer and KV head: tiles of 4 slots; a tile holds, for each
+// group of 4 dimensions, the 4 slots' 4 levels in a row (16 bytes), head_dim
+// rounded up to 16 with zeros. The scoring kernel reads 64 bytes (4 groups of
+// 4 slots) per vpdpbusd and needs no horizontal sums; one key lies within its
+// tile's 4 cache lines, so a policy can also read the selected keys back from
+// here (dequantised) at 4 lines per key, where the KV cache's
+// dimension-major key blocks cost a line per dimension. Scales (a float per
+// slot) follow the tiles of each chunk of slots; chunks keep growing the
+// copy from moving what is already there.
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -24,7 +27,8 @@ namespace sieve {
 
 class CompactKeys {
  public:
-  static constexpr int64_t kChunkSlots = 1024;  // slots per allocation
+  static constexpr int64_t kTileSlots = 4;
+  static constexpr int64_t kChunkSlots = 1024;  // slots per allocation (a multiple of 16)
   static constexpr int64_t kMaxHeadDim = 1024;
 
   CompactKeys(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim);
@@ -59,9 +63,12 @@ class CompactKeys {
   // Bytes held.
   size_t bytes_allocated() const;
 
-  // The int8 key and scale of one slot, as stored.
-  const int8_t* levels(int64_t layer, int64_t kv_head, int64_t slot) const {
-    return chunk(layer, kv_head, slot) + (slot % kChunkSlots) * row_;
+  // The int8 key (head_dim levels) and scale of one slot, as stored.
+  void read_levels(int64_t layer, int64_t kv_head, int64_t slot, int8_t* levels) const;
+  // The first byte of a slot's tile (for prefetching its tile_bytes()).
+  int64_t tile_bytes() const { return kTileSlots * row_; }
+  const int8_t* tile_address(int64_t layer, int64_t kv_head, int64_t slot) const {
+    return chunk(layer, kv_head, slot) + (slot % kChunkSlots) / kTileSlots * (kTileSlots * row_);
   }
   float scale(int64_t layer, int64_t kv_head, int64_t slot) const { return *scale_address(layer, kv_head, slot); }
   const float* scale_address(int64_t layer, int64_t kv_head, int64_t slot) const {
@@ -71,14 +78,14 @@ class CompactKeys {
   void dequantize(int64_t layer, int64_t kv_head, int64_t slot, float* key) const;
 
  private:
-  // A chunk: kChunkSlots rows of row_ bytes, then kChunkSlots float scales.
+  // A chunk: kChunkSlots / 4 tiles of 4 * row_ bytes, then kChunkSlots float scales.
   int64_t chunk_bytes() const { return kChunkSlots * (row_ + static_cast<int64_t>(sizeof(float))); }
   const int8_t* chunk(int64_t layer, int64_t kv_head, int64_t slot) const {
     return chunks_[layer * n_kv_heads_ + kv_head][slot / kChunkSlots].get();
   }
 
   int64_t n_layers_, n_kv_heads_, head_dim_;
-  int64_t row_;                // bytes per row: head_dim rounded up to 32
+  int64_t row_;                // levels per key: head_dim rounded up to 16
   std::vector<int64_t> size_;  // per layer
   // Per layer and KV head: chunks of kChunkSlots slots.
   std::vector<std::vector<std::unique_ptr<int8_t[]>>> chunks_;
