@@ -96,6 +96,7 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
       for (int rep = o.warmup ? -1 : 0; rep < o.repetitions; ++rep) {
         if (snapshot) cache = *snapshot;
         else cache.truncate(filled);
+        policy.reset();  // before the next clone: peak RSS then holds one copy besides the fill's
         policy = fill_policy->clone();
         auto t0 = std::chrono::steady_clock::now();
         if (t.decode) {

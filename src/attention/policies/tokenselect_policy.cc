@@ -365,7 +365,7 @@ void TokenSelectPolicy::prepare(const AttentionInput& in) {
 void TokenSelectPolicy::extend_unrotations(const AttentionInput& in) {
   const int64_t hd = in.cache.shape().head_dim, half = hd / 2, end = in.cache.size();
   unrotations_valid_ = std::min(unrotations_valid_, in.first_slot);
-  if (unrotations_valid_ >= end) return;
+  if (o_.keys != Keys::Exact || unrotations_valid_ >= end) return;  // only the exact gather keeps them
   unrotations_.resize(end * hd);
   const auto& positions = in.cache.positions();
   for (int64_t j = unrotations_valid_; j < end; ++j) {
@@ -395,7 +395,14 @@ void TokenSelectPolicy::unrotate_new_keys(const AttentionInput& in) {
       for (int64_t h = 0; h < n_kv; ++h)
         read_page_rows(in.cache, in.layer, h, page, sc.begin.data(), count, true, sc.key.data() + h * ps * hd, sc.row);
       for (int64_t i = 0; i < count; ++i) {
-        const float* r = unrotations_.data() + (s0 + i) * hd;
+        const float* r;
+        if (o_.keys == Keys::Exact) {
+          r = unrotations_.data() + (s0 + i) * hd;
+        } else {  // no table kept: the angles of this slot here
+          sc.cos.resize(hd);
+          in.rope.angles(-static_cast<double>(in.cache.positions()[s0 + i]), sc.cos.data(), sc.cos.data() + hd / 2);
+          r = sc.cos.data();
+        }
         for (int64_t h = 0; h < n_kv; ++h) {
           float* k = sc.value.data() + h * hd;
           std::copy(sc.key.data() + (h * ps + i) * hd, sc.key.data() + (h * ps + i + 1) * hd, k);

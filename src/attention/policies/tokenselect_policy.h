@@ -123,8 +123,9 @@ class TokenSelectPolicy : public AttentionPolicy {
   std::optional<CompactKeys> compact_;
   std::optional<KvCache> unrotated_;
   // Per slot, the rotation back from its position (head_dim / 2 cosines,
-  // then sines): slots [0, unrotations_valid_) are current. Shared by the
-  // layers: un-rotating a key for scoring and re-rotating a selected one.
+  // then sines): slots [0, unrotations_valid_) are current. Kept with
+  // keys=exact, shared by the layers: un-rotating a key for scoring and
+  // re-rotating a selected one (keys=int8 computes them per new slot).
   std::vector<float> unrotations_;
   int64_t unrotations_valid_ = 0;
   // Rotations to positions 0..n_init+k-1 (2 x head_dim floats each), for the gathered keys.
