@@ -37,13 +37,17 @@ TEST(TokenSelectPolicy, SpecDefaultsAndErrors) {
   EXPECT_EQ(make_policy("tokenselect:keys=int8", c)->spec(),
             "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1,score=int8,keys=int8");
   EXPECT_NE(error_of("tokenselect:keys=fp8").find("keys must be exact or int8 (got 'fp8')"), std::string::npos);
-  EXPECT_NE(error_of("tokenselect:score=exact,keys=int8").find("score=exact does not keep"), std::string::npos);
+  EXPECT_NE(error_of("tokenselect:score=exact,keys=int8").find("only score=int8 keeps"), std::string::npos);
   EXPECT_EQ(make_policy("tokenselect:reuse=off", c)->spec(),
             "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=0,score=int8,keys=exact");
   EXPECT_NE(error_of("tokenselect:topk=3")
                 .find("no parameter 'topk' (valid: k, n_init, n_local, chunk, threshold, reuse, score, keys)"),
             std::string::npos);
-  EXPECT_NE(error_of("tokenselect:score=int4").find("score must be int8 or exact (got 'int4')"), std::string::npos);
+  EXPECT_NE(error_of("tokenselect:score=int2").find("score must be int8, int4 or exact (got 'int2')"),
+            std::string::npos);
+  EXPECT_EQ(make_policy("tokenselect:score=int4", c)->spec(),
+            "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1,score=int4,keys=exact");
+  EXPECT_NE(error_of("tokenselect:score=int4,keys=int8").find("only score=int8 keeps"), std::string::npos);
   EXPECT_NE(error_of("tokenselect:k=0").find("k must be >= 1"), std::string::npos);
   EXPECT_NE(error_of("tokenselect:n_local=0").find("n_local must be >= 1"), std::string::npos);
   EXPECT_NE(error_of("tokenselect:n_init=-1").find("n_init must be >= 0"), std::string::npos);
@@ -346,36 +350,41 @@ TEST(TokenSelectPolicy, Int8ScoresSelectAlmostTheSameTokens) {
 }
 
 // A planted key (along the decoded token's queries, every head) is selected
-// among thousands of random ones with int8 scores, wherever it sits.
-TEST(TokenSelectPolicy, Int8ScoresFindAPlantedKey) {
+// among thousands of random ones with int8 or int4 scores, wherever it sits;
+// with int8 the whole top 8 is the float64 rule's.
+TEST(TokenSelectPolicy, CompactScoresFindAPlantedKey) {
   TokenSelectPolicy::Options o = small_options(false);
-  o.scores = TokenSelectPolicy::Scores::Int8;
   o.k = 8;
-  for (const int64_t planted : {int64_t{5}, int64_t{1234}, int64_t{3000}}) {
-    HandCache h(KvType::F16);
-    ThreadPool pool(2);
-    h.append(4096);
-    std::vector<float> q = h.queries(1);
-    // The planted key, un-rotated, is the head-mean of its group's queries
-    // rotated to n_local (what the fingerprint scores), scaled to |k| ~ 8.
-    for (int64_t kvh = 0; kvh < kKv; ++kvh) {
-      std::vector<double> dir(kHd, 0.0);
-      for (int64_t g = 0; g < kGroup; ++g) {
-        const auto r = h.rotated(q.data() + (kvh * kGroup + g) * kHd, static_cast<double>(o.n_local));
-        for (int64_t d = 0; d < kHd; ++d) dir[d] += r[d];
+  for (const auto scores : {TokenSelectPolicy::Scores::Int8, TokenSelectPolicy::Scores::Int4}) {
+    for (const int64_t planted : {int64_t{5}, int64_t{1234}, int64_t{3000}}) {
+      o.scores = scores;
+      HandCache h(KvType::F16);
+      ThreadPool pool(2);
+      h.append(4096);
+      std::vector<float> q = h.queries(1);
+      // The planted key, un-rotated, is the head-mean of its group's queries
+      // rotated to n_local (what the fingerprint scores), scaled to |k| ~ 8.
+      for (int64_t kvh = 0; kvh < kKv; ++kvh) {
+        std::vector<double> dir(kHd, 0.0);
+        for (int64_t g = 0; g < kGroup; ++g) {
+          const auto r = h.rotated(q.data() + (kvh * kGroup + g) * kHd, static_cast<double>(o.n_local));
+          for (int64_t d = 0; d < kHd; ++d) dir[d] += r[d];
+        }
+        const double norm = std::sqrt(dot(dir, dir));
+        for (int64_t d = 0; d < kHd; ++d) h.raw_k[planted][kvh * kHd + d] = static_cast<float>(dir[d] / norm * 8.0);
       }
-      const double norm = std::sqrt(dot(dir, dir));
-      for (int64_t d = 0; d < kHd; ++d) h.raw_k[planted][kvh * kHd + d] = static_cast<float>(dir[d] / norm * 8.0);
+      std::vector<float> k = h.raw_k[planted];
+      h.rope.rotate(k.data(), kKv, static_cast<double>(planted));
+      h.cache.write(0, planted, k.data(), h.raw_v[planted].data());
+      TokenSelectPolicy policy(o);
+      std::vector<float> out(kHeads * kHd);
+      policy.attend({h.cache, 0, q.data(), 1, 4095, kHeads, h.rope, pool}, out.data());
+      const auto& sel = policy.selected(0);
+      EXPECT_NE(std::find(sel.begin(), sel.end(), planted), sel.end()) << planted;
+      if (scores == TokenSelectPolicy::Scores::Int8) {
+        EXPECT_EQ(expected_selection(h, q, 1, 4096, o), sel);
+      }
     }
-    std::vector<float> k = h.raw_k[planted];
-    h.rope.rotate(k.data(), kKv, static_cast<double>(planted));
-    h.cache.write(0, planted, k.data(), h.raw_v[planted].data());
-    TokenSelectPolicy policy(o);
-    std::vector<float> out(kHeads * kHd);
-    policy.attend({h.cache, 0, q.data(), 1, 4095, kHeads, h.rope, pool}, out.data());
-    const auto& sel = policy.selected(0);
-    EXPECT_NE(std::find(sel.begin(), sel.end(), planted), sel.end()) << planted;
-    EXPECT_EQ(expected_selection(h, q, 1, 4096, o), sel);
   }
 }
 

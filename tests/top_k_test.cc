@@ -25,10 +25,18 @@ TEST(TopK, MatchesNthElement) {
     std::vector<float> x(n);
     for (int64_t i = 0; i < n; ++i) {
       switch (round % 4) {
-        case 0: x[i] = normal(rng); break;                                    // both signs
-        case 1: x[i] = std::exp(8.0f * normal(rng)); break;                   // many octaves
-        case 2: x[i] = static_cast<float>(small(rng)); break;                 // ties, zeros
-        default: x[i] = 1.0f + 1e-6f * static_cast<float>(small(rng)); break;  // one bucket
+        case 0:
+          x[i] = normal(rng);
+          break;  // both signs
+        case 1:
+          x[i] = std::exp(8.0f * normal(rng));
+          break;  // many octaves
+        case 2:
+          x[i] = static_cast<float>(small(rng));
+          break;  // ties, zeros
+        default:
+          x[i] = 1.0f + 1e-6f * static_cast<float>(small(rng));
+          break;  // one bucket
       }
     }
     if (round == 5) x[7] = -0.0f;

@@ -49,8 +49,8 @@ const std::vector<PolicyEntry>& registry() {
        [](Spec& spec, const ModelConfig&) { return QuestPolicy::from_spec(spec); }},
       {"tokenselect", "tokenselect:k=2048,n_init=128,n_local=512,chunk=512,threshold=0.9,reuse=1,score=int8,keys=exact",
        "TokenSelect: the top-k tokens by per-head softmax votes + initial + local, at contiguous positions; "
-       "reuse=1: the Selection Cache; score=int8: votes from an int8 copy of the keys (exact: from keys as "
-       "precise as the cache's); keys=int8: the selected keys read from that copy",
+       "reuse=1: the Selection Cache; score=int8|int4: votes from an int8 or int4 copy of the keys (exact: "
+       "from keys as precise as the cache's); keys=int8: the selected keys read from the int8 copy",
        [](Spec& spec, const ModelConfig&) { return TokenSelectPolicy::from_spec(spec); }},
       {"longheads", "longheads:chunk=256,chunks=<trained length/chunk>",
        "LongHeads: each query head reads chunk 0, its top chunks and the local chunks, at contiguous positions",

@@ -251,10 +251,12 @@ std::unique_ptr<AttentionPolicy> TokenSelectPolicy::from_spec(Spec& spec) {
   const std::string scores = spec.take_string("score", "int8");
   if (scores == "int8")
     o.scores = Scores::Int8;
+  else if (scores == "int4")
+    o.scores = Scores::Int4;
   else if (scores == "exact")
     o.scores = Scores::Exact;
   else
-    throw Error("attention policy 'tokenselect': score must be int8 or exact (got '" + scores + "')");
+    throw Error("attention policy 'tokenselect': score must be int8, int4 or exact (got '" + scores + "')");
   const std::string keys = spec.take_string("keys", "exact");
   if (keys == "exact")
     o.keys = Keys::Exact;
@@ -263,7 +265,7 @@ std::unique_ptr<AttentionPolicy> TokenSelectPolicy::from_spec(Spec& spec) {
   else
     throw Error("attention policy 'tokenselect': keys must be exact or int8 (got '" + keys + "')");
   if (o.keys == Keys::Int8 && o.scores != Scores::Int8)
-    throw Error("attention policy 'tokenselect': keys=int8 reads the int8 copy, which score=exact does not keep");
+    throw Error("attention policy 'tokenselect': keys=int8 reads the int8 copy, which only score=int8 keeps");
   spec.finish({"k", "n_init", "n_local", "chunk", "threshold", "reuse", "score", "keys"});
   return std::make_unique<TokenSelectPolicy>(o);
 }
@@ -272,7 +274,8 @@ std::string TokenSelectPolicy::spec() const {
   return "tokenselect:k=" + std::to_string(o_.k) + ",n_init=" + std::to_string(o_.n_init) +
          ",n_local=" + std::to_string(o_.n_local) + ",chunk=" + std::to_string(o_.chunk) +
          ",threshold=" + format_number(o_.threshold) + ",reuse=" + (o_.reuse ? "1" : "0") +
-         ",score=" + (o_.scores == Scores::Int8 ? "int8" : "exact") + ",keys=" + (o_.keys == Keys::Int8 ? "int8" : "exact");
+         ",score=" + (o_.scores == Scores::Int8 ? "int8" : o_.scores == Scores::Int4 ? "int4" : "exact") +
+         ",keys=" + (o_.keys == Keys::Int8 ? "int8" : "exact");
 }
 
 const std::vector<int64_t>& TokenSelectPolicy::selected(int64_t layer) const {
@@ -313,9 +316,10 @@ void TokenSelectPolicy::prepare(const AttentionInput& in) {
     compact_.reset();
     unrotated_.reset();
   }
-  if (o_.scores == Scores::Int8) {
+  if (o_.scores != Scores::Exact) {
     if (!compact_ || compact_->n_kv_heads() != s.n_kv_heads || compact_->head_dim() != s.head_dim) {
-      compact_.emplace(s.n_layers, s.n_kv_heads, s.head_dim);
+      compact_.emplace(s.n_layers, s.n_kv_heads, s.head_dim,
+                       o_.scores == Scores::Int8 ? CompactKeys::Form::Int8 : CompactKeys::Form::Int4);
       for (LayerState& L : layers_) L.unrotated = 0;
     }
   } else {

@@ -13,8 +13,9 @@
 //     this policy keeps an un-rotated copy of the keys for that (the cache
 //     holds them rotated): int8 with a scale per key by default
 //     (`score=int8`, attention/selection/compact_keys.h: 68 bytes per key of
-//     64 dimensions, against 128 for an f16 copy), or in the cache's own
-//     type (`score=exact`, the reference's scores);
+//     64 dimensions, against 128 for an f16 copy), int4 (`score=int4`, 36
+//     bytes), or in the cache's own type (`score=exact`, the reference's
+//     scores);
 //   - scores are raw q.k (no 1/sqrt(d)) before the per-head softmax;
 //   - the read tokens sit at contiguous positions, in slot order: the initial
 //     tokens at 0..n_init-1, the selected ones next, the local window after
@@ -49,8 +50,8 @@ class TokenSelectPolicy : public AttentionPolicy {
   static constexpr int64_t kDefaultChunk = 512;
   static constexpr double kDefaultThreshold = 0.9;
   static constexpr bool kDefaultReuse = true;
-  // What the scoring pass reads: the int8 copy, or keys as exact as the cache's.
-  enum class Scores { Int8, Exact };
+  // What the scoring pass reads: the int8 or int4 copy, or keys as exact as the cache's.
+  enum class Scores { Int8, Int4, Exact };
   static constexpr Scores kDefaultScores = Scores::Int8;
   // Where the attention reads the selected keys from: the cache (exact), or
   // the int8 copy (keys=int8: one row per key where the cache's

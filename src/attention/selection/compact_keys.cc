@@ -11,18 +11,15 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "attention/selection/compact_keys.cc"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-
-#include "hwy/highway.h"
-#include "kernels/quant_dot-inl.h"
-
-#include "attention/selection/compact_keys.h"
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 
+#include "attention/selection/compact_keys.h"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#include "hwy/highway.h"
+#include "kernels/quant_dot-inl.h"
 #include "util/error.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -30,17 +27,24 @@ namespace sieve {
 namespace HWY_NAMESPACE {
 
 // Scores of n_q int8 queries (q8: n_q rows of `row` levels, zero-padded;
-// q_scale: their scales; q_sum: each query's level sum, for VNNI's unsigned
-// operand) against the 16-slot blocks [0, n_blocks) of a chunk's tiles
-// (layout in compact_keys.h) with their scales: out[g * stride + j].
-void ScoreBlocks(const int8_t* tiles, const float* scales, int64_t n_blocks, int64_t row, const int8_t* q8,
-                 const float* q_scale, const int32_t* q_sum, int64_t n_q, float* out, int64_t stride) {
-  const int64_t tile_bytes = 4 * row, groups = row / 4;
+// q_scale: their scales; q_sum: each query's level sum, for the unsigned
+// operand of vpdpbusd / pmaddubsw) against the 16-slot blocks [0, n_blocks)
+// of a chunk's tiles (layout in compact_keys.h) with their scales:
+// out[g * stride + j]. kInt4: 4-bit keys, two groups per 16 bytes.
+template <bool kInt4>
+void ScoreBlocksT(const int8_t* tiles, const float* scales, int64_t n_blocks, int64_t row, const int8_t* q8,
+                  const float* q_scale, const int32_t* q_sum, int64_t n_q, float* out, int64_t stride) {
+  const int64_t groups = row / 4, tile_bytes = kInt4 ? 2 * row : 4 * row;
+  // Keys enter the products unsigned: int8 levels + 128, int4 levels as stored (+8).
+  constexpr int32_t kOffset = kInt4 ? 8 : 128;
 #if SIEVE_VNNI
-  // 64 bytes = 4 groups x 4 slots: lane (block b, slot s) of a tile's
-  // accumulator sums group 4c + b of slot s; the query vector repeats group
-  // 4c + b's 4 bytes across block b.
+  // A 512-bit vector holds 4 groups x 4 slots: lane (block b, slot s) of a
+  // tile's accumulator sums one group of slot s; the query vector repeats
+  // that group's 4 bytes across block b. int4 unpacks 32 bytes into blocks
+  // of groups c, c+2 (low nibbles) and c+1, c+3 (high nibbles).
   constexpr int kHeads = 4;
+  const __m512i bias = _mm512_set1_epi8(-128);
+  const __m256i nibble = _mm256_set1_epi8(0x0F);
   for (int64_t g0 = 0; g0 < n_q; g0 += kHeads) {
     const int nh = static_cast<int>(std::min<int64_t>(kHeads, n_q - g0));
     for (int64_t blk = 0; blk < n_blocks; ++blk) {
@@ -51,14 +55,21 @@ void ScoreBlocks(const int8_t* tiles, const float* scales, int64_t n_blocks, int
       for (int64_t c = 0; c < groups; c += 4) {
         __m512i qv[kHeads];
         for (int h = 0; h < nh; ++h) {
-          const int8_t* q = q8 + (g0 + h) * row + 4 * c;
           int32_t w[4];
-          std::memcpy(w, q, 16);
+          std::memcpy(w, q8 + (g0 + h) * row + 4 * c, 16);
+          if (kInt4) std::swap(w[1], w[2]);
           qv[h] = _mm512_set_epi32(w[3], w[3], w[3], w[3], w[2], w[2], w[2], w[2], w[1], w[1], w[1], w[1], w[0], w[0],
                                    w[0], w[0]);
         }
         for (int t = 0; t < 4; ++t) {
-          const __m512i k = _mm512_xor_si512(_mm512_loadu_si512(base + t * tile_bytes + c * 16), _mm512_set1_epi8(-128));
+          __m512i k;
+          if constexpr (kInt4) {
+            const __m256i v = kernels::HWY_NAMESPACE::LoadU256(base + t * tile_bytes + c * 8);
+            const __m256i lo = _mm256_and_si256(v, nibble), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), nibble);
+            k = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+          } else {
+            k = _mm512_xor_si512(_mm512_loadu_si512(base + t * tile_bytes + c * 16), bias);
+          }
           for (int h = 0; h < nh; ++h)
             asm("vpdpbusd %[b], %[a], %[acc]" : [acc] "+v"(acc[h][t]) : [a] "v"(k), [b] "v"(qv[h]));
         }
@@ -71,18 +82,19 @@ void ScoreBlocks(const int8_t* tiles, const float* scales, int64_t n_blocks, int
         const __m512i u23 = _mm512_add_epi32(_mm512_shuffle_i32x4(acc[h][2], acc[h][3], 0x88),
                                              _mm512_shuffle_i32x4(acc[h][2], acc[h][3], 0xDD));
         __m512i r = _mm512_add_epi32(_mm512_shuffle_i32x4(u01, u23, 0x88), _mm512_shuffle_i32x4(u01, u23, 0xDD));
-        r = _mm512_sub_epi32(r, _mm512_set1_epi32(128 * q_sum[g0 + h]));
+        r = _mm512_sub_epi32(r, _mm512_set1_epi32(kOffset * q_sum[g0 + h]));
         _mm512_storeu_ps(out + (g0 + h) * stride + blk * 16,
                          _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(r), ks), _mm512_set1_ps(q_scale[g0 + h])));
       }
     }
   }
 #elif SIEVE_Q256
-  // 32 bytes = 2 groups x 4 slots; |k| against q with k's sign keeps
-  // pmaddubsw's pair sums within int16 (2 * 127 * 127), as in llama.cpp's q8
-  // dot products.
-  (void)q_sum;
+  // A 256-bit vector holds 2 groups x 4 slots. int8: |k| against q with k's
+  // sign keeps pmaddubsw's pair sums within int16 (2 * 127 * 127), as in
+  // llama.cpp's q8 dot products; int4: the stored levels (1..15) are already
+  // unsigned.
   const __m256i ones = _mm256_set1_epi16(1);
+  const __m128i nibble = _mm_set1_epi8(0x0F);
   for (int64_t blk = 0; blk < n_blocks; ++blk) {
     const int8_t* base = tiles + blk * 4 * tile_bytes;
     for (int64_t g = 0; g < n_q; ++g) {
@@ -93,35 +105,65 @@ void ScoreBlocks(const int8_t* tiles, const float* scales, int64_t n_blocks, int
         std::memcpy(w, q8 + g * row + 4 * c, 8);
         const __m256i qv = _mm256_set_epi32(w[1], w[1], w[1], w[1], w[0], w[0], w[0], w[0]);
         for (int t = 0; t < 4; ++t) {
-          const __m256i k = kernels::HWY_NAMESPACE::LoadU256(base + t * tile_bytes + c * 16);
-          acc[t] = _mm256_add_epi32(
-              acc[t], _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(k), _mm256_sign_epi8(qv, k)), ones));
+          __m256i prod;
+          if constexpr (kInt4) {
+            const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(base + t * tile_bytes + c * 8));
+            const __m256i k = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(v, 4), nibble), _mm_and_si128(v, nibble));
+            prod = _mm256_maddubs_epi16(k, qv);
+          } else {
+            const __m256i k = kernels::HWY_NAMESPACE::LoadU256(base + t * tile_bytes + c * 16);
+            prod = _mm256_maddubs_epi16(_mm256_abs_epi8(k), _mm256_sign_epi8(qv, k));
+          }
+          acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(prod, ones));
         }
       }
       // Lane 4b + s holds group-block b of slot s: add the two halves.
-      const __m256i r01 = _mm256_add_epi32(_mm256_permute2x128_si256(acc[0], acc[1], 0x20),
-                                           _mm256_permute2x128_si256(acc[0], acc[1], 0x31));
-      const __m256i r23 = _mm256_add_epi32(_mm256_permute2x128_si256(acc[2], acc[3], 0x20),
-                                           _mm256_permute2x128_si256(acc[2], acc[3], 0x31));
+      __m256i r01 = _mm256_add_epi32(_mm256_permute2x128_si256(acc[0], acc[1], 0x20),
+                                     _mm256_permute2x128_si256(acc[0], acc[1], 0x31));
+      __m256i r23 = _mm256_add_epi32(_mm256_permute2x128_si256(acc[2], acc[3], 0x20),
+                                     _mm256_permute2x128_si256(acc[2], acc[3], 0x31));
+      if constexpr (kInt4) {
+        const __m256i fix = _mm256_set1_epi32(kOffset * q_sum[g]);
+        r01 = _mm256_sub_epi32(r01, fix);
+        r23 = _mm256_sub_epi32(r23, fix);
+      }
       const __m256 qs = _mm256_set1_ps(q_scale[g]);
       float* o = out + g * stride + blk * 16;
-      _mm256_storeu_ps(o, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(r01), _mm256_loadu_ps(scales + blk * 16)), qs));
-      _mm256_storeu_ps(o + 8,
-                       _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(r23), _mm256_loadu_ps(scales + blk * 16 + 8)), qs));
+      _mm256_storeu_ps(o,
+                       _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(r01), _mm256_loadu_ps(scales + blk * 16)), qs));
+      _mm256_storeu_ps(
+          o + 8, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(r23), _mm256_loadu_ps(scales + blk * 16 + 8)), qs));
     }
   }
 #else
-  (void)q_sum;
   for (int64_t blk = 0; blk < n_blocks; ++blk)
     for (int64_t g = 0; g < n_q; ++g)
       for (int64_t j = 0; j < 16; ++j) {
         const int8_t* tile = tiles + (blk * 4 + j / 4) * tile_bytes;
         int32_t acc = 0;
         for (int64_t c = 0; c < groups; ++c)
-          for (int64_t i = 0; i < 4; ++i) acc += int32_t{q8[g * row + 4 * c + i]} * tile[c * 16 + (j % 4) * 4 + i];
+          for (int64_t i = 0; i < 4; ++i) {
+            int32_t level;
+            if (kInt4) {
+              const uint8_t byte = static_cast<uint8_t>(tile[(c / 2) * 16 + (j % 4) * 4 + i]);
+              level = (c % 2 ? byte >> 4 : byte & 0x0F);
+            } else {
+              level = tile[c * 16 + (j % 4) * 4 + i] + kOffset;
+            }
+            acc += int32_t{q8[g * row + 4 * c + i]} * level;
+          }
+        acc -= kOffset * q_sum[g];
         out[g * stride + blk * 16 + j] = static_cast<float>(acc) * scales[blk * 16 + j] * q_scale[g];
       }
 #endif
+}
+
+void ScoreBlocks(bool int4, const int8_t* tiles, const float* scales, int64_t n_blocks, int64_t row, const int8_t* q8,
+                 const float* q_scale, const int32_t* q_sum, int64_t n_q, float* out, int64_t stride) {
+  if (int4)
+    ScoreBlocksT<true>(tiles, scales, n_blocks, row, q8, q_scale, q_sum, n_q, out, stride);
+  else
+    ScoreBlocksT<false>(tiles, scales, n_blocks, row, q8, q_scale, q_sum, n_q, out, stride);
 }
 
 // out[d] = levels[d] * scale for d < n.
@@ -164,30 +206,51 @@ ScoreScratch& score_scratch() {
 
 }  // namespace
 
-float quantize_int8(const float* x, int64_t n, int8_t* levels) {
+float quantize_symmetric(const float* x, int64_t n, int max_level, int8_t* levels) {
   float amax = 0.0f;
   for (int64_t i = 0; i < n; ++i) amax = std::max(amax, std::fabs(x[i]));
   if (amax == 0.0f) {
     std::fill(levels, levels + n, int8_t{0});
     return 0.0f;
   }
-  const float scale = amax / 127.0f, inv = 127.0f / amax;
-  for (int64_t i = 0; i < n; ++i)
-    levels[i] = static_cast<int8_t>(std::clamp(std::nearbyint(x[i] * inv), -127.0f, 127.0f));
+  const float top = static_cast<float>(max_level), scale = amax / top, inv = top / amax;
+  for (int64_t i = 0; i < n; ++i) levels[i] = static_cast<int8_t>(std::clamp(std::nearbyint(x[i] * inv), -top, top));
   return scale;
 }
 
-CompactKeys::CompactKeys(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim)
-    : n_layers_(n_layers), n_kv_heads_(n_kv_heads), head_dim_(head_dim), row_((head_dim + 15) / 16 * 16),
-      size_(n_layers, 0), chunks_(n_layers * n_kv_heads) {
+float quantize_int8(const float* x, int64_t n, int8_t* levels) { return quantize_symmetric(x, n, 127, levels); }
+
+CompactKeys::Form CompactKeys::form_from_name(const std::string& name) {
+  if (name == "int8") return Form::Int8;
+  if (name == "int4") return Form::Int4;
+  throw Error("unknown compact key form '" + name + "' (valid: int8, int4)");
+}
+
+const char* CompactKeys::form_name(Form form) { return form == Form::Int8 ? "int8" : "int4"; }
+
+CompactKeys::CompactKeys(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, Form form)
+    : form_(form),
+      n_layers_(n_layers),
+      n_kv_heads_(n_kv_heads),
+      head_dim_(head_dim),
+      row_((head_dim + 15) / 16 * 16),
+      key_bytes_(form == Form::Int8 ? row_ : row_ / 2),
+      size_(n_layers, 0),
+      chunks_(n_layers * n_kv_heads) {
   if (n_layers < 1 || n_kv_heads < 1 || head_dim < 1 || head_dim > kMaxHeadDim)
     throw Error("compact keys need a head_dim from 1 to " + std::to_string(kMaxHeadDim) + " (got " +
                 std::to_string(head_dim) + ")");
 }
 
 CompactKeys::CompactKeys(const CompactKeys& other)
-    : n_layers_(other.n_layers_), n_kv_heads_(other.n_kv_heads_), head_dim_(other.head_dim_), row_(other.row_),
-      size_(other.size_), chunks_(other.chunks_.size()) {
+    : form_(other.form_),
+      n_layers_(other.n_layers_),
+      n_kv_heads_(other.n_kv_heads_),
+      head_dim_(other.head_dim_),
+      row_(other.row_),
+      key_bytes_(other.key_bytes_),
+      size_(other.size_),
+      chunks_(other.chunks_.size()) {
   const size_t bytes = static_cast<size_t>(chunk_bytes());
   for (size_t i = 0; i < chunks_.size(); ++i)
     for (const auto& c : other.chunks_[i]) {
@@ -209,7 +272,7 @@ void CompactKeys::reserve(int64_t layer, int64_t n) {
   for (int64_t h = 0; h < n_kv_heads_; ++h) {
     auto& chunks = chunks_[layer * n_kv_heads_ + h];
     while (static_cast<int64_t>(chunks.size()) * kChunkSlots < n) {
-      // Zeroed: the rows' padding stays zero.
+      // Zeroed: the padding stays zero.
       chunks.emplace_back(new int8_t[static_cast<size_t>(chunk_bytes())]());
     }
   }
@@ -221,17 +284,36 @@ void CompactKeys::write(int64_t layer, int64_t kv_head, int64_t slot, const floa
     throw Error("internal: compact keys written past their reservation");
   int8_t* c = chunks[slot / kChunkSlots].get();
   int8_t levels[kMaxHeadDim];
-  const float scale = quantize_int8(key, head_dim_, levels);
-  int8_t* tile = c + (slot % kChunkSlots) / kTileSlots * (kTileSlots * row_);
+  const float scale = quantize_symmetric(key, head_dim_, form_ == Form::Int8 ? 127 : 7, levels);
+  int8_t* tile = c + (slot % kChunkSlots) / kTileSlots * tile_bytes();
   const int64_t s = slot % kTileSlots;
-  for (int64_t d = 0; d < head_dim_; ++d) tile[(d / 4) * 16 + s * 4 + d % 4] = levels[d];
-  reinterpret_cast<float*>(c + kChunkSlots * row_)[slot % kChunkSlots] = scale;
+  if (form_ == Form::Int8) {
+    for (int64_t d = 0; d < head_dim_; ++d) tile[(d / 4) * 16 + s * 4 + d % 4] = levels[d];
+  } else {
+    // Group g's level of dimension 4g + i: the low (even g) or high (odd g)
+    // nibble of byte (g / 2) * 16 + 4s + i, stored + 8. Padding is level 0.
+    for (int64_t d = 0; d < row_; ++d) {
+      const int64_t g = d / 4;
+      const int level = (d < head_dim_ ? levels[d] : 0) + 8;
+      auto& byte = reinterpret_cast<uint8_t&>(tile[(g / 2) * 16 + s * 4 + d % 4]);
+      byte = g % 2 ? static_cast<uint8_t>((byte & 0x0F) | (level << 4)) : static_cast<uint8_t>((byte & 0xF0) | level);
+    }
+  }
+  reinterpret_cast<float*>(c + kChunkSlots * key_bytes_)[slot % kChunkSlots] = scale;
 }
 
 void CompactKeys::read_levels(int64_t layer, int64_t kv_head, int64_t slot, int8_t* levels) const {
   const int8_t* tile = tile_address(layer, kv_head, slot);
   const int64_t s = slot % kTileSlots;
-  for (int64_t g = 0; g < row_ / 4; ++g) std::memcpy(levels + 4 * g, tile + g * 16 + s * 4, 4);
+  if (form_ == Form::Int8) {
+    for (int64_t g = 0; g < row_ / 4; ++g) std::memcpy(levels + 4 * g, tile + g * 16 + s * 4, 4);
+    return;
+  }
+  for (int64_t d = 0; d < head_dim_; ++d) {
+    const int64_t g = d / 4;
+    const auto byte = static_cast<uint8_t>(tile[(g / 2) * 16 + s * 4 + d % 4]);
+    levels[d] = static_cast<int8_t>((g % 2 ? byte >> 4 : byte & 0x0F) - 8);
+  }
 }
 
 void CompactKeys::dequantize(int64_t layer, int64_t kv_head, int64_t slot, float* key) const {
@@ -261,9 +343,10 @@ void CompactKeys::score(int64_t layer, int64_t kv_head, int64_t begin, int64_t e
     const int64_t first = b0 * 16;
     const int8_t* c = chunk(layer, kv_head, first);
     const int64_t off = first % kChunkSlots;
-    HWY_DYNAMIC_DISPATCH(ScoreBlocks)(c + off / kTileSlots * (kTileSlots * row_),
-                                      reinterpret_cast<const float*>(c + kChunkSlots * row_) + off, b1 - b0, row_,
-                                      sc.q8.data(), sc.q_scale.data(), sc.q_sum.data(), n_q, out, stride);
+    HWY_DYNAMIC_DISPATCH(ScoreBlocks)
+    (form_ == Form::Int4, c + off / kTileSlots * tile_bytes(),
+     reinterpret_cast<const float*>(c + kChunkSlots * key_bytes_) + off, b1 - b0, row_, sc.q8.data(), sc.q_scale.data(),
+     sc.q_sum.data(), n_q, out, stride);
   };
   auto edge = [&](int64_t blk) {
     sc.edge.resize(n_q * 16);

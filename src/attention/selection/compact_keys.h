@@ -4,15 +4,17 @@
 // each step) read this instead of the full-precision keys, and then read the
 // exact keys and values of what they chose from the KV cache.
 //
-// Form: int8, one float scale per key (symmetric absmax, as KIVI and
-// llama.cpp's q8 quantise a row): each key costs head_dim + 4 bytes against
-// 2 * head_dim for an f16 cache. Queries are quantised the same way when they
-// score, so a score is an exact integer dot product times two scales (the
-// same on every instruction set: VNNI, AVX2 or plain C++).
+// Forms: int8 (default) or int4, one float scale per key (symmetric absmax,
+// as llama.cpp's q8_0/q4_0 quantise a row, levels -127..127 or -7..7): a key
+// of 64 dimensions costs 68 or 36 bytes against 128 in an f16 cache. Queries
+// are quantised to int8 when they score, so a score is an exact integer dot
+// product times two scales (the same on every instruction set: VNNI, AVX2 or
+// plain C++).
 //
 // Layout, per layer and KV head: tiles of 4 slots; a tile holds, for each
-// group of 4 dimensions, the 4 slots' 4 levels in a row (16 bytes), head_dim
-// rounded up to 16 with zeros. The scoring kernel reads 64 bytes (4 groups of
+// group of 4 dimensions, the 4 slots' 4 levels in a row (16 bytes; int4: two
+// groups per 16 bytes, the even group in the low nibbles, levels + 8),
+// head_dim rounded up to 16 with zeros. The scoring kernel reads 64 bytes (4 groups of
 // 4 slots) per vpdpbusd and needs no horizontal sums; one key lies within its
 // tile's 4 cache lines, so a policy can also read the selected keys back from
 // here (dequantised) at 4 lines per key, where the KV cache's
@@ -21,6 +23,7 @@
 // copy from moving what is already there.
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace sieve {
@@ -31,12 +34,17 @@ class CompactKeys {
   static constexpr int64_t kChunkSlots = 1024;  // slots per allocation (a multiple of 16)
   static constexpr int64_t kMaxHeadDim = 1024;
 
-  CompactKeys(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim);
+  enum class Form { Int8, Int4 };
+  static Form form_from_name(const std::string& name);  // "int8", "int4"; throws sieve::Error
+  static const char* form_name(Form form);
+
+  CompactKeys(int64_t n_layers, int64_t n_kv_heads, int64_t head_dim, Form form = Form::Int8);
   CompactKeys(const CompactKeys& other);
   CompactKeys& operator=(const CompactKeys& other);
   CompactKeys(CompactKeys&&) noexcept = default;
   CompactKeys& operator=(CompactKeys&&) noexcept = default;
 
+  Form form() const { return form_; }
   int64_t n_layers() const { return n_layers_; }
   int64_t n_kv_heads() const { return n_kv_heads_; }
   int64_t head_dim() const { return head_dim_; }
@@ -59,33 +67,35 @@ class CompactKeys {
              float* scores) const;
 
   // Bytes read to score one slot of one KV head (its key and scale).
-  int64_t bytes_per_slot() const { return row_ + static_cast<int64_t>(sizeof(float)); }
+  int64_t bytes_per_slot() const { return key_bytes_ + static_cast<int64_t>(sizeof(float)); }
   // Bytes held.
   size_t bytes_allocated() const;
 
-  // The int8 key (head_dim levels) and scale of one slot, as stored.
+  // The levels of one slot's key (head_dim, -127..127 or -7..7) and its scale.
   void read_levels(int64_t layer, int64_t kv_head, int64_t slot, int8_t* levels) const;
   // The first byte of a slot's tile (for prefetching its tile_bytes()).
-  int64_t tile_bytes() const { return kTileSlots * row_; }
+  int64_t tile_bytes() const { return kTileSlots * key_bytes_; }
   const int8_t* tile_address(int64_t layer, int64_t kv_head, int64_t slot) const {
-    return chunk(layer, kv_head, slot) + (slot % kChunkSlots) / kTileSlots * (kTileSlots * row_);
+    return chunk(layer, kv_head, slot) + (slot % kChunkSlots) / kTileSlots * tile_bytes();
   }
   float scale(int64_t layer, int64_t kv_head, int64_t slot) const { return *scale_address(layer, kv_head, slot); }
   const float* scale_address(int64_t layer, int64_t kv_head, int64_t slot) const {
-    return reinterpret_cast<const float*>(chunk(layer, kv_head, slot) + kChunkSlots * row_) + slot % kChunkSlots;
+    return reinterpret_cast<const float*>(chunk(layer, kv_head, slot) + kChunkSlots * key_bytes_) + slot % kChunkSlots;
   }
   // The key as floats (levels times scale).
   void dequantize(int64_t layer, int64_t kv_head, int64_t slot, float* key) const;
 
  private:
-  // A chunk: kChunkSlots / 4 tiles of 4 * row_ bytes, then kChunkSlots float scales.
-  int64_t chunk_bytes() const { return kChunkSlots * (row_ + static_cast<int64_t>(sizeof(float))); }
+  // A chunk: kChunkSlots / 4 tiles, then kChunkSlots float scales.
+  int64_t chunk_bytes() const { return kChunkSlots * bytes_per_slot(); }
   const int8_t* chunk(int64_t layer, int64_t kv_head, int64_t slot) const {
     return chunks_[layer * n_kv_heads_ + kv_head][slot / kChunkSlots].get();
   }
 
+  Form form_;
   int64_t n_layers_, n_kv_heads_, head_dim_;
   int64_t row_;                // levels per key: head_dim rounded up to 16
+  int64_t key_bytes_;          // bytes of one key's levels (row_ or row_ / 2)
   std::vector<int64_t> size_;  // per layer
   // Per layer and KV head: chunks of kChunkSlots slots.
   std::vector<std::vector<std::unique_ptr<int8_t[]>>> chunks_;
