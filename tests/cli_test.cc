@@ -192,6 +192,22 @@ TEST_F(Cli, MInferenceSearchAndPatternFilesTellWhatIsWrong) {
                    {"'quest' is not a prefill method"});
 }
 
+// bench --text: the tests run on a text's tokens, and the JSON says so.
+TEST_F(Cli, BenchOnATextsTokens) {
+  const std::string text = write("text.txt", "The quick brown fox jumps over the lazy dog. It was not amused.\n");
+  CliResult r = run_cli({"bench", "-m", model_, "-p", "0", "-n", "4", "-d", "100", "-r", "1", "--text", text,
+                         "--attn", "tokenselect:k=16,n_init=4,n_local=32,chunk=32", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"tokens\": \"text:" + text), std::string::npos) << r.out;
+  // The text repeats: decoded tokens' queries are like earlier ones, so the
+  // Selection Cache reuses selections.
+  const size_t at = r.out.find("\"selections_reused\": ");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  EXPECT_GT(std::stod(r.out.substr(at + 21)), 0.0) << r.out;
+  expect_cli_error({"bench", "-m", model_, "-p", "64", "-n", "0", "--text", (dir_ / "missing.txt").string()},
+                   {"missing.txt"});
+}
+
 TEST_F(Cli, InspectWritesItsPicturesAndFindings) {
   const std::string out = (dir_ / "inspect").string(), json = (dir_ / "inspect.json").string();
   CliResult r = run_cli({"inspect", "-m", model_, "--length", "600", "--calibration", "2x256", "--pattern-budget", "128",

@@ -19,6 +19,14 @@ std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
   return t;
 }
 
+// n tokens of a text from token `first` on, starting over at its end.
+std::vector<int32_t> text_tokens(const std::vector<int32_t>& text, int64_t first, int64_t n) {
+  std::vector<int32_t> t(n);
+  const auto size = static_cast<int64_t>(text.size());
+  for (int64_t i = 0; i < n; ++i) t[i] = text[(first + i) % size];
+  return t;
+}
+
 // Average number of cache slots each token of the test attends to.
 double mean_context(int64_t depth, int64_t n) { return static_cast<double>(depth) + (static_cast<double>(n) + 1) / 2; }
 
@@ -64,7 +72,7 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
     const auto rope = make_rope(o.rope, c, model.weights().rope_freq_divisors, depth + longest_test);
     if (depth > 0) {
       // The fill is the prompt: a policy that compresses prompts does so here.
-      std::vector<int32_t> fill = random_tokens(depth, c.vocab_size, 1234);
+      std::vector<int32_t> fill = o.text.empty() ? random_tokens(depth, c.vocab_size, 1234) : text_tokens(o.text, 0, depth);
       tf.forward(fill.data(), depth, cache, logits.data(), false, fill_policy.get(), rope.get());
       fill_policy->end_prompt(cache, tf.pool());
     }
@@ -89,7 +97,8 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
       r.n_tokens = t.n;
       r.depth = depth;
       r.decode = t.decode;
-      std::vector<int32_t> tokens = random_tokens(t.n, c.vocab_size, 42 + t.n);
+      std::vector<int32_t> tokens =
+          o.text.empty() ? random_tokens(t.n, c.vocab_size, 42 + t.n) : text_tokens(o.text, depth, t.n);
       std::unique_ptr<AttentionPolicy> policy;
       // Repetition -1 is an untimed warm-up (caches, page faults, thread
       // wake-up), as llama-bench runs one.

@@ -7,7 +7,10 @@
 // before each repetition, as llama-bench restores its saved copy. Each test
 // starts with an untimed warm-up repetition, as llama-bench's does (unless
 // warmup is off, as llama-bench's --no-warmup: long prompts). Tokens are
-// random ids from a fixed seed.
+// random ids from a fixed seed, or a text's tokens in order (`text`: the fill
+// is its start, the test tokens what follows, cyclically), for policies whose
+// cost depends on what the tokens say (a selection reused between similar
+// queries).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -26,6 +29,7 @@ struct BenchOptions {
   KvType kv_type = KvType::F16;
   std::string attn = "full";
   std::string rope;  // RoPE context extension (empty: the model's own)
+  std::vector<int32_t> text;  // when not empty: the tokens, instead of random ones
 };
 
 struct BenchResult {

@@ -12,6 +12,7 @@
 #include "cli/layer_drop_option.h"
 #include "runtime/memory_budget.h"
 #include "util/error.h"
+#include "util/text_file.h"
 
 namespace sieve::cli {
 namespace {
@@ -38,7 +39,8 @@ void print_row(const BenchResult& r) {
 }  // namespace
 
 int bench_command(int argc, char** argv) {
-  std::string model_path, prompts = "512", gens = "128", depths = "0", cache_type = "f16", attn = "full", rope;
+  std::string model_path, prompts = "512", gens = "128", depths = "0", cache_type = "f16", attn = "full", rope,
+      text_file;
   int64_t reps = 5, threads = std::max(1u, std::thread::hardware_concurrency()), ubatch = Transformer::kMaxBatch;
   bool json = false, no_warmup = false;
   LayerDropOption drop;
@@ -57,6 +59,10 @@ int bench_command(int argc, char** argv) {
   args.option("--cache-type", "T", "KV cache element type: f32, f16, bf16, q8_0 (default f16)", &cache_type);
   args.option("--attn", "SPEC", "attention policy, e.g. full, streaming:sink=4,window=2044 (default full); policies:\n" + policy_help(), &attn);
   args.option("--rope", "SPEC", "RoPE context extension (default none); choices:\n" + rope_help(), &rope);
+  args.option("--text", "FILE",
+              "tokens from a text instead of random ids: the cache is filled with its start and the tests run on "
+              "what follows (a selecting policy's reuse depends on real text; e.g. data/haystack.txt)",
+              &text_file);
   args.flag("--no-warmup", "no untimed warm-up repetition before each test (as llama-bench's --no-warmup)", &no_warmup);
   args.flag("--json", "print a JSON array, one object per test, instead of a table", &json);
   drop.add_to(args);
@@ -77,6 +83,10 @@ int bench_command(int argc, char** argv) {
 
   auto model = Model::load(model_path);
   drop.apply(*model, threads);
+  if (!text_file.empty()) {
+    o.text = model->tokenizer().encode(read_text_file(text_file), true);
+    if (o.text.size() < 2) throw Error("--text " + text_file + " has no tokens");
+  }
   const std::string attn_spec = make_policy(attn, model->config())->spec();  // a bad spec fails before any work
   const PolicyParts parts = policy_parts(attn_spec);
   const std::string rope_canonical = rope.empty() ? "none" : RopeExtension::parse(rope, model->config()).spec();
@@ -98,9 +108,10 @@ int bench_command(int argc, char** argv) {
                     "the KV cache of the longest test (" + std::to_string(longest) + " tokens, " + cache_type + ")");
   const std::string machine = cpu_name() + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores";
   if (!json) {
-    std::printf("model: %s (%s)\nmachine: %s; threads: %lld; ubatch: %lld; KV cache: %s; attention: %s\n\n",
+    std::printf("model: %s (%s)\nmachine: %s; threads: %lld; ubatch: %lld; KV cache: %s; attention: %s; tokens: %s\n\n",
                 model_path.c_str(), model->config().summary().c_str(), machine.c_str(), static_cast<long long>(threads),
-                static_cast<long long>(ubatch), cache_type.c_str(), attn_spec.c_str());
+                static_cast<long long>(ubatch), cache_type.c_str(), attn_spec.c_str(),
+                text_file.empty() ? "random" : text_file.c_str());
     std::printf("| %-16s | %21s | %9s | %9s | %8s | %8s |\n", "test", "t/s", "weight MB", "KV MB", "GFLOP", "RSS MiB");
     std::printf("| %-16s | %21s | %9s | %9s | %8s | %8s |\n", "---", "---:", "---:", "---:", "---:", "---:");
   }
@@ -111,6 +122,7 @@ int bench_command(int argc, char** argv) {
       out.push_back({{"model", model_path}, {"test", r.test}, {"n_tokens", r.n_tokens}, {"depth", r.depth},
                      {"threads", threads}, {"ubatch", ubatch}, {"attn", attn_spec}, {"prefill", parts.prefill},
                      {"decode", parts.decode}, {"modifiers", parts.modifiers}, {"rope", rope_canonical}, {"cache_type", cache_type},
+                     {"tokens", text_file.empty() ? std::string("random") : "text:" + text_file},
                      {"tokens_per_s", r.mean}, {"tokens_per_s_std", r.stddev}, {"samples_tokens_per_s", r.tokens_per_s},
                      {"weight_bytes_per_token", r.weight_bytes_per_token}, {"kv_bytes_per_token", r.kv_bytes_per_token},
                      {"flops_per_token", r.flops_per_token}, {"peak_rss_bytes", r.peak_rss_bytes}, {"machine", machine},
