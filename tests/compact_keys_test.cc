@@ -177,18 +177,22 @@ TEST(CompactKeys, TruncateAndRewrite) {
   EXPECT_THROW(CompactKeys::form_from_name("int2"), std::exception);
 }
 
-TEST(CompactKeys, ScoresSpanChunks) {
+TEST(CompactKeys, ScoresSpanChunksWithAStride) {
   const int64_t n = CompactKeys::kChunkSlots * 2 + 40, hd = 64;
   const auto keys = random_vectors(n, hd, 41);
   const auto q = random_vectors(3, hd, 42);
   for (const CompactKeys::Form form : kForms) {
     const CompactKeys c = filled(n, 1, hd, {keys}, form);
     const int64_t b = CompactKeys::kChunkSlots - 5, e = 2 * CompactKeys::kChunkSlots + 7;
-    std::vector<float> s(3 * (e - b));
-    c.score(1, 0, b, e, q.data(), 3, s.data());
-    for (int64_t g = 0; g < 3; ++g)
+    // Each query's scores `stride` apart, the gaps left alone.
+    const int64_t stride = e - b + 9;
+    std::vector<float> s(3 * stride, -7.0f);
+    c.score(1, 0, b, e, q.data(), 3, s.data(), stride);
+    for (int64_t g = 0; g < 3; ++g) {
       for (int64_t j = b; j < e; ++j)
-        ASSERT_NEAR(s[g * (e - b) + j - b], reference_score(c, 1, 0, j, q.data() + g * hd), 1e-4) << j;
+        ASSERT_NEAR(s[g * stride + j - b], reference_score(c, 1, 0, j, q.data() + g * hd), 1e-4) << j;
+      for (int64_t j = e - b; j < stride; ++j) ASSERT_EQ(s[g * stride + j], -7.0f);
+    }
   }
 }
 

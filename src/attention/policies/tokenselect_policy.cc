@@ -425,17 +425,21 @@ void TokenSelectPolicy::unrotate_new_keys(const AttentionInput& in) {
   L.unrotated = end;
 }
 
-void TokenSelectPolicy::score(const AttentionInput& in, int64_t kv_head, int64_t lo, int64_t hi, float* scores) {
+void TokenSelectPolicy::score(const AttentionInput& in, int64_t kv_head, int64_t lo, int64_t hi, float* scores,
+                              int64_t stride) {
   const int64_t hd = in.cache.shape().head_dim, group = in.n_heads / in.cache.shape().n_kv_heads;
   const float* q = fingerprint_.data() + kv_head * group * hd;
   if (compact_) {
-    compact_->score(in.layer, kv_head, lo, hi, q, group, scores);
+    compact_->score(in.layer, kv_head, lo, hi, q, group, scores, stride);
     return;
   }
   Scratch& sc = thread_scratch();
   sc.kernel.resize(attention_scratch_floats(unrotated_->shape(), group));
+  sc.scores.resize(group * (hi - lo));
   const SlotSpan span{lo, hi};
-  score_spans(*unrotated_, in.layer, kv_head, &span, 1, q, group, scores, sc.kernel.data());
+  score_spans(*unrotated_, in.layer, kv_head, &span, 1, q, group, sc.scores.data(), sc.kernel.data());
+  for (int64_t g = 0; g < group; ++g)
+    std::copy(sc.scores.data() + g * (hi - lo), sc.scores.data() + (g + 1) * (hi - lo), scores + g * stride);
 }
 
 void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1, int64_t num_tokens) {
@@ -484,18 +488,12 @@ void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1,
   piece_max_.assign(nh * n_pieces, -std::numeric_limits<float>::infinity());
   piece_sum_.resize(nh * n_pieces);
   in.pool.parallel_for(n_kv * n_pieces, 1, [&](int, int64_t ib, int64_t ie) {
-    Scratch& sc = thread_scratch();
     for (int64_t item = ib; item < ie; ++item) {
       const int64_t kvh = item / n_pieces, p = item % n_pieces;
       const int64_t j0 = p * piece, j1 = std::min(n_cand, j0 + piece);
-      sc.scores.resize(group * (j1 - j0));
-      score(in, kvh, lo + j0, lo + j1, sc.scores.data());
-      for (int64_t g = 0; g < group; ++g) {
-        const int64_t h = kvh * group + g;
-        const float* src = sc.scores.data() + g * (j1 - j0);
-        std::copy(src, src + (j1 - j0), scores_.data() + h * n_cand + j0);
-        piece_max_[h * n_pieces + p] = row_max(src, j1 - j0);
-      }
+      float* rows = scores_.data() + kvh * group * n_cand + j0;  // the group's heads' rows, this piece
+      score(in, kvh, lo + j0, lo + j1, rows, n_cand);
+      for (int64_t g = 0; g < group; ++g) piece_max_[(kvh * group + g) * n_pieces + p] = row_max(rows + g * n_cand, j1 - j0);
     }
   });
   in.pool.parallel_for(nh * n_pieces, 1, [&](int, int64_t ib, int64_t ie) {

@@ -106,8 +106,8 @@ class TokenSelectPolicy : public AttentionPolicy {
   void prepare(const AttentionInput& in);
   void extend_unrotations(const AttentionInput& in);
   void unrotate_new_keys(const AttentionInput& in);
-  // Raw scores of the candidates [lo, hi) of one KV head's query heads.
-  void score(const AttentionInput& in, int64_t kv_head, int64_t lo, int64_t hi, float* scores);
+  // Raw scores of the candidates [lo, hi) of one KV head's query heads: head g's at scores + g * stride.
+  void score(const AttentionInput& in, int64_t kv_head, int64_t lo, int64_t hi, float* scores, int64_t stride);
   // Chooses (or reuses) the selection of query tokens [c0, c1); the sequence is num_tokens long.
   void select(const AttentionInput& in, int64_t c0, int64_t c1, int64_t num_tokens);
   void gather(const AttentionInput& in);

@@ -323,9 +323,10 @@ void CompactKeys::dequantize(int64_t layer, int64_t kv_head, int64_t slot, float
 }
 
 void CompactKeys::score(int64_t layer, int64_t kv_head, int64_t begin, int64_t end, const float* q, int64_t n_q,
-                        float* scores) const {
+                        float* scores, int64_t stride) const {
   const int64_t n = end - begin, hd = head_dim_;
   if (n <= 0) return;
+  if (stride == 0) stride = n;
   if (begin < 0 || end > size_[layer]) throw Error("internal: compact keys scored past their end");
   ScoreScratch& sc = score_scratch();
   sc.q8.assign(n_q * row_, 0);
@@ -354,7 +355,7 @@ void CompactKeys::score(int64_t layer, int64_t kv_head, int64_t begin, int64_t e
     const int64_t s0 = std::max(begin, blk * 16), s1 = std::min(end, (blk + 1) * 16);
     for (int64_t g = 0; g < n_q; ++g)
       std::copy(sc.edge.data() + g * 16 + (s0 - blk * 16), sc.edge.data() + g * 16 + (s1 - blk * 16),
-                scores + g * n + (s0 - begin));
+                scores + g * stride + (s0 - begin));
   };
   const int64_t first_full = (begin + 15) / 16, last_full = end / 16;  // whole blocks [first_full, last_full)
   if (first_full >= last_full) {
@@ -365,7 +366,7 @@ void CompactKeys::score(int64_t layer, int64_t kv_head, int64_t begin, int64_t e
   constexpr int64_t kChunkBlocks = kChunkSlots / 16;
   for (int64_t b0 = first_full; b0 < last_full;) {
     const int64_t b1 = std::min(last_full, (b0 / kChunkBlocks + 1) * kChunkBlocks);
-    run(b0, b1, scores + (b0 * 16 - begin), n);
+    run(b0, b1, scores + (b0 * 16 - begin), stride);
     b0 = b1;
   }
   if (end % 16) edge(last_full);

@@ -60,11 +60,11 @@ class CompactKeys {
   // Marks slots [0, n) of a layer written (after write() for every KV head).
   void set_size(int64_t layer, int64_t n);
 
-  // scores[g * (end - begin) + (j - begin)] = q_g . k_j for n_q queries
-  // (head_dim floats each, consecutive) against slots [begin, end) of one
-  // layer and KV head, through the int8 forms of both.
-  void score(int64_t layer, int64_t kv_head, int64_t begin, int64_t end, const float* q, int64_t n_q,
-             float* scores) const;
+  // scores[g * stride + (j - begin)] = q_g . k_j for n_q queries (head_dim
+  // floats each, consecutive) against slots [begin, end) of one layer and KV
+  // head, through the compact forms of both (stride 0: end - begin).
+  void score(int64_t layer, int64_t kv_head, int64_t begin, int64_t end, const float* q, int64_t n_q, float* scores,
+             int64_t stride = 0) const;
 
   // Bytes read to score one slot of one KV head (its key and scale).
   int64_t bytes_per_slot() const { return key_bytes_ + static_cast<int64_t>(sizeof(float)); }
