@@ -72,7 +72,8 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
     const auto rope = make_rope(o.rope, c, model.weights().rope_freq_divisors, depth + longest_test);
     if (depth > 0) {
       // The fill is the prompt: a policy that compresses prompts does so here.
-      std::vector<int32_t> fill = o.text.empty() ? random_tokens(depth, c.vocab_size, 1234) : text_tokens(o.text, 0, depth);
+      std::vector<int32_t> fill =
+          o.text.empty() ? random_tokens(depth, c.vocab_size, 1234) : text_tokens(o.text, 0, depth);
       tf.forward(fill.data(), depth, cache, logits.data(), false, fill_policy.get(), rope.get());
       fill_policy->end_prompt(cache, tf.pool());
     }

@@ -52,7 +52,8 @@ uint8_t* PagePool::page_memory(bool& in_slab) {
   }
   if (slab_left_ == 0) {
     int64_t pages = static_cast<int64_t>(std::max<size_t>(1, kHugePage / page_bytes_));
-    if (bounded()) pages = std::min<int64_t>(pages, std::max<int64_t>(1, capacity_ - static_cast<int64_t>(all_.size())));
+    if (bounded())  // no slab beyond the budget
+      pages = std::min<int64_t>(pages, std::max<int64_t>(1, capacity_ - static_cast<int64_t>(all_.size())));
     slab_next_ = static_cast<uint8_t*>(huge_alloc(static_cast<size_t>(pages) * page_bytes_));
     slabs_.push_back(slab_next_);
     slab_left_ = pages;

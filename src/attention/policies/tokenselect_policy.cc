@@ -493,7 +493,8 @@ void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1,
       const int64_t j0 = p * piece, j1 = std::min(n_cand, j0 + piece);
       float* rows = scores_.data() + kvh * group * n_cand + j0;  // the group's heads' rows, this piece
       score(in, kvh, lo + j0, lo + j1, rows, n_cand);
-      for (int64_t g = 0; g < group; ++g) piece_max_[(kvh * group + g) * n_pieces + p] = row_max(rows + g * n_cand, j1 - j0);
+      for (int64_t g = 0; g < group; ++g)
+        piece_max_[(kvh * group + g) * n_pieces + p] = row_max(rows + g * n_cand, j1 - j0);
     }
   });
   in.pool.parallel_for(nh * n_pieces, 1, [&](int, int64_t ib, int64_t ie) {
@@ -502,7 +503,7 @@ void TokenSelectPolicy::select(const AttentionInput& in, int64_t c0, int64_t c1,
       const int64_t j0 = p * piece, j1 = std::min(n_cand, j0 + piece);
       const float* maxima = piece_max_.data() + h * n_pieces;
       const float m = *std::max_element(maxima, maxima + n_pieces);
-      piece_sum_[item] = (exp_shifted(scores_.data() + h * n_cand + j0, j1 - j0, m));
+      piece_sum_[item] = exp_shifted(scores_.data() + h * n_cand + j0, j1 - j0, m);
     }
   });
   for (int64_t h = 0; h < nh; ++h) {
