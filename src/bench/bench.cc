@@ -91,8 +91,11 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
     std::vector<Test> tests;
     for (int64_t n : o.prompt_sizes) tests.push_back({n, false});
     for (int64_t n : o.gen_sizes) tests.push_back({n, true});
+    int64_t tests_left = 0;
+    for (const Test& t : tests) tests_left += t.n > 0;
     for (const Test& t : tests) {
       if (t.n <= 0) continue;
+      --tests_left;
       BenchResult r;
       r.test = (t.decode ? "tg" : "pp") + std::to_string(t.n);
       r.n_tokens = t.n;
@@ -107,7 +110,12 @@ std::vector<BenchResult> run_bench(Transformer& tf, const BenchOptions& o, void 
         if (snapshot) cache = *snapshot;
         else cache.truncate(filled);
         policy.reset();  // before the next clone: peak RSS then holds one copy besides the fill's
-        policy = fill_policy->clone();
+        // The depth's last run takes the filled policy itself: with one
+        // repetition and no warm-up, peak RSS is that of a single copy.
+        if (tests_left == 0 && rep == o.repetitions - 1)
+          policy = std::move(fill_policy);
+        else
+          policy = fill_policy->clone();
         auto t0 = std::chrono::steady_clock::now();
         if (t.decode) {
           for (int64_t i = 0; i < t.n; ++i) tf.forward(&tokens[i], 1, cache, logits.data(), false, policy.get(), rope.get());
