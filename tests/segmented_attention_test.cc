@@ -98,6 +98,17 @@ double run_and_compare(const Fixture& f, int64_t n_q, const SegmentPlanner& plan
 
 double true_position(int64_t slot) { return static_cast<double>(3 * slot + 5); }
 
+// A segment's rows for query tokens [t0, t1) of the last n_q slots: each
+// reads up to its own slot, its query rotated at its true position - shift.
+void decode_rows(Segment& s, int64_t t0, int64_t t1, int64_t n_q, double shift) {
+  for (int64_t t = t0; t < t1; ++t) {
+    const int64_t slot = kTokens - n_q + t;
+    s.q_position.push_back(true_position(slot) - shift);
+    s.begin.push_back(0);
+    s.limit.push_back(slot + 1);
+  }
+}
+
 // Each query head reads its own spans; the query is rotated at its true
 // position minus a per-head shift, so the keys read sit `shift` later.
 TEST(SegmentedAttention, PerHeadSegmentsWithShiftedQueries) {
@@ -113,12 +124,7 @@ TEST(SegmentedAttention, PerHeadSegmentsWithShiftedQueries) {
         Segment s;
         s.heads = Segment::only(g);
         s.spans = spans_of(h);
-        for (int64_t t = t0; t < t1; ++t) {
-          const int64_t slot = kTokens - n_q + t;
-          s.q_position.push_back(true_position(slot) - h);
-          s.begin.push_back(0);
-          s.limit.push_back(slot + 1);
-        }
+        decode_rows(s, t0, t1, n_q, static_cast<double>(h));
         out.push_back(std::move(s));
       }
     };
@@ -149,12 +155,7 @@ TEST(SegmentedAttention, SegmentsReadBySetsOfHeads) {
       Segment s;
       s.heads = heads;
       s.spans = spans;
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t slot = kTokens - n_q + t;
-        s.q_position.push_back(true_position(slot));
-        s.begin.push_back(0);
-        s.limit.push_back(slot + 1);
-      }
+      decode_rows(s, t0, t1, n_q, 0.0);
       out.push_back(std::move(s));
     }
   };
