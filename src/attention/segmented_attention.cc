@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <limits>
 
@@ -155,8 +156,8 @@ double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, flo
         const uint64_t mask = seg.heads & group_mask;
         if (mask == 0) continue;
         // Heads g0..g1-1 hold the mask's bits; contiguous when it has no gaps.
-        const int64_t g0 = __builtin_ctzll(mask), g1 = 64 - __builtin_clzll(mask);
-        const bool contiguous = __builtin_popcountll(mask) == g1 - g0;
+        const int64_t g0 = std::countr_zero(mask), g1 = std::bit_width(mask);
+        const bool contiguous = std::popcount(mask) == g1 - g0;
         const bool gathered = !seg.key_positions.empty();
         for (int64_t i = 0; i < nt; ++i) {
           float* q_cos = sc.q_cos.data() + i * hd / 2;

@@ -1,6 +1,7 @@
 #include "attention/policies/longheads_policy.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -335,7 +336,7 @@ void LongHeadsPolicy::attend(const AttentionInput& in, float* out) {
     }
     // Reset the chunk-to-segment map for the next call.
     for (size_t k = per_head_start; k < segments.size(); ++k)
-      ps.segment_of[__builtin_ctzll(segments[k].heads) * stride + segments[k].spans[0].begin / w] = -1;
+      ps.segment_of[std::countr_zero(segments[k].heads) * stride + segments[k].spans[0].begin / w] = -1;
     merge_shared_chunks(segments, per_head_start, group, ps);
     local.spans.push_back({lo, hi});
     segments[1] = std::move(local);
