@@ -11,15 +11,18 @@
 
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "attention/selection/compact_keys.cc"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+
+#include "hwy/highway.h"
+#include "kernels/quant_dot-inl.h"
+
+#include "attention/selection/compact_keys.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
 
-#include "attention/selection/compact_keys.h"
-#include "hwy/foreach_target.h"  // IWYU pragma: keep
-#include "hwy/highway.h"
-#include "kernels/quant_dot-inl.h"
 #include "util/error.h"
 
 HWY_BEFORE_NAMESPACE();
