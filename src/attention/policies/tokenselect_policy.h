@@ -22,7 +22,9 @@
 //     them, the query at its own key's position;
 //   - while n_init + k + n_local covers the sequence, attention is full.
 // The selected keys are read from the cache and rotated from their true
-// positions to their places in the list (no second copy of the keys).
+// positions to their places in the list (no full-precision copy of the keys
+// but with score=exact), or with keys=int8 read from the int8 copy (a row per
+// key instead of a cache line per dimension; the values stay exact).
 // The Selection Cache: a chunk whose query fingerprint (the mean rotated
 // query of all heads) has cosine similarity >= `threshold` with the one the
 // current selection was made for reuses that selection (`reuse=1`).
