@@ -14,11 +14,11 @@ namespace sieve {
 namespace {
 
 TEST(PagePool, LargePagesComeFromSlabsAndStayDistinct) {
-  const size_t page = 300 << 10;  // 6 per 2 MiB slab
+  const size_t page = 300 << 10;  // 54 per 16 MiB slab: the 60 below take two
   PagePool pool(page, -1);
   std::set<uint8_t*> seen;
   std::vector<KvPage*> pages;
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 60; ++i) {
     KvPage* p = pool.allocate();
     ASSERT_NE(p, nullptr);
     EXPECT_TRUE(p->in_slab);
@@ -35,13 +35,13 @@ TEST(PagePool, LargePagesComeFromSlabsAndStayDistinct) {
   KvPage* again = pool.allocate();
   EXPECT_EQ(again->data, pages[3]->data);
   EXPECT_EQ(again->data[100], 0);
-  EXPECT_EQ(pool.used(), 20);
+  EXPECT_EQ(pool.used(), 60);
 }
 
 TEST(PagePool, SmallPagesComeFromTheHeapAndBudgetsHold) {
   PagePool small(4096, -1);
   EXPECT_FALSE(small.allocate()->in_slab);
-  PagePool bounded(1 << 20, 3);  // a slab would hold two; the budget allows three
+  PagePool bounded(1 << 20, 3);  // a slab would hold 16; the budget allows three
   KvPage* a = bounded.allocate();
   KvPage* b = bounded.allocate();
   KvPage* c = bounded.allocate();

@@ -16,6 +16,9 @@ constexpr size_t kAlign = 64;
 // Pages of at least this size come from huge-page slabs (util/huge_alloc.h);
 // smaller ones (policies' scratch caches, tests) each from the heap.
 constexpr size_t kSlabPageBytes = 64 << 10;
+// A slab holds as many pages as fit in this (at least one): rounding a slab
+// up to whole huge pages then wastes under 1/8 of it, whatever the page size.
+constexpr size_t kSlabBytes = 8 * kHugePage;
 
 uint64_t mix(uint64_t h, uint64_t v) {
   // splitmix64 finaliser over the running value: cheap and well spread.
@@ -51,7 +54,7 @@ uint8_t* PagePool::page_memory(bool& in_slab) {
     return data;
   }
   if (slab_left_ == 0) {
-    int64_t pages = static_cast<int64_t>(std::max<size_t>(1, kHugePage / page_bytes_));
+    int64_t pages = static_cast<int64_t>(std::max<size_t>(1, kSlabBytes / page_bytes_));
     if (bounded())  // no slab beyond the budget
       pages = std::min<int64_t>(pages, std::max<int64_t>(1, capacity_ - static_cast<int64_t>(all_.size())));
     slab_next_ = static_cast<uint8_t*>(huge_alloc(static_cast<size_t>(pages) * page_bytes_));
