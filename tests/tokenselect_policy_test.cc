@@ -178,17 +178,39 @@ TokenSelectPolicy::Options small_options(bool reuse) {
   return o;
 }
 
-// Slots two sorted selections share.
-size_t shared_slots(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
-  std::vector<int64_t> common;
-  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(common));
-  return common.size();
+// A decoded token (slot 299) after 299 random slots: its queries, the
+// policy's output and the selection it made.
+struct Decoded {
+  std::vector<float> q, out;
+  std::vector<int64_t> selected;
+};
+Decoded decode_after_300(HandCache& h, TokenSelectPolicy& policy, ThreadPool& pool) {
+  h.append(300);
+  Decoded d{h.queries(1), std::vector<float>(kHeads * kHd), {}};
+  policy.attend({h.cache, 0, d.q.data(), 1, 299, kHeads, h.rope, pool}, d.out.data());
+  d.selected = policy.selected(0);
+  return d;
 }
+
 
 double max_error(const std::vector<float>& out, int64_t t, int64_t head, const std::vector<double>& want) {
   double err = 0;
   for (int64_t d = 0; d < kHd; ++d) err = std::max(err, std::fabs(out[(t * kHeads + head) * kHd + d] - want[d]));
   return err;
+}
+
+// A decoded token's selection shares all but at most 2 slots with the
+// float64 rule's, and its output is the attention over its own selection
+// within `tol`.
+void expect_near_the_rule(const HandCache& h, const Decoded& d, const TokenSelectPolicy::Options& o, double tol,
+                          const std::string& label) {
+  const std::vector<int64_t> want = expected_selection(h, d.q, 1, 300, o);
+  std::vector<int64_t> common;
+  std::set_intersection(want.begin(), want.end(), d.selected.begin(), d.selected.end(), std::back_inserter(common));
+  EXPECT_GE(common.size(), want.size() - 2) << label;
+  for (int64_t head = 0; head < kHeads; ++head)
+    EXPECT_LT(max_error(d.out, 0, head, expected_output(h, d.q.data(), 299, d.selected, 300, head, o)), tol)
+        << label << " head " << head;
 }
 
 // A decoded token on a filled cache the policy has not seen (its state is
@@ -263,15 +285,8 @@ TEST(TokenSelectPolicy, ReadsSixteenBitCaches) {
     HandCache h(type);
     ThreadPool pool(2);
     TokenSelectPolicy policy(o);
-    h.append(300);
-    std::vector<float> q = h.queries(1), out(kHeads * kHd);
-    policy.attend({h.cache, 0, q.data(), 1, 299, kHeads, h.rope, pool}, out.data());
-    const std::vector<int64_t> want = expected_selection(h, q, 1, 300, o), got = policy.selected(0);
-    EXPECT_GE(shared_slots(want, got), want.size() - 2) << kv_type_name(type);
-    const double tol = type == KvType::F16 ? 5e-3 : 3e-2;
-    for (int64_t head = 0; head < kHeads; ++head)
-      EXPECT_LT(max_error(out, 0, head, expected_output(h, q.data(), 299, got, 300, head, o)), tol)
-          << kv_type_name(type);
+    const Decoded d = decode_after_300(h, policy, pool);
+    expect_near_the_rule(h, d, o, type == KvType::F16 ? 5e-3 : 3e-2, kv_type_name(type));
   }
 }
 
@@ -322,14 +337,9 @@ TEST(TokenSelectPolicy, Int8ScoresSelectAlmostTheSameTokens) {
     HandCache h(type);
     ThreadPool pool(2);
     TokenSelectPolicy policy(o);
-    h.append(300);
-    std::vector<float> q = h.queries(1), out(kHeads * kHd);
-    policy.attend({h.cache, 0, q.data(), 1, 299, kHeads, h.rope, pool}, out.data());
-    const std::vector<int64_t> want = expected_selection(h, q, 1, 300, o), got = policy.selected(0);
-    EXPECT_GE(shared_slots(want, got), want.size() - 2) << kv_type_name(type);
-    for (int64_t head = 0; head < kHeads; ++head)
-      EXPECT_LT(max_error(out, 0, head, expected_output(h, q.data(), 299, got, 300, head, o)),
-                type == KvType::F32 ? 2e-4 : 5e-3);
+    const Decoded d = decode_after_300(h, policy, pool);
+    expect_near_the_rule(h, d, o, type == KvType::F32 ? 2e-4 : 5e-3, kv_type_name(type));
+    const auto& [q, out, got] = d;
     // The scoring pass read 68 bytes per candidate and KV head (64 levels and a scale).
     const double slots = kKv * (o.n_init + o.k + o.n_local);
     EXPECT_GE(policy.stats().bytes_read, slots * 2 * h.cache.row_bytes() + kKv * (300 - o.n_init - o.n_local) * 68.0);

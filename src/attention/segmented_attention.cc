@@ -128,7 +128,7 @@ double attend_segments(const AttentionInput& in, const SegmentPlanner& plan, flo
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const int64_t n_blocks = (in.n_q + kSegmentQueryBlock - 1) / kSegmentQueryBlock;
   if (group > 64) throw Error("segmented attention reads groups of up to 64 query heads per KV head");
-  const uint64_t group_mask = group == 64 ? Segment::kAllHeads : (uint64_t{1} << group) - 1;
+  const uint64_t group_mask = Segment::all(group);
   std::atomic<int64_t> slots_read{0};
 
   in.pool.parallel_for(n_kv * n_blocks, 1, [&](int, int64_t item_begin, int64_t item_end) {

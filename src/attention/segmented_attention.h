@@ -36,6 +36,7 @@ struct Segment {
   // (query head kv_head * group + g); groups of up to 64 heads.
   static constexpr uint64_t kAllHeads = ~uint64_t{0};
   static uint64_t only(int64_t g) { return uint64_t{1} << g; }
+  static uint64_t all(int64_t group) { return group >= 64 ? kAllHeads : (uint64_t{1} << group) - 1; }
   uint64_t heads = kAllHeads;
   // Empty: keys are read as cached. Otherwise one position per slot of the
   // spans, in span order: the slots are gathered and each key re-rotated to

@@ -181,11 +181,9 @@ void QuestPolicy::attend(const AttentionInput& in, float* out) {
       segments.push_back(std::move(seg));
       return segments.back();
     };
-    const uint64_t all = group == 64 ? Segment::kAllHeads : (uint64_t{1} << group) - 1;
     for (int64_t p = 0; p < last; ++p)
-      if (sc.heads[p])
-        add_span(segment_for(sc.heads[p] == all ? Segment::kAllHeads : sc.heads[p]), p * page_, (p + 1) * page_);
-    add_span(segment_for(Segment::kAllHeads), last * page_, s + 1);
+      if (sc.heads[p]) add_span(segment_for(sc.heads[p]), p * page_, (p + 1) * page_);
+    add_span(segment_for(Segment::all(group)), last * page_, s + 1);
   };
   const double read = attend_segments(in, plan, out);
   count_read(in, read);
